@@ -29,9 +29,25 @@ BUNDLED_MODEL = "tiny.en"
 #: Names faster-whisper can download (``faster_whisper.available_models()``), listed here so that
 #: validation needs no import of the engine and works offline.
 KNOWN_MODEL_NAMES = (
-    "tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium",
-    "large-v1", "large-v2", "large-v3", "large", "distil-large-v2", "distil-medium.en",
-    "distil-small.en", "distil-large-v3", "distil-large-v3.5", "large-v3-turbo", "turbo",
+    "tiny.en",
+    "tiny",
+    "base.en",
+    "base",
+    "small.en",
+    "small",
+    "medium.en",
+    "medium",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large",
+    "distil-large-v2",
+    "distil-medium.en",
+    "distil-small.en",
+    "distil-large-v3",
+    "distil-large-v3.5",
+    "large-v3-turbo",
+    "turbo",
 )
 
 
@@ -97,65 +113,116 @@ def _fmt(number: float) -> str:
 
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
-        "max_concurrent_workers", "MAX_CONCURRENT_WORKERS", int, default_workers,
+        "max_concurrent_workers",
+        "MAX_CONCURRENT_WORKERS",
+        int,
+        default_workers,
         "Files transcribed at the same time. Default: one per CPU core, at most 4; each worker "
         "gets cores / workers decoding threads so the cores are never oversubscribed.",
-        minimum=1, maximum=64,
+        minimum=1,
+        maximum=64,
     ),
     SettingSpec(
-        "max_queue_size", "MAX_QUEUE_SIZE", int, 100,
+        "max_queue_size",
+        "MAX_QUEUE_SIZE",
+        int,
+        100,
         "Files that may wait for a free worker. When the queue is full, new files are refused "
         "with a message (never dropped).",
-        minimum=1, maximum=100_000,
+        minimum=1,
+        maximum=100_000,
     ),
     SettingSpec(
-        "max_file_size_mb", "MAX_FILE_SIZE_MB", int, 500,
-        "Largest input file accepted, in megabytes.", minimum=1, maximum=1_000_000, unit="MB",
+        "max_file_size_mb",
+        "MAX_FILE_SIZE_MB",
+        int,
+        500,
+        "Largest input file accepted, in megabytes.",
+        minimum=1,
+        maximum=1_000_000,
+        unit="MB",
     ),
     SettingSpec(
-        "whisper_model_size", "WHISPER_MODEL_SIZE", str, BUNDLED_MODEL,
+        "whisper_model_size",
+        "WHISPER_MODEL_SIZE",
+        str,
+        BUNDLED_MODEL,
         "Speech model: tiny.en (bundled, works offline), another faster-whisper model name "
         "(downloaded once when online), or the path of a local CTranslate2 model folder.",
     ),
     SettingSpec(
-        "language", "WHISPER_LANGUAGE", str, "auto",
+        "language",
+        "WHISPER_LANGUAGE",
+        str,
+        "auto",
         "Spoken language as a code such as en or de, or auto to detect it. English-only "
         "models (names ending in .en) accept only en or auto.",
     ),
     SettingSpec(
-        "task", "WHISPER_TASK", str, "transcribe",
+        "task",
+        "WHISPER_TASK",
+        str,
+        "transcribe",
         "transcribe keeps the spoken language; translate gives English text (multilingual "
-        "models only).", choices=TASKS,
+        "models only).",
+        choices=TASKS,
     ),
     SettingSpec(
-        "beam_size", "WHISPER_BEAM_SIZE", int, 5,
+        "beam_size",
+        "WHISPER_BEAM_SIZE",
+        int,
+        5,
         "Beam search width. 5 is markedly more accurate than 1 (greedy) at a similar speed "
-        "on the CPU.", minimum=1, maximum=20,
+        "on the CPU.",
+        minimum=1,
+        maximum=20,
     ),
     SettingSpec(
-        "vad_filter", "WHISPER_VAD_FILTER", bool, True,
+        "vad_filter",
+        "WHISPER_VAD_FILTER",
+        bool,
+        True,
         "Skip silence with the Silero voice-activity detector before decoding. Without it, "
         "long pauses can make the model drop the sentences after them.",
     ),
     SettingSpec(
-        "log_level", "LOG_LEVEL", str, "INFO",
-        "Detail of the log file and console log.", choices=LOG_LEVELS,
+        "log_level",
+        "LOG_LEVEL",
+        str,
+        "INFO",
+        "Detail of the log file and console log.",
+        choices=LOG_LEVELS,
     ),
     SettingSpec(
-        "job_cleanup_max_age_hours", "JOB_CLEANUP_MAX_AGE_HOURS", float, 0.0,
+        "job_cleanup_max_age_hours",
+        "JOB_CLEANUP_MAX_AGE_HOURS",
+        float,
+        0.0,
         "Finished jobs older than this leave the job list on their own; 0 keeps them forever. "
-        "Exported files are never touched.", minimum=0, unit="hours",
+        "Exported files are never touched.",
+        minimum=0,
+        unit="hours",
     ),
     SettingSpec(
-        "stream_min_chunk_size", "STREAM_MIN_CHUNK_SIZE", float, 1.0,
+        "stream_min_chunk_size",
+        "STREAM_MIN_CHUNK_SIZE",
+        float,
+        1.0,
         "Live dictation: the least new audio, in seconds, before the next transcription pass.",
-        minimum=0.1, maximum=10, unit="seconds",
+        minimum=0.1,
+        maximum=10,
+        unit="seconds",
     ),
     SettingSpec(
-        "stream_max_buffer_size", "STREAM_MAX_BUFFER_SIZE", float, 30.0,
+        "stream_max_buffer_size",
+        "STREAM_MAX_BUFFER_SIZE",
+        float,
+        30.0,
         "Live dictation: the most audio, in seconds, kept for re-transcription; older audio is "
         "trimmed at a confirmed word boundary.",
-        minimum=5, maximum=600, unit="seconds",
+        minimum=5,
+        maximum=600,
+        unit="seconds",
     ),
 )
 
@@ -349,4 +416,3 @@ def markdown_table() -> str:
         allowed = spec.allowed() + (f" ({spec.unit})" if spec.unit else "")
         rows.append(f"| `{spec.env}` | `{default}` | {allowed} | {spec.description} |")
     return "\n".join(rows)
-

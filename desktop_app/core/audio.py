@@ -1,0 +1,217 @@
+"""Audio input: find media files, check them, and decode them to 16 kHz mono float32.
+
+Every way an input can be unusable is mapped to a typed :class:`InputError` whose message names
+the file and says what is wrong, so one bad file fails one job with a sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from faster_whisper.audio import decode_audio
+
+from desktop_app.core.errors import (
+    EmptyAudioError,
+    InputMissingError,
+    InputTooLargeError,
+    InputUnreadableError,
+    NoAudioStreamError,
+    NotAFileError,
+    NotDecodableError,
+)
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+AUDIO_EXTENSIONS = frozenset(
+    [
+        ".aac",
+        ".ac3",
+        ".aif",
+        ".aiff",
+        ".alac",
+        ".amr",
+        ".ape",
+        ".au",
+        ".caf",
+        ".flac",
+        ".m4a",
+        ".m4b",
+        ".mka",
+        ".mp2",
+        ".mp3",
+        ".mpga",
+        ".oga",
+        ".ogg",
+        ".opus",
+        ".ra",
+        ".spx",
+        ".wav",
+        ".wave",
+        ".weba",
+        ".wma",
+        ".wv",
+    ]
+)
+VIDEO_EXTENSIONS = frozenset(
+    [
+        ".3gp",
+        ".avi",
+        ".flv",
+        ".m2ts",
+        ".m4v",
+        ".mkv",
+        ".mov",
+        ".mp4",
+        ".mpeg",
+        ".mpg",
+        ".mts",
+        ".ogv",
+        ".ts",
+        ".vob",
+        ".webm",
+        ".wmv",
+    ]
+)
+MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a cheap probe of the container says, before decoding."""
+
+    path: Path
+    size_bytes: int
+    duration: float | None
+    has_video: bool
+
+
+def is_media_file(path: Path) -> bool:
+    return path.suffix.lower() in MEDIA_EXTENSIONS
+
+
+def find_media_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Yield the given files, and the media files found in the given folders (recursively, sorted).
+
+    Files named explicitly are yielded whatever their extension, so that the user gets a clear
+    error for them rather than silence; inside folders only known media extensions are taken.
+    Symbolic-link loops are not followed twice.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            seen: set[tuple[int, int]] = set()
+            yield from _walk(path, seen)
+        else:
+            yield path
+
+
+def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[Path]:
+    try:
+        stat = folder.stat()
+    except OSError:
+        return
+    key = (stat.st_dev, stat.st_ino)
+    if key in seen:
+        return
+    seen.add(key)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name.lower())
+    except OSError as exc:
+        logger.warning("Cannot list folder %s: %s", folder, exc.strerror)
+        return
+    for entry in entries:
+        entry_path = Path(entry.path)
+        try:
+            if entry.is_dir():
+                yield from _walk(entry_path, seen)
+            elif entry.is_file() and is_media_file(entry_path):
+                yield entry_path
+        except OSError:
+            continue
+
+
+def check_file(path: str | Path, max_size_bytes: int | None = None) -> int:
+    """Check that ``path`` is an existing, readable, not too large file; return its size.
+
+    :raises InputError: a subclass saying what is wrong.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise InputMissingError(path, "the file does not exist (moved or deleted?).") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputUnreadableError(path, "the path is a symbolic link loop.") from None
+        raise InputUnreadableError(path, f"cannot be read ({exc.strerror}).") from None
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise NotAFileError(path, f"is {kind}, not an audio or video file.")
+    if not os.access(path, os.R_OK):
+        raise InputUnreadableError(path, "cannot be read: permission denied.")
+    if max_size_bytes is not None and stat.st_size > max_size_bytes:
+        raise InputTooLargeError(
+            path,
+            f"is {stat.st_size / 2**20:.0f} MB, over the {max_size_bytes / 2**20:.0f} MB limit "
+            "(MAX_FILE_SIZE_MB).",
+        )
+    if stat.st_size == 0:
+        raise EmptyAudioError(path, "the file is empty (0 bytes).")
+    return stat.st_size
+
+
+def probe(path: str | Path, max_size_bytes: int | None = None) -> MediaInfo:
+    """Open the container without decoding: is it media, and does it hold an audio stream?"""
+    path = Path(path)
+    size = check_file(path, max_size_bytes)
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise NoAudioStreamError(path, "has no audio track to transcribe.")
+            has_video = bool(container.streams.video)
+            duration = container.duration / av.time_base if container.duration else None
+            stream = container.streams.audio[0]
+            if duration is None and stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+    except PermissionError:
+        raise InputUnreadableError(path, "cannot be read: permission denied.") from None
+    except FileNotFoundError:
+        raise InputMissingError(path, "the file does not exist (moved or deleted?).") from None
+    except IsADirectoryError:
+        raise NotAFileError(path, "is a folder, not an audio or video file.") from None
+    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError, ValueError):
+        raise NotDecodableError(
+            path, "is not an audio or video file that can be decoded (damaged or another format)."
+        ) from None
+    return MediaInfo(path=path, size_bytes=size, duration=duration, has_video=has_video)
+
+
+def load_audio(path: str | Path, max_size_bytes: int | None = None) -> np.ndarray:
+    """Check and decode ``path`` to 16 kHz mono float32 samples.
+
+    :raises InputError: the file is missing, unreadable, too large, not media, has no audio
+        stream, or holds no audio at all.
+    """
+    path = Path(path)
+    probe(path, max_size_bytes)
+    try:
+        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+    except (av.error.FFmpegError, ValueError, IndexError) as exc:
+        logger.info("Decoding %s failed: %s", path, exc)
+        raise NotDecodableError(
+            path, "could not be decoded (the file is damaged or truncated)."
+        ) from None
+    except MemoryError:
+        raise InputTooLargeError(path, "is too long to decode in the available memory.") from None
+    if audio.size == 0:
+        raise EmptyAudioError(path, "contains no audio (duration 0 s).")
+    return audio

@@ -1,0 +1,389 @@
+"""The one job queue behind every face: capped pending queue, worker pool, capacity, cancellation.
+
+Jobs wait in our own pending deque, capped at ``max_queue_size``, and enter the QThreadPool only
+when a worker is free. The pool therefore never holds waiting work of its own, so a queued job can
+be cancelled or moved to the top at any time, and ``capacity()`` is exact.
+
+Every method may be called from any thread. State lives behind one lock; signals are emitted
+after the lock is released, and receivers in another thread (the window's models) get them
+through queued connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from desktop_app.core.errors import JobCancelled, VerbatimError
+from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.transcriber import Engine, TranscriptionOptions
+from desktop_app.core.transcript import Segment, Transcript
+
+logger = logging.getLogger(__name__)
+
+AT_CAPACITY = "AT_CAPACITY"
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The figures of the original service's ``/api/v1/capacity``."""
+
+    active: int
+    queued: int
+    max_workers: int
+    max_queue_size: int
+
+    @property
+    def available(self) -> int:
+        """Free places in the pending queue."""
+        return max(0, self.max_queue_size - self.queued)
+
+    @property
+    def free_workers(self) -> int:
+        return max(0, self.max_workers - self.active)
+
+    @property
+    def accepts(self) -> int:
+        """How many new files would be taken now: free workers plus free queue places."""
+        return self.free_workers + self.available
+
+    @property
+    def at_capacity(self) -> bool:
+        return self.accepts == 0
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return {
+            "active_jobs": self.active,
+            "queued_jobs": self.queued,
+            "max_workers": self.max_workers,
+            "max_queue_size": self.max_queue_size,
+            "available_capacity": self.available,
+            "at_capacity": self.at_capacity,
+        }
+
+    def refusal(self) -> str:
+        return (
+            f"The queue is full ({self.queued} of {self.max_queue_size} places taken, "
+            f"{self.active} of {self.max_workers} workers busy). Wait for jobs to finish, or "
+            "raise MAX_QUEUE_SIZE in Settings."
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    job: Job | None
+    code: str = ""
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.job is not None
+
+
+@dataclass
+class BatchResult:
+    accepted: list[Job] = field(default_factory=list)
+    refused: list[tuple[Path, str]] = field(default_factory=list)
+
+
+class _JobRunnable(QRunnable):
+    def __init__(self, queue: JobQueue, job: Job) -> None:
+        super().__init__()
+        self.queue = queue
+        self.job = job
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        self.queue._run_job(self.job)
+
+
+class JobQueue(QObject):
+    """Owns every job; the only thing in Verbatim that starts transcriptions."""
+
+    job_added = Signal(str)
+    job_removed = Signal(str)
+    job_moved = Signal(str, int)  # job id, new index in jobs()
+    job_state_changed = Signal(str, str)  # job id, JobState value
+    job_progress = Signal(str, float)
+    segment_added = Signal(str, object)  # job id, Segment
+    capacity_changed = Signal(object)  # Capacity
+    idle = Signal()  # nothing running and nothing queued
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_workers: int,
+        max_queue_size: int,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        if max_workers < 1 or max_queue_size < 1:
+            raise ValueError("max_workers and max_queue_size must be at least 1")
+        self.engine = engine
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._order: list[str] = []
+        self._pending: deque[str] = deque()
+        self._active: set[str] = set()
+        self._max_workers = max_workers
+        self._max_queue_size = max_queue_size
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_workers)
+        self._pool.setExpiryTimeout(5000)
+
+    # ----------------------------------------------------------------- reading
+    def capacity(self) -> Capacity:
+        with self._lock:
+            return Capacity(
+                len(self._active), len(self._pending), self._max_workers, self._max_queue_size
+            )
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return [self._jobs[job_id] for job_id in self._order]
+
+    def job(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def index_of(self, job_id: str) -> int:
+        with self._lock:
+            return self._order.index(job_id)
+
+    def pending_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._pending)
+
+    def is_idle(self) -> bool:
+        with self._lock:
+            return not self._active and not self._pending
+
+    # ----------------------------------------------------------------- changing
+    def submit(self, path: str | Path, options: TranscriptionOptions | None = None) -> SubmitResult:
+        """Queue one file, or refuse it with ``AT_CAPACITY`` when the pending queue is full."""
+        job = Job(path=Path(path), options=options or TranscriptionOptions())
+        with self._lock:
+            capacity = self.capacity()
+            if capacity.at_capacity:
+                logger.info("Refused %s: queue full", job.path)
+                return SubmitResult(None, AT_CAPACITY, capacity.refusal())
+            self._jobs[job.id] = job
+            self._order.append(job.id)
+            self._pending.append(job.id)
+            started = self._dispatch_locked()
+        self.job_added.emit(job.id)
+        self._announce_started(started)
+        self.capacity_changed.emit(self.capacity())
+        return SubmitResult(job)
+
+    def submit_many(
+        self, paths: Iterable[str | Path], options: TranscriptionOptions | None = None
+    ) -> BatchResult:
+        """Queue what fits; the rest is listed as refused with the reason, never dropped."""
+        result = BatchResult()
+        for path in paths:
+            outcome = self.submit(path, options)
+            if outcome.job is not None:
+                result.accepted.append(outcome.job)
+            else:
+                result.refused.append((Path(path), outcome.reason))
+        return result
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued job at once, or ask a running one to stop after its current segment."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state.finished:
+                return False
+            if job.state is JobState.RUNNING:
+                job.cancel_requested.set()
+                logger.info("Cancelling running job %s", job.path.name)
+                return True
+            self._pending.remove(job_id)
+            job.state = JobState.CANCELLED
+            job.finished_at = time.time()
+        self.job_state_changed.emit(job_id, JobState.CANCELLED.value)
+        self._after_change()
+        return True
+
+    def cancel_all(self) -> None:
+        for job in self.jobs():
+            self.cancel(job.id)
+
+    def retry(self, job_id: str, options: TranscriptionOptions | None = None) -> SubmitResult:
+        """Queue a failed or cancelled job again, optionally with new options."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state not in (JobState.FAILED, JobState.CANCELLED):
+                return SubmitResult(
+                    None, "NOT_RETRYABLE", "Only failed or cancelled jobs can be retried."
+                )
+            capacity = self.capacity()
+            if capacity.at_capacity:
+                return SubmitResult(None, AT_CAPACITY, capacity.refusal())
+            if options is not None:
+                job.options = options
+            job.state = JobState.QUEUED
+            job.progress = 0.0
+            job.error = ""
+            job.segments = []
+            job.transcript = None
+            job.started_at = job.finished_at = None
+            job.cancel_requested = threading.Event()
+            self._pending.append(job_id)
+            started = self._dispatch_locked()
+        self.job_state_changed.emit(job_id, JobState.QUEUED.value)
+        self.job_progress.emit(job_id, 0.0)
+        self._announce_started(started)
+        self.capacity_changed.emit(self.capacity())
+        return SubmitResult(job)
+
+    def set_options(self, job_id: str, options: TranscriptionOptions) -> bool:
+        """Change the options of a job that has not started (or has ended)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state is JobState.RUNNING:
+                return False
+            job.options = options
+        self.job_state_changed.emit(job_id, job.state.value)
+        return True
+
+    def move_to_top(self, job_id: str) -> bool:
+        """Make a queued job the next to run, and show it above the other queued jobs."""
+        with self._lock:
+            if job_id not in self._pending:
+                return False
+            self._pending.remove(job_id)
+            self._pending.appendleft(job_id)
+            self._order.remove(job_id)
+            queued_rows = [i for i, jid in enumerate(self._order) if jid in self._pending]
+            new_index = queued_rows[0] if queued_rows else len(self._order)
+            self._order.insert(new_index, job_id)
+        self.job_moved.emit(job_id, new_index)
+        return True
+
+    def remove(self, job_id: str) -> bool:
+        """Forget a finished job (its exported files are untouched)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or not job.state.finished:
+                return False
+            del self._jobs[job_id]
+            self._order.remove(job_id)
+        self.job_removed.emit(job_id)
+        return True
+
+    def set_limits(
+        self, *, max_workers: int | None = None, max_queue_size: int | None = None
+    ) -> None:
+        """Apply new limits now; jobs already queued beyond a lower cap stay queued."""
+        with self._lock:
+            if max_workers is not None:
+                if max_workers < 1:
+                    raise ValueError("max_workers must be at least 1")
+                self._max_workers = max_workers
+                self._pool.setMaxThreadCount(max_workers)
+                configure = getattr(self.engine, "configure_workers", None)
+                if configure is not None:
+                    configure(max_workers)
+            if max_queue_size is not None:
+                if max_queue_size < 1:
+                    raise ValueError("max_queue_size must be at least 1")
+                self._max_queue_size = max_queue_size
+            started = self._dispatch_locked()
+        self._announce_started(started)
+        self.capacity_changed.emit(self.capacity())
+
+    def wait_for_done(self, timeout_ms: int = -1) -> bool:
+        """Block until the workers are idle: for the command line, tests and shutdown only."""
+        return bool(self._pool.waitForDone(timeout_ms))
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel everything and wait for the workers to stop."""
+        self.cancel_all()
+        return self.wait_for_done(timeout_ms)
+
+    # ----------------------------------------------------------------- internals
+    def _dispatch_locked(self) -> list[Job]:
+        started: list[Job] = []
+        while self._pending and len(self._active) < self._max_workers:
+            job = self._jobs[self._pending.popleft()]
+            job.state = JobState.RUNNING
+            job.started_at = time.time()
+            job.attempts += 1
+            self._active.add(job.id)
+            started.append(job)
+            self._pool.start(_JobRunnable(self, job))
+        return started
+
+    def _announce_started(self, started: list[Job]) -> None:
+        for job in started:
+            self.job_state_changed.emit(job.id, JobState.RUNNING.value)
+
+    def _after_change(self) -> None:
+        capacity = self.capacity()
+        self.capacity_changed.emit(capacity)
+        if capacity.active == 0 and capacity.queued == 0:
+            self.idle.emit()
+
+    def _run_job(self, job: Job) -> None:
+        """Runs on a pool thread; never raises, always finishes the job."""
+        state = JobState.FAILED
+        error = ""
+        transcript: Transcript | None = None
+        try:
+            transcript = self.engine.transcribe(
+                job.path,
+                job.options,
+                on_segment=lambda segment: self._on_segment(job, segment),
+                on_progress=lambda fraction: self._on_progress(job, fraction),
+                on_duration=lambda seconds: self._on_duration(job, seconds),
+                is_cancelled=job.cancel_requested.is_set,
+            )
+            state = JobState.DONE
+        except JobCancelled:
+            state = JobState.CANCELLED
+        except VerbatimError as exc:
+            error = str(exc)
+            logger.info("Job %s failed: %s", job.path.name, error)
+        except Exception as exc:
+            logger.exception("Unexpected error while transcribing %s", job.path)
+            error = f"{job.path.name}: unexpected error ({type(exc).__name__}: {exc}). See the log."
+        finally:
+            self._finish(job, state, error, transcript)
+
+    def _on_segment(self, job: Job, segment: Segment) -> None:
+        job.segments.append(segment)
+        self.segment_added.emit(job.id, segment)
+
+    def _on_duration(self, job: Job, seconds: float) -> None:
+        job.duration = seconds
+        self.job_state_changed.emit(job.id, job.state.value)
+
+    def _on_progress(self, job: Job, fraction: float) -> None:
+        job.progress = fraction
+        self.job_progress.emit(job.id, fraction)
+
+    def _finish(self, job: Job, state: JobState, error: str, transcript: Transcript | None) -> None:
+        with self._lock:
+            self._active.discard(job.id)
+            job.state = state
+            job.error = error
+            job.finished_at = time.time()
+            if transcript is not None:
+                job.transcript = transcript
+                job.duration = transcript.duration
+                job.language = transcript.language
+                job.progress = 1.0
+            started = self._dispatch_locked()
+        self.job_state_changed.emit(job.id, state.value)
+        self._announce_started(started)
+        self._after_change()
