@@ -197,6 +197,24 @@ class JobQueue(QObject):
                 result.refused.append((Path(path), outcome.reason))
         return result
 
+    def add_finished(
+        self, path: str | Path, transcript: Transcript, options: TranscriptionOptions
+    ) -> Job:
+        """Record work done elsewhere (a live dictation) as a finished job: listed, exportable
+        and retryable like any other, without taking a queue place."""
+        job = Job(path=Path(path), options=options, state=JobState.DONE, progress=1.0)
+        job.transcript = transcript
+        job.segments = list(transcript.segments)
+        job.duration = transcript.duration
+        job.language = transcript.language
+        job.started_at = job.created_at
+        job.finished_at = time.time()
+        with self._lock:
+            self._jobs[job.id] = job
+            self._order.append(job.id)
+        self.job_added.emit(job.id)
+        return job
+
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job at once, or ask a running one to stop after its current segment."""
         with self._lock:
@@ -218,11 +236,23 @@ class JobQueue(QObject):
         for job in self.jobs():
             self.cancel(job.id)
 
-    def retry(self, job_id: str, options: TranscriptionOptions | None = None) -> SubmitResult:
-        """Queue a failed or cancelled job again, optionally with new options."""
+    def retry(
+        self,
+        job_id: str,
+        options: TranscriptionOptions | None = None,
+        *,
+        allow_done: bool = False,
+    ) -> SubmitResult:
+        """Queue a failed or cancelled job again, optionally with new options.
+
+        ``allow_done`` re-transcribes a finished job too (say, with a larger model).
+        """
+        retryable = {JobState.FAILED, JobState.CANCELLED} | (
+            {JobState.DONE} if allow_done else set()
+        )
         with self._lock:
             job = self._jobs.get(job_id)
-            if job is None or job.state not in (JobState.FAILED, JobState.CANCELLED):
+            if job is None or job.state not in retryable:
                 return SubmitResult(
                     None, "NOT_RETRYABLE", "Only failed or cancelled jobs can be retried."
                 )
