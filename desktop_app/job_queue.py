@@ -110,7 +110,8 @@ class JobQueue(QObject):
     job_added = Signal(str)
     job_removed = Signal(str)
     job_moved = Signal(str, int)  # job id, new index in jobs()
-    job_state_changed = Signal(str, str)  # job id, JobState value
+    job_state_changed = Signal(str, str)  # job id, JobState value (emitted on transitions only)
+    job_updated = Signal(str)  # job id: details changed (duration known, options edited)
     job_progress = Signal(str, float)
     segment_added = Signal(str, object)  # job id, Segment
     capacity_changed = Signal(object)  # Capacity
@@ -283,7 +284,7 @@ class JobQueue(QObject):
             if job is None or job.state is JobState.RUNNING:
                 return False
             job.options = options
-        self.job_state_changed.emit(job_id, job.state.value)
+        self.job_updated.emit(job_id)
         return True
 
     def move_to_top(self, job_id: str) -> bool:
@@ -293,9 +294,11 @@ class JobQueue(QObject):
                 return False
             self._pending.remove(job_id)
             self._pending.appendleft(job_id)
+            old_index = self._order.index(job_id)
             self._order.remove(job_id)
             queued_rows = [i for i, jid in enumerate(self._order) if jid in self._pending]
-            new_index = queued_rows[0] if queued_rows else len(self._order)
+            # Never lower the row: a retried job may already sit above running or finished ones.
+            new_index = min(queued_rows[0], old_index) if queued_rows else old_index
             self._order.insert(new_index, job_id)
         self.job_moved.emit(job_id, new_index)
         return True
@@ -396,7 +399,7 @@ class JobQueue(QObject):
 
     def _on_duration(self, job: Job, seconds: float) -> None:
         job.duration = seconds
-        self.job_state_changed.emit(job.id, job.state.value)
+        self.job_updated.emit(job.id)
 
     def _on_progress(self, job: Job, fraction: float) -> None:
         job.progress = fraction

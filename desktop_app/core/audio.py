@@ -152,17 +152,17 @@ def check_file(path: str | Path, max_size_bytes: int | None = None) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InputUnreadableError(path, "the path is a symbolic link loop.") from None
-        raise InputUnreadableError(path, f"cannot be read ({exc.strerror}).") from None
+        raise InputUnreadableError(path, f"the file cannot be read ({exc.strerror}).") from None
     if not path.is_file():
         kind = "a folder" if path.is_dir() else "not a regular file"
-        raise NotAFileError(path, f"is {kind}, not an audio or video file.")
+        raise NotAFileError(path, f"this is {kind}, not an audio or video file.")
     if not os.access(path, os.R_OK):
-        raise InputUnreadableError(path, "cannot be read: permission denied.")
+        raise InputUnreadableError(path, "the file cannot be read: permission denied.")
     if max_size_bytes is not None and stat.st_size > max_size_bytes:
         raise InputTooLargeError(
             path,
-            f"is {stat.st_size / 2**20:.0f} MB, over the {max_size_bytes / 2**20:.0f} MB limit "
-            "(MAX_FILE_SIZE_MB).",
+            f"the file is {stat.st_size / 2**20:.0f} MB, over the "
+            f"{max_size_bytes / 2**20:.0f} MB limit (MAX_FILE_SIZE_MB).",
         )
     if stat.st_size == 0:
         raise EmptyAudioError(path, "the file is empty (0 bytes).")
@@ -176,21 +176,21 @@ def probe(path: str | Path, max_size_bytes: int | None = None) -> MediaInfo:
     try:
         with av.open(str(path), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
-                raise NoAudioStreamError(path, "has no audio track to transcribe.")
+                raise NoAudioStreamError(path, "the file has no audio track to transcribe.")
             has_video = bool(container.streams.video)
             duration = container.duration / av.time_base if container.duration else None
             stream = container.streams.audio[0]
             if duration is None and stream.duration and stream.time_base:
                 duration = float(stream.duration * stream.time_base)
     except PermissionError:
-        raise InputUnreadableError(path, "cannot be read: permission denied.") from None
+        raise InputUnreadableError(path, "the file cannot be read: permission denied.") from None
     except FileNotFoundError:
         raise InputMissingError(path, "the file does not exist (moved or deleted?).") from None
     except IsADirectoryError:
-        raise NotAFileError(path, "is a folder, not an audio or video file.") from None
+        raise NotAFileError(path, "this is a folder, not an audio or video file.") from None
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError, ValueError):
         raise NotDecodableError(
-            path, "is not an audio or video file that can be decoded (damaged or another format)."
+            path, "cannot be decoded: it is not an audio or video file, or it is damaged."
         ) from None
     return MediaInfo(path=path, size_bytes=size, duration=duration, has_video=has_video)
 
@@ -208,10 +208,12 @@ def load_audio(path: str | Path, max_size_bytes: int | None = None) -> np.ndarra
     except (av.error.FFmpegError, ValueError, IndexError) as exc:
         logger.info("Decoding %s failed: %s", path, exc)
         raise NotDecodableError(
-            path, "could not be decoded (the file is damaged or truncated)."
+            path, "cannot be decoded: the file is damaged or truncated."
         ) from None
     except MemoryError:
-        raise InputTooLargeError(path, "is too long to decode in the available memory.") from None
+        raise InputTooLargeError(
+            path, "the file is too long to decode in the available memory."
+        ) from None
     if audio.size == 0:
-        raise EmptyAudioError(path, "contains no audio (duration 0 s).")
+        raise EmptyAudioError(path, "the file contains no audio (duration 0 s).")
     return audio

@@ -165,7 +165,7 @@ class WhisperEngine:
                         Word(
                             round(w.start + offset, 3),
                             round(w.end + offset, 3),
-                            w.word.strip(),
+                            w.word,
                             round(w.probability, 4),
                         )
                         for w in (raw.words or ())
