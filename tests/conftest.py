@@ -61,13 +61,18 @@ def whisper_engine():
     return engine
 
 
+#: Process-wide daemon threads that libraries start once and keep (tqdm's monitor is started by
+#: faster-whisper's progress bar); Qt's own pool threads are checked by the queue tests instead.
+LIBRARY_DAEMONS = ("QThread", "Dummy", "tqdm_monitor")
+
+
 @pytest.fixture(autouse=True)
 def _no_dangling_threads() -> Iterator[None]:
     """A test ends with no thread alive that it started (house rule 14)."""
     before = set(threading.enumerate())
     yield
     for thread in set(threading.enumerate()) - before:
-        if thread.daemon and thread.name.startswith(("QThread", "Dummy")):
+        if thread.daemon and thread.name.startswith(LIBRARY_DAEMONS):
             continue
         thread.join(timeout=10)
         if thread.is_alive():
