@@ -416,3 +416,7 @@ def markdown_table() -> str:
         allowed = spec.allowed() + (f" ({spec.unit})" if spec.unit else "")
         rows.append(f"| `{spec.env}` | `{default}` | {allowed} | {spec.description} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m desktop_app.core.settings prints the README table
+    print(markdown_table())  # noqa: T201
