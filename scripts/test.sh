@@ -4,8 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/pytest ] || bash scripts/setup.sh
 export QT_QPA_PLATFORM=offscreen
-.venv/bin/ruff check desktop_app tests benchmarks scripts
-.venv/bin/ruff format --check desktop_app tests benchmarks scripts
+sources=(desktop_app tests)
+for extra in benchmarks scripts; do [ -d "$extra" ] && sources+=("$extra"); done
+.venv/bin/ruff check "${sources[@]}"
+.venv/bin/ruff format --check "${sources[@]}"
 .venv/bin/mypy
 # The real-microphone tests talk to a PulseAudio virtual source when one can be started.
 if [ -f scripts/virtual_mic.sh ]; then
