@@ -1,12 +1,24 @@
-"""``verbatim``: the desktop application's entry point."""
+"""``verbatim``: the desktop application's entry point.
+
+The window is shown before anything slow: the model loads on a background thread while the user
+can already drop files. ``verbatim FILE...`` opens the window with those files queued, which is
+what a file manager's "Open with" does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from desktop_app import __version__
+from desktop_app import APP_NAME, __version__
+
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,11 +26,92 @@ def build_parser() -> argparse.ArgumentParser:
         prog="verbatim", description="Verbatim: private, offline speech-to-text (desktop window)."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("files", nargs="*", help="audio or video files to queue at start")
+    parser.add_argument("files", nargs="*", help="audio or video files or folders to queue")
+    # For benchmarks and smoke tests: quit once every queued job has finished, and write the
+    # moments that matter (window shown, each job done) as JSON. Hidden from --help.
+    parser.add_argument("--quit-when-done", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--timings", type=Path, help=argparse.SUPPRESS)
     return parser
 
 
+class Timings:
+    """Wall-clock moments (``time.time()``) written as JSON, so another process can compare."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.events: dict[str, float] = {"process_start": _process_start()}
+
+    def mark(self, name: str) -> None:
+        self.events.setdefault(name, time.time())
+
+    def write(self) -> None:
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.events, indent=2), encoding="utf-8")
+
+
+def _process_start() -> float:
+    """When this process started, where the platform says (else: now)."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            uptime_s = float(uptime.read().split()[0])
+        return time.time() - uptime_s + started_ticks / ticks
+    except (OSError, ValueError, IndexError):
+        return time.time()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    print("The Verbatim window is not built yet; use verbatim-cli transcribe.", file=sys.stderr)
-    return 0
+    args = build_parser().parse_args(argv)
+    timings = Timings(args.timings)
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+
+    from desktop_app.core.errors import ConfigError
+    from desktop_app.core.logs import setup_logging
+    from desktop_app.core.settings import load_settings
+    from desktop_app.gui.errors import ErrorReporter
+    from desktop_app.gui.main_window import MainWindow, app_icon
+    from desktop_app.saved_settings import load_saved
+
+    try:
+        level = load_settings(os.environ, load_saved()).log_level
+    except ConfigError:
+        level = "INFO"  # the window shows the problem itself
+    log_file = setup_logging(level)
+    logger.info("Starting %s %s", APP_NAME, __version__)
+    app.setWindowIcon(app_icon())
+
+    window = MainWindow()
+    reporter = ErrorReporter(window, log_file)
+    reporter.install()
+    window.show()
+    QTimer.singleShot(0, lambda: timings.mark("window_shown"))
+
+    def on_state(job_id: str, state: str) -> None:
+        job = window.queue.job(job_id)
+        if job is not None and state == "done":
+            timings.mark(f"done:{job.name}")
+
+    window.queue.job_state_changed.connect(on_state)
+    window.model_state_changed.connect(lambda state: timings.mark(f"model_{state}"))
+    if args.files:
+        window.add_paths(args.files)
+    if args.quit_when_done:
+        window.batch_finished.connect(app.quit)
+        window.files_added.connect(lambda outcome: outcome.accepted or app.quit())
+
+    status = app.exec()
+    window.shutdown()
+    reporter.uninstall()
+    timings.mark("quit")
+    timings.write()
+    return int(status)

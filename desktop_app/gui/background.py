@@ -1,0 +1,78 @@
+"""Run plain functions off the GUI thread and hand their results back through queued signals.
+
+Folder scans, exports and model loading go through here, on a pool of their own so they never
+compete with transcription workers for a place. The function itself never sees a widget.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+logger = logging.getLogger(__name__)
+
+
+class _TaskSignals(QObject):
+    finished = Signal(object)
+    failed = Signal(str)
+
+
+class _Task(QRunnable):
+    def __init__(self, function: Callable[[], Any], signals: _TaskSignals, what: str) -> None:
+        super().__init__()
+        self.function = function
+        self.signals = signals
+        self.what = what
+
+    def run(self) -> None:
+        """Never raises: an error becomes a ``failed`` signal with a sentence, and is logged."""
+        try:
+            result = self.function()
+        except Exception as error:
+            logger.exception("Background task failed: %s", self.what)
+            self.signals.failed.emit(f"{self.what} failed: {error}")
+            return
+        self.signals.finished.emit(result)
+
+
+class BackgroundTasks(QObject):
+    """A small pool for the window's non-transcription work."""
+
+    def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._live: set[_TaskSignals] = set()
+
+    def start(
+        self,
+        what: str,
+        function: Callable[[], Any],
+        on_finished: Callable[[Any], None],
+        on_failed: Callable[[str], None],
+    ) -> None:
+        """Run ``function`` on the pool; exactly one of the callbacks runs later on this thread."""
+        signals = _TaskSignals(self)  # lives on the GUI thread, so its slots run there
+        self._live.add(signals)
+
+        def done(result: object) -> None:
+            self._release(signals)
+            on_finished(result)
+
+        def failed(message: str) -> None:
+            self._release(signals)
+            on_failed(message)
+
+        signals.finished.connect(done)
+        signals.failed.connect(failed)
+        self.pool.start(_Task(function, signals, what))
+
+    def _release(self, signals: _TaskSignals) -> None:
+        self._live.discard(signals)
+        signals.deleteLater()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        return bool(self.pool.waitForDone(timeout_ms))

@@ -1,0 +1,263 @@
+"""The job list as one Qt table model over the queue's plain job records.
+
+The model never copies job data: it keeps only the order of job ids (mirroring the queue's order)
+and reads each :class:`~desktop_app.core.jobs.Job` when a view asks. Queue signals arrive on the
+GUI thread through queued connections, and each one touches exactly one row, so a busy queue
+repaints one line at a time instead of the whole table.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import IntEnum
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Slot,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from desktop_app.core.jobs import Job, JobState
+from desktop_app.job_queue import JobQueue
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Column(IntEnum):
+    FILE = 0
+    DURATION = 1
+    STATE = 2
+    PROGRESS = 3
+    ELAPSED = 4
+    REMAINING = 5
+    MODEL = 6
+
+
+HEADERS = {
+    Column.FILE: "File",
+    Column.DURATION: "Duration",
+    Column.STATE: "State",
+    Column.PROGRESS: "Progress",
+    Column.ELAPSED: "Elapsed",
+    Column.REMAINING: "Remaining",
+    Column.MODEL: "Model / language",
+}
+
+
+class JobRole(IntEnum):
+    """Named roles, so views, delegates and tests ask for meaning rather than columns."""
+
+    JOB_ID = Qt.ItemDataRole.UserRole + 1
+    STATE = Qt.ItemDataRole.UserRole + 2
+    PROGRESS = Qt.ItemDataRole.UserRole + 3
+    ERROR = Qt.ItemDataRole.UserRole + 4
+    PATH = Qt.ItemDataRole.UserRole + 5
+    ELAPSED = Qt.ItemDataRole.UserRole + 6
+    REMAINING = Qt.ItemDataRole.UserRole + 7
+
+
+STATE_COLOURS = {
+    JobState.FAILED: QColor("#b3261e"),
+    JobState.CANCELLED: QColor("#6b6b6b"),
+    JobState.DONE: QColor("#1e7b34"),
+}
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``m:ss`` (or ``h:mm:ss``); an empty string when the figure is not known yet."""
+    if seconds is None:
+        return ""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class JobTableModel(QAbstractTableModel):
+    """Rows are the queue's jobs in the queue's order; it only reads them."""
+
+    def __init__(self, queue: JobQueue, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.queue = queue
+        self._ids: list[str] = [job.id for job in queue.jobs()]
+        self._rows: dict[str, int] = {}
+        self._reindex()
+        queue.job_added.connect(self._on_added)
+        queue.job_removed.connect(self._on_removed)
+        queue.job_moved.connect(self._on_moved)
+        queue.job_state_changed.connect(self._on_state)
+        queue.job_progress.connect(self._on_progress)
+        # Elapsed and remaining times move without any queue signal: refresh running rows only.
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._tick)
+        self._clock.start()
+
+    # ----------------------------------------------------------------- Qt model API
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and 0 <= section < len(Column)
+        ):
+            return HEADERS[Column(section)]
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.parent().isValid():
+            return None
+        if not (0 <= index.row() < len(self._ids)) or not (0 <= index.column() < len(Column)):
+            return None
+        job = self.queue.job(self._ids[index.row()])
+        if job is None:
+            return None
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(job, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(job)
+        if role == Qt.ItemDataRole.ForegroundRole and column == Column.STATE:
+            colour = STATE_COLOURS.get(job.state)
+            return QBrush(colour) if colour is not None else None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (
+            Column.DURATION,
+            Column.ELAPSED,
+            Column.REMAINING,
+        ):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{job.name}, {self._display(job, Column.STATE)}"
+        return self._custom(job, role)
+
+    # ----------------------------------------------------------------- helpers
+    def job_id(self, row: int) -> str:
+        return self._ids[row]
+
+    def row_of(self, job_id: str) -> int:
+        """The row showing ``job_id``, or -1."""
+        return self._rows.get(job_id, -1)
+
+    def job_at(self, row: int) -> Job | None:
+        return self.queue.job(self._ids[row]) if 0 <= row < len(self._ids) else None
+
+    def _display(self, job: Job, column: Column) -> str:
+        if column == Column.FILE:
+            return job.name
+        if column == Column.DURATION:
+            return format_seconds(job.duration)
+        if column == Column.STATE:
+            if job.state is JobState.RUNNING and job.cancel_requested.is_set():
+                return "Cancelling…"
+            return job.state.label
+        if column == Column.PROGRESS:
+            return f"{job.progress:.0%}"
+        if column == Column.ELAPSED:
+            return format_seconds(job.elapsed(time.time()))
+        if column == Column.REMAINING:
+            return format_seconds(job.remaining(time.time()))
+        language = job.language or job.options.language
+        return f"{job.options.model} / {language}"
+
+    def _tooltip(self, job: Job) -> str:
+        if job.state is JobState.FAILED and job.error:
+            return job.error
+        return str(job.path)
+
+    def _custom(self, job: Job, role: int) -> Any:
+        if role == JobRole.JOB_ID:
+            return job.id
+        if role == JobRole.STATE:
+            return job.state.value
+        if role == JobRole.PROGRESS:
+            return float(job.progress)
+        if role == JobRole.ERROR:
+            return job.error
+        if role == JobRole.PATH:
+            return str(job.path)
+        if role == JobRole.ELAPSED:
+            return job.elapsed(time.time())
+        if role == JobRole.REMAINING:
+            return job.remaining(time.time())
+        return None
+
+    def _reindex(self) -> None:
+        self._rows = {job_id: row for row, job_id in enumerate(self._ids)}
+
+    def _changed(
+        self, job_id: str, first: Column = Column.FILE, last: Column = Column.MODEL
+    ) -> None:
+        row = self._rows.get(job_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, first), self.index(row, last))
+
+    # ----------------------------------------------------------------- queue signals
+    @Slot(str)
+    def _on_added(self, job_id: str) -> None:
+        if job_id in self._rows:
+            return
+        row = len(self._ids)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._ids.append(job_id)
+        self._rows[job_id] = row
+        self.endInsertRows()
+
+    @Slot(str)
+    def _on_removed(self, job_id: str) -> None:
+        row = self._rows.get(job_id)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._ids[row]
+        self._reindex()
+        self.endRemoveRows()
+
+    @Slot(str, int)
+    def _on_moved(self, job_id: str, new_index: int) -> None:
+        row = self._rows.get(job_id)
+        if row is None or row == new_index:
+            return
+        # Qt's destination is the row *before which* the moved row lands, counted before the move.
+        destination = new_index if new_index < row else new_index + 1
+        if not self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), destination):
+            return
+        del self._ids[row]
+        self._ids.insert(new_index, job_id)
+        self._reindex()
+        self.endMoveRows()
+
+    @Slot(str, str)
+    def _on_state(self, job_id: str, _state: str) -> None:
+        self._changed(job_id)
+
+    @Slot(str, float)
+    def _on_progress(self, job_id: str, _fraction: float) -> None:
+        self._changed(job_id, Column.PROGRESS, Column.REMAINING)
+
+    @Slot()
+    def _tick(self) -> None:
+        for job_id in self._ids:
+            job = self.queue.job(job_id)
+            if job is not None and job.state is JobState.RUNNING:
+                self._changed(job_id, Column.ELAPSED, Column.REMAINING)

@@ -1,0 +1,891 @@
+"""The main window: job list, transcript, drag and drop, capacity, export and settings.
+
+Everything slow happens elsewhere. Transcription runs in the :class:`JobQueue`'s workers; folder
+scans, exports and model loading run on :class:`BackgroundTasks`; results come back as queued
+signals. The window only reads job records and calls the queue, so the GUI thread never waits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QUrl,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app import APP_NAME
+from desktop_app.core.audio import find_media_files, is_media_file
+from desktop_app.core.errors import ConfigError, ExportError
+from desktop_app.core.exporters import export_all, output_path
+from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.settings import Settings, load_settings
+from desktop_app.core.transcriber import Engine, TranscriptionOptions, WhisperEngine
+from desktop_app.core.transcript import Transcript
+from desktop_app.gui.background import BackgroundTasks
+from desktop_app.gui.export_dialog import ExportDialog
+from desktop_app.gui.job_model import Column, JobTableModel
+from desktop_app.gui.preferences import Preferences
+from desktop_app.gui.progress_delegate import ProgressDelegate
+from desktop_app.gui.settings_dialog import SettingsDialog
+from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
+from desktop_app.gui.transcript_view import TranscriptView
+from desktop_app.job_queue import JobQueue
+from desktop_app.saved_settings import load_saved, save
+
+logger = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+EMPTY_TEXT = (
+    "Drop audio or video files here\n\n"
+    "or press Ctrl+O to add files, Ctrl+Shift+O to add a folder.\n"
+    "Folders are searched for audio and video files."
+)
+NAMES_SHOWN = 5
+
+
+def app_icon() -> QIcon:
+    """The Verbatim icon from ``resources/`` (an empty icon if it is missing)."""
+    icon = QIcon()
+    for size in (16, 32, 48, 64, 128, 256):
+        png = RESOURCES / f"verbatim-{size}.png"
+        if png.is_file():
+            icon.addFile(str(png), QSize(size, size))
+    return icon
+
+
+def _names(paths: list[Path]) -> str:
+    shown = ", ".join(path.name for path in paths[:NAMES_SHOWN])
+    extra = len(paths) - NAMES_SHOWN
+    return shown + (f" and {extra} more" if extra > 0 else "")
+
+
+@dataclass
+class ScanResult:
+    """Dropped or chosen paths, resolved off the GUI thread."""
+
+    media: list[Path] = field(default_factory=list)
+    not_media: list[Path] = field(default_factory=list)
+    empty_folders: list[Path] = field(default_factory=list)
+
+
+def scan_paths(paths: Iterable[Path]) -> ScanResult:
+    """Expand folders recursively; named files that are not audio or video are set aside."""
+    result = ScanResult()
+    for path in paths:
+        if path.is_dir():
+            found = list(find_media_files([path]))
+            result.media.extend(found)
+            if not found:
+                result.empty_folders.append(path)
+        elif is_media_file(path):
+            result.media.append(path)
+        else:
+            result.not_media.append(path)
+    return result
+
+
+@dataclass
+class AddOutcome:
+    """What one drop or Add did: the numbers the single message reports."""
+
+    accepted: list[Job] = field(default_factory=list)
+    refused: list[Path] = field(default_factory=list)
+    refusal_reason: str = ""
+    not_media: list[Path] = field(default_factory=list)
+    empty_folders: list[Path] = field(default_factory=list)
+
+    def message(self) -> str:
+        """One message for the whole batch: added, refused and why, skipped and why."""
+        parts: list[str] = []
+        total = len(self.accepted) + len(self.refused)
+        if self.refused:
+            parts.append(
+                f"Added {len(self.accepted)} of {total} files; {len(self.refused)} refused. "
+                f"{self.refusal_reason}"
+            )
+        elif self.accepted:
+            parts.append(
+                f"Added {len(self.accepted)} file{'' if len(self.accepted) == 1 else 's'}."
+            )
+        if self.not_media:
+            parts.append(
+                f"{len(self.not_media)} not audio or video, so not added: {_names(self.not_media)}."
+            )
+        if self.empty_folders:
+            parts.append(f"No audio or video files found in {_names(self.empty_folders)}.")
+        return " ".join(parts) or "Nothing to add."
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.refused or self.not_media or self.empty_folders)
+
+
+@dataclass
+class ExportOutcome:
+    written: list[Path] = field(default_factory=list)
+    conflicts: dict[str, list[Path]] = field(default_factory=dict)  # job id -> existing files
+    errors: list[str] = field(default_factory=list)
+
+
+class NoticeBar(QFrame):
+    """A non-modal message strip above the list: seen, readable, and never blocks the user."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("noticeBar")
+        self.setStyleSheet(
+            "#noticeBar { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
+            "#noticeBar QLabel { color: #3d3000; }"
+        )
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setAccessibleName("Notice")
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss this message")
+        close.setAccessibleName("Dismiss message")
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text()
+
+
+class JobTableView(QTableView):
+    """The job table, with a helpful empty state instead of a blank grid."""
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            font = painter.font()
+            font.setPointSizeF(font.pointSizeF() * 1.2)
+            painter.setFont(font)
+            painter.drawText(
+                self.viewport().rect(),
+                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                EMPTY_TEXT,
+            )
+            painter.end()
+
+
+class MainWindow(QMainWindow):
+    """Verbatim's window. All arguments are optional: by default settings come from the
+    environment and the saved settings, and the window makes its own engine and queue."""
+
+    notice_shown = Signal(str)
+    files_added = Signal(object)  # AddOutcome
+    export_finished = Signal(object)  # ExportOutcome
+    model_state_changed = Signal(str)  # "loading", "ready" or "error"
+    batch_finished = Signal()
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        engine: Engine | None = None,
+        queue: JobQueue | None = None,
+        environ: Mapping[str, str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        startup_problem = ""
+        if settings is None:
+            try:
+                settings = load_settings(self.environ, load_saved())
+            except ConfigError as error:
+                startup_problem = f"{error} Using the defaults until this is fixed."
+                logger.warning("Settings problem at start-up: %s", error)
+                settings = load_settings(environ={}, saved={})
+        self.settings = settings
+        self.preferences = Preferences.load()
+        self.background = BackgroundTasks(self)
+        self._owns_queue = queue is None
+        if queue is None:
+            engine = engine or WhisperEngine.from_settings(settings)
+            queue = JobQueue(
+                engine,
+                max_workers=settings.max_concurrent_workers,
+                max_queue_size=settings.max_queue_size,
+                parent=self,
+            )
+        self.queue = queue
+        self.engine = queue.engine
+        self.model_state = "ready"
+        self._pending_scans = 0
+        self._finished_in_batch: dict[str, None] = {}  # ordered set: a retried job counts once
+        self._shut_down = False
+
+        self.setWindowTitle(APP_NAME)
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.resize(1100, 680)
+        self._build_widgets()
+        self._build_actions()
+        self._connect_queue()
+        self._add_live_tab()
+        self.capacity_label.show_capacity(queue.capacity())
+        self._update_actions()
+        if startup_problem:
+            self.show_notice(startup_problem)
+        self.preload_model()
+
+    # ----------------------------------------------------------------- building
+    def _build_widgets(self) -> None:
+        self.model = JobTableModel(self.queue, self)
+        self.table = JobTableView()
+        self.table.setModel(self.model)
+        self.table.setObjectName("jobTable")
+        self.table.setAccessibleName("Jobs")
+        self.table.setAccessibleDescription(
+            "The files being transcribed. Select one to read its transcript."
+        )
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.table))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(Column.FILE, QHeaderView.ResizeMode.Stretch)
+        for column, width in (
+            (Column.DURATION, 70),
+            (Column.STATE, 90),
+            (Column.PROGRESS, 130),
+            (Column.ELAPSED, 70),
+            (Column.REMAINING, 80),
+            (Column.MODEL, 130),
+        ):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            self.table.setColumnWidth(column, width)
+        header.setMinimumSectionSize(60)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+
+        self.transcript = TranscriptView()
+        self.notice = NoticeBar()
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.transcript)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.files_tab = QWidget()
+        files_layout = QVBoxLayout(self.files_tab)
+        files_layout.setContentsMargins(6, 6, 6, 6)
+        files_layout.addWidget(self.notice)
+        files_layout.addWidget(splitter, 1)
+
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Views")
+        self.tabs.addTab(self.files_tab, "&Files")
+        self.setCentralWidget(self.tabs)
+
+        self.model_label = ModelStateLabel()
+        self.capacity_label = CapacityLabel()
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.capacity_label)
+
+    def _action(
+        self,
+        text: str,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+        tip: str,
+        slot: Any,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        shown = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{tip} ({shown})" if shown else tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.add_files_action = self._action(
+            "Add &Files…", QKeySequence.StandardKey.Open, "Add audio or video files", self.add_files
+        )
+        self.add_folder_action = self._action(
+            "Add F&older…",
+            "Ctrl+Shift+O",
+            "Add every audio or video file in a folder",
+            self.add_folder,
+        )
+        self.cancel_action = self._action(
+            "&Cancel", "Ctrl+K", "Cancel the selected jobs", self.cancel_selected
+        )
+        self.retry_action = self._action(
+            "&Retry",
+            "Ctrl+R",
+            "Queue the selected failed or cancelled jobs again",
+            self.retry_selected,
+        )
+        self.top_action = self._action(
+            "Move to &Top", "Ctrl+T", "Run the selected queued jobs next", self.move_selected_to_top
+        )
+        self.remove_action = self._action(
+            "Re&move",
+            QKeySequence.StandardKey.Delete,
+            "Remove the selected finished jobs from the list (exported files stay)",
+            self.remove_selected,
+        )
+        self.reveal_action = self._action(
+            "Re&veal in Folder",
+            "Ctrl+Shift+R",
+            "Open the folder of the selected file",
+            self.reveal_selected,
+        )
+        self.export_action = self._action(
+            "&Export…", "Ctrl+E", "Export the selected transcripts", self.export_selected
+        )
+        self.export_all_action = self._action(
+            "Export &All Finished…",
+            "Ctrl+Shift+E",
+            "Export every finished transcript",
+            self.export_all_finished,
+        )
+        self.settings_action = self._action(
+            "&Settings…",
+            QKeySequence.StandardKey.Preferences,
+            "Model, language, workers, queue size and auto-export",
+            self.open_settings,
+        )
+        if self.settings_action.shortcut().isEmpty():
+            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, "Quit", self.close)
+
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setAccessibleName("Main toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setMovable(False)
+        for action in (
+            self.add_files_action,
+            self.add_folder_action,
+            None,
+            self.cancel_action,
+            self.retry_action,
+            self.top_action,
+            self.remove_action,
+            None,
+            self.export_action,
+            self.export_all_action,
+            None,
+            self.settings_action,
+        ):
+            if action is None:
+                toolbar.addSeparator()
+                continue
+            toolbar.addAction(action)
+            button = toolbar.widgetForAction(action)
+            if button is not None:
+                button.setAccessibleName(action.text().replace("&", "").rstrip("…"))
+        self.addToolBar(toolbar)
+
+        menu_bar = self.menuBar()
+        file_menu = menu_bar.addMenu("&File")
+        file_menu.addActions([self.add_files_action, self.add_folder_action])
+        file_menu.addSeparator()
+        file_menu.addActions([self.export_action, self.export_all_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        job_menu = menu_bar.addMenu("&Job")
+        job_menu.addActions(self._job_actions())
+        menu_bar.addMenu("&Tools").addAction(self.settings_action)
+
+    def _job_actions(self) -> list[QAction]:
+        return [
+            self.cancel_action,
+            self.retry_action,
+            self.top_action,
+            self.remove_action,
+            self.reveal_action,
+            self.export_action,
+        ]
+
+    def _connect_queue(self) -> None:
+        queue = self.queue
+        queue.capacity_changed.connect(self.capacity_label.show_capacity)
+        queue.segment_added.connect(self.transcript.append_segment)
+        queue.job_state_changed.connect(self._on_job_state)
+        queue.idle.connect(self._on_idle)
+
+    def _add_live_tab(self) -> None:
+        """Add the Live dictation panel when that module is installed; the window works without."""
+        try:
+            module = importlib.import_module("desktop_app.gui.live_panel")
+        except ImportError:
+            logger.info("No live dictation panel in this build")
+            return
+        try:
+            self.live_panel = module.LivePanel(self.queue, self.settings, self)
+        except Exception:
+            logger.exception("The live dictation panel could not be created")
+            return
+        self.tabs.addTab(self.live_panel, "&Live")
+
+    # ----------------------------------------------------------------- model loading
+    def preload_model(self) -> None:
+        """Load the speech model in the background, so the first job starts without the wait."""
+        preload = getattr(self.engine, "preload", None)
+        if preload is None:
+            self._set_model_state("ready", self.settings.whisper_model_size)
+            return
+        model = self.settings.whisper_model_size
+        self._set_model_state("loading", model)
+        self.background.start(
+            "Loading the model",
+            lambda: preload(model),
+            lambda _result: self._set_model_state("ready", model),
+            lambda message: self._set_model_state("error", message),
+        )
+
+    def _set_model_state(self, state: str, detail: str) -> None:
+        self.model_state = state
+        if state == "loading":
+            self.model_label.show_loading(detail)
+        elif state == "ready":
+            self.model_label.show_ready(detail)
+        else:
+            self.model_label.show_error(detail)
+            self.show_notice(
+                f"{detail} Change the model in Settings (Ctrl+,); files you add will fail "
+                "until a model is available."
+            )
+        self.model_state_changed.emit(state)
+
+    # ----------------------------------------------------------------- adding files
+    def options(self) -> TranscriptionOptions:
+        return TranscriptionOptions.from_settings(self.settings)
+
+    def add_paths(self, paths: Iterable[str | Path]) -> None:
+        """Queue files and folders; folders are searched on a background thread."""
+        chosen = [Path(path) for path in paths]
+        if not chosen:
+            return
+        self._pending_scans += 1
+        self.statusBar().showMessage("Looking for audio and video files…")
+        self.background.start(
+            "Searching for audio files",
+            lambda: scan_paths(chosen),
+            self._on_scanned,
+            self._on_scan_failed,
+        )
+
+    def _on_scanned(self, result: ScanResult) -> None:
+        self._pending_scans -= 1
+        outcome = self.submit_files(result.media)
+        outcome.not_media = result.not_media
+        outcome.empty_folders = result.empty_folders
+        message = outcome.message()
+        if outcome.needs_attention:
+            self.show_notice(message)
+        self.statusBar().showMessage(message, 8000)
+        self.files_added.emit(outcome)
+
+    def _on_scan_failed(self, message: str) -> None:
+        self._pending_scans -= 1
+        self.show_notice(message)
+
+    def submit_files(self, files: list[Path]) -> AddOutcome:
+        """Queue what fits now and count the rest as refused, without a message per file."""
+        outcome = AddOutcome()
+        capacity = self.queue.capacity()
+        fits = files[: capacity.accepts]
+        batch = self.queue.submit_many(fits, self.options())
+        outcome.accepted = batch.accepted
+        outcome.refused = [path for path, _reason in batch.refused] + files[len(fits) :]
+        if outcome.refused:
+            outcome.refusal_reason = (
+                f"The queue is full: {capacity.max_workers} workers and "
+                f"{capacity.max_queue_size} waiting places. Add the rest when jobs finish, or "
+                "raise Workers or Queue size in Settings (Ctrl+,; MAX_QUEUE_SIZE and "
+                "MAX_CONCURRENT_WORKERS in the environment)."
+            )
+        if outcome.accepted and not self.table.selectionModel().hasSelection():
+            self.select_job(outcome.accepted[0].id)
+        return outcome
+
+    @Slot()
+    def add_files(self) -> None:
+        files, _filter = QFileDialog.getOpenFileNames(
+            self,
+            "Add audio or video files",
+            "",
+            "Audio and video (*.mp3 *.wav *.flac *.m4a *.ogg *.opus *.aac *.wma *.mp4 *.mkv "
+            "*.mov *.webm *.avi);;All files (*)",
+        )
+        self.add_paths(files)
+
+    @Slot()
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of audio or video files")
+        if folder:
+            self.add_paths([folder])
+
+    # ----------------------------------------------------------------- drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = event.mimeData().urls()
+        local = [Path(url.toLocalFile()) for url in urls if url.isLocalFile()]
+        remote = [url.toString() for url in urls if not url.isLocalFile()]
+        if remote:
+            self.show_notice(
+                f"{len(remote)} dropped item(s) are not local files and were not added: "
+                f"{', '.join(remote[:NAMES_SHOWN])}. Download them first."
+            )
+        if local:
+            event.acceptProposedAction()
+            self.add_paths(local)
+
+    # ----------------------------------------------------------------- selection
+    def selected_ids(self) -> list[str]:
+        rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
+        return [self.model.job_id(row) for row in rows]
+
+    def selected_jobs(self) -> list[Job]:
+        return [job for job in map(self.queue.job, self.selected_ids()) if job is not None]
+
+    def select_job(self, job_id: str) -> None:
+        row = self.model.row_of(job_id)
+        if row < 0:
+            return
+        index = self.model.index(row, 0)
+        self.table.selectionModel().setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+
+    @Slot()
+    def _on_selection(self) -> None:
+        self._update_actions()
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self.transcript.show_job(self.model.job_at(current.row()) if current.isValid() else None)
+
+    def _update_actions(self) -> None:
+        jobs = self.selected_jobs()
+        states = {job.state for job in jobs}
+        self.cancel_action.setEnabled(bool(states & {JobState.QUEUED, JobState.RUNNING}))
+        self.retry_action.setEnabled(bool(states & {JobState.FAILED, JobState.CANCELLED}))
+        self.top_action.setEnabled(JobState.QUEUED in states)
+        self.remove_action.setEnabled(any(state.finished for state in states))
+        self.reveal_action.setEnabled(bool(jobs))
+        self.export_action.setEnabled(JobState.DONE in states)
+        self.export_all_action.setEnabled(
+            any(job.state is JobState.DONE for job in self.queue.jobs())
+        )
+
+    def _context_menu(self, position: QPoint) -> None:
+        menu = QMenu(self)
+        menu.setAccessibleName("Job actions")
+        menu.addActions(self._job_actions())
+        menu.popup(self.table.viewport().mapToGlobal(position))
+
+    # ----------------------------------------------------------------- job actions
+    @Slot()
+    def cancel_selected(self) -> None:
+        for job_id in self.selected_ids():
+            self.queue.cancel(job_id)
+        self._update_actions()
+
+    @Slot()
+    def retry_selected(self) -> None:
+        refused = 0
+        reason = ""
+        for job_id in self.selected_ids():
+            job = self.queue.job(job_id)
+            if job is None or job.state not in (JobState.FAILED, JobState.CANCELLED):
+                continue
+            result = self.queue.retry(job_id)
+            if not result.accepted:
+                refused += 1
+                reason = result.reason
+        if refused:
+            self.show_notice(f"{refused} job(s) could not be retried now. {reason}")
+        self._update_actions()
+
+    @Slot()
+    def move_selected_to_top(self) -> None:
+        # Reversed, so the selected jobs keep their order at the top.
+        for job_id in reversed(self.selected_ids()):
+            self.queue.move_to_top(job_id)
+        self._update_actions()
+
+    @Slot()
+    def remove_selected(self) -> None:
+        for job_id in self.selected_ids():
+            self.queue.remove(job_id)
+        self._update_actions()
+
+    @Slot()
+    def reveal_selected(self) -> None:
+        for folder in {job.path.parent for job in self.selected_jobs()}:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    @Slot(str, str)
+    def _on_job_state(self, job_id: str, state_value: str) -> None:
+        job = self.queue.job(job_id)
+        if job is None:
+            return
+        if job_id == self.transcript.job_id and (
+            JobState(state_value).finished or state_value == JobState.QUEUED.value
+        ):
+            self.transcript.show_job(job)
+        if job_id in self.selected_ids():
+            self._update_actions()
+        if job.state is JobState.DONE:
+            self.export_all_action.setEnabled(True)
+            self._finished_in_batch[job_id] = None
+            if self.preferences.auto_export and self.preferences.auto_export_formats:
+                self.export_jobs(
+                    [job_id],
+                    self.preferences.auto_export_formats,
+                    self.preferences.auto_export_dir(),
+                    automatic=True,
+                )
+        elif job.state.finished:
+            self._finished_in_batch[job_id] = None
+
+    @Slot()
+    def _on_idle(self) -> None:
+        finished = [self.queue.job(job_id) for job_id in self._finished_in_batch]
+        self._finished_in_batch = {}
+        done = sum(1 for job in finished if job is not None and job.state is JobState.DONE)
+        failed = sum(1 for job in finished if job is not None and job.state is JobState.FAILED)
+        if not finished:
+            return
+        message = f"All jobs finished: {done} done" + (f", {failed} failed." if failed else ".")
+        self.statusBar().showMessage(message)
+        if not self.isActiveWindow():
+            QApplication.alert(self)
+        self.batch_finished.emit()
+
+    # ----------------------------------------------------------------- export
+    @Slot()
+    def export_selected(self) -> None:
+        ids = [job.id for job in self.selected_jobs() if job.state is JobState.DONE]
+        self._ask_and_export(ids)
+
+    @Slot()
+    def export_all_finished(self) -> None:
+        self._ask_and_export([job.id for job in self.queue.jobs() if job.state is JobState.DONE])
+
+    def _ask_and_export(self, job_ids: list[str]) -> None:
+        if not job_ids:
+            self.show_notice("Nothing to export yet: only finished jobs have a transcript.")
+            return
+        prefs = self.preferences
+        dialog = ExportDialog(len(job_ids), prefs.export_formats, prefs.export_folder, self)
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        prefs.export_formats = dialog.formats()
+        prefs.export_folder = dialog.folder.text().strip()
+        prefs.save()
+        self.export_jobs(job_ids, dialog.formats(), dialog.output_dir())
+
+    def export_jobs(
+        self,
+        job_ids: list[str],
+        formats: list[str],
+        output_dir: Path | None,
+        *,
+        overwrite: bool = False,
+        automatic: bool = False,
+    ) -> None:
+        """Write the transcripts on a background thread; existing files are asked about."""
+        work: list[tuple[str, Path, Transcript]] = [
+            (job.id, job.path, job.transcript)
+            for job in map(self.queue.job, job_ids)
+            if job is not None and job.transcript is not None
+        ]
+        fmts = list(formats)
+
+        def write() -> ExportOutcome:
+            outcome = ExportOutcome()
+            if output_dir is not None:
+                output_dir.mkdir(parents=True, exist_ok=True)
+            for job_id, source, transcript in work:
+                existing = [
+                    path
+                    for path in (output_path(source, fmt, output_dir) for fmt in fmts)
+                    if path.exists()
+                ]
+                if existing and not overwrite:
+                    outcome.conflicts[job_id] = existing
+                    continue
+                try:
+                    outcome.written += export_all(
+                        transcript, fmts, source, output_dir, overwrite=overwrite
+                    )
+                except ExportError as error:
+                    outcome.errors.append(str(error))
+            return outcome
+
+        self.statusBar().showMessage("Exporting…")
+        self.background.start(
+            "Export",
+            write,
+            lambda outcome: self._on_exported(outcome, fmts, output_dir, automatic),
+            self.show_notice,
+        )
+
+    def _on_exported(
+        self, outcome: ExportOutcome, formats: list[str], output_dir: Path | None, automatic: bool
+    ) -> None:
+        if outcome.written:
+            folders = sorted({str(path.parent) for path in outcome.written})
+            self.statusBar().showMessage(
+                f"Exported {len(outcome.written)} file(s) to {', '.join(folders)}", 10_000
+            )
+        if outcome.errors:
+            self.show_notice("Export problems: " + " ".join(outcome.errors))
+        if outcome.conflicts:
+            existing = [path for paths in outcome.conflicts.values() for path in paths]
+            if automatic:
+                self.show_notice(
+                    "Auto-export kept existing files instead of overwriting them: "
+                    f"{_names(existing)}."
+                )
+            elif self.confirm_overwrite(existing):
+                self.export_jobs(list(outcome.conflicts), formats, output_dir, overwrite=True)
+        self.export_finished.emit(outcome)
+
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        """Ask before replacing files: they may be earlier exports the user has edited."""
+        answer = QMessageBox.question(
+            self,
+            "Replace existing files?",
+            f"{len(existing)} file(s) already exist: {_names(existing)}.\n\nReplace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    # ----------------------------------------------------------------- settings
+    @Slot()
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.environ, self.preferences, self)
+        if dialog.exec() == SettingsDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.values(), dialog.preferences())
+
+    def apply_settings(
+        self, values: Mapping[str, Any], preferences: Preferences | None = None
+    ) -> bool:
+        """Save, reload with the environment on top, and apply limits to the running queue now."""
+        save(dict(values))
+        if preferences is not None:
+            preferences.save()
+            self.preferences = preferences
+        try:
+            new = load_settings(self.environ, load_saved())
+        except ConfigError as error:
+            self.show_notice(f"Settings not applied: {error}")
+            return False
+        old, self.settings = self.settings, new
+        self.queue.set_limits(
+            max_workers=new.max_concurrent_workers, max_queue_size=new.max_queue_size
+        )
+        if hasattr(self.engine, "max_file_size_bytes"):
+            self.engine.max_file_size_bytes = new.max_file_size_bytes
+        if new.whisper_model_size != old.whisper_model_size:
+            self.preload_model()
+        self.statusBar().showMessage("Settings saved and applied.", 5000)
+        return True
+
+    # ----------------------------------------------------------------- messages and closing
+    def show_notice(self, text: str) -> None:
+        """One non-modal message; replaces the previous one instead of piling up."""
+        logger.info("Notice: %s", text)
+        self.notice.show_message(text)
+        self.notice_shown.emit(text)
+
+    def shutdown(self, timeout_ms: int = 30_000) -> None:
+        """Cancel the window's work and wait for its threads; safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.model._clock.stop()
+        if self._owns_queue:
+            self.queue.shutdown(timeout_ms)
+        self.background.wait(timeout_ms)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        running = self.queue.capacity()
+        if self._owns_queue and (running.active or running.queued):
+            self.statusBar().showMessage("Stopping the running jobs…")
+        self.shutdown()
+        event.accept()

@@ -1,0 +1,252 @@
+"""The settings dialog, built from the one declaration of each setting.
+
+Every field comes from a :class:`~desktop_app.core.settings.SettingSpec`: its widget follows the
+spec's type, range and choices, its tooltip is the spec's description, and the values are checked
+by the same :func:`~desktop_app.core.settings.load_settings` as the environment, so the dialog
+cannot accept what start-up would refuse. Settings fixed by an environment variable are shown
+but locked, saying which variable wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.errors import ConfigError
+from desktop_app.core.exporters import FORMATS
+from desktop_app.core.settings import (
+    KNOWN_MODEL_NAMES,
+    SPECS_BY_NAME,
+    Settings,
+    SettingSpec,
+    load_settings,
+    model_is_english_only,
+)
+from desktop_app.gui.preferences import Preferences
+
+#: The settings a desktop user tunes, in the order shown; the rest stay environment-only.
+DIALOG_SETTINGS = (
+    "whisper_model_size",
+    "language",
+    "task",
+    "max_concurrent_workers",
+    "max_queue_size",
+    "max_file_size_mb",
+    "vad_filter",
+    "beam_size",
+)
+
+LABELS = {
+    "whisper_model_size": "&Model",
+    "language": "&Language",
+    "task": "&Task",
+    "max_concurrent_workers": "&Workers",
+    "max_queue_size": "&Queue size",
+    "max_file_size_mb": "Largest &file (MB)",
+    "vad_filter": "Skip &silence (VAD)",
+    "beam_size": "&Beam size",
+}
+
+COMMON_LANGUAGES = ("auto", "en", "de", "fr", "es", "it", "nl", "pt", "pl", "ja", "zh")
+
+
+def _plain(label: str) -> str:
+    return label.replace("&", "")
+
+
+class SettingsDialog(QDialog):
+    """Edits the saved settings and the window preferences; :meth:`values` gives the result."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str],
+        preferences: Preferences,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Verbatim settings")
+        self.setAccessibleName("Settings")
+        self.environ = environ
+        self.fields: dict[str, QWidget] = {}
+        form = QFormLayout()
+        for name in DIALOG_SETTINGS:
+            spec = SPECS_BY_NAME[name]
+            field = self._make_field(spec, getattr(settings, name))
+            field.setToolTip(spec.description + f"\n(Environment variable: {spec.env})")
+            field.setAccessibleName(_plain(LABELS[name]))
+            field.setAccessibleDescription(spec.description)
+            if environ.get(spec.env, "").strip():
+                field.setEnabled(False)
+                field.setToolTip(f"Set by the environment variable {spec.env}, which wins.")
+            self.fields[name] = field
+            label = QLabel(LABELS[name])
+            label.setBuddy(field)
+            form.addRow(label, field)
+
+        self.auto_export = QCheckBox("Export every finished job &automatically")
+        self.auto_export.setAccessibleName("Auto-export")
+        self.auto_export.setChecked(preferences.auto_export)
+        self.auto_folder = QLineEdit(preferences.auto_export_folder)
+        self.auto_folder.setPlaceholderText("Beside each source file")
+        self.auto_folder.setAccessibleName("Auto-export folder")
+        browse = QPushButton("Br&owse…")
+        browse.setAccessibleName("Choose auto-export folder")
+        browse.clicked.connect(self._browse)
+        self.auto_formats: dict[str, QCheckBox] = {}
+        formats_row = QHBoxLayout()
+        for fmt in FORMATS:
+            box = QCheckBox(fmt.upper())
+            box.setAccessibleName(f"Auto-export {fmt.upper()}")
+            box.setChecked(fmt in preferences.auto_export_formats)
+            self.auto_formats[fmt] = box
+            formats_row.addWidget(box)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.auto_folder, 1)
+        folder_row.addWidget(browse)
+        auto_box = QGroupBox("Auto-export")
+        auto_form = QFormLayout(auto_box)
+        auto_form.addRow(self.auto_export)
+        auto_form.addRow("Folder", folder_row)
+        auto_form.addRow("Formats", formats_row)
+
+        self.problem = QLabel()
+        self.problem.setObjectName("settingsProblem")
+        self.problem.setStyleSheet("color: #b3261e;")
+        self.problem.setWordWrap(True)
+        self.problem.setAccessibleName("Settings problem")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        for button in self.buttons.buttons():
+            button.setAccessibleName(button.text().replace("&", ""))
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(auto_box)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.buttons)
+        self._update_task_choices()
+        self.validate()
+
+    # ----------------------------------------------------------------- fields
+    def _make_field(self, spec: SettingSpec, value: Any) -> QWidget:
+        if spec.type is bool:
+            box = QCheckBox()
+            box.setChecked(bool(value))
+            box.toggled.connect(self.validate)
+            return box
+        if spec.type is int:
+            spin = QSpinBox()
+            spin.setRange(int(spec.minimum or 0), int(spec.maximum or 1_000_000))
+            spin.setValue(int(value))
+            if spec.unit:
+                spin.setSuffix(f" {spec.unit}")
+            spin.valueChanged.connect(self.validate)
+            return spin
+        combo = QComboBox()
+        if spec.choices:
+            combo.addItems(list(spec.choices))
+        else:
+            combo.setEditable(True)
+            names = KNOWN_MODEL_NAMES if spec.name == "whisper_model_size" else COMMON_LANGUAGES
+            combo.addItems(list(names))
+        combo.setCurrentText(str(value))
+        combo.currentTextChanged.connect(self._on_text_changed)
+        return combo
+
+    def _field_value(self, name: str) -> Any:
+        field = self.fields[name]
+        if isinstance(field, QCheckBox):
+            return field.isChecked()
+        if isinstance(field, QSpinBox):
+            return field.value()
+        assert isinstance(field, QComboBox)
+        return field.currentText().strip()
+
+    def set_value(self, name: str, value: Any) -> None:
+        """Set a field as a user would (tests and keyboard automation use it)."""
+        field = self.fields[name]
+        if isinstance(field, QCheckBox):
+            field.setChecked(bool(value))
+        elif isinstance(field, QSpinBox):
+            field.setValue(int(value))
+        elif isinstance(field, QComboBox):
+            field.setCurrentText(str(value))
+
+    @Slot(str)
+    def _on_text_changed(self, _text: str) -> None:
+        self._update_task_choices()
+        self.validate()
+
+    def _update_task_choices(self) -> None:
+        """Translate is offered only where the model can translate (multilingual models)."""
+        task = self.fields["task"]
+        assert isinstance(task, QComboBox)
+        english_only = model_is_english_only(str(self._field_value("whisper_model_size")))
+        index = task.findText("translate")
+        model = task.model()
+        item = model.item(index) if isinstance(model, QStandardItemModel) else None
+        if item is not None:
+            item.setEnabled(not english_only)
+        if english_only and task.currentText() == "translate":
+            task.setCurrentText("transcribe")
+
+    @Slot()
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Auto-export folder")
+        if folder:
+            self.auto_folder.setText(folder)
+
+    # ----------------------------------------------------------------- results
+    def values(self) -> dict[str, Any]:
+        """The dialog's settings, keyed by setting name (only those the environment leaves free)."""
+        return {
+            name: self._field_value(name)
+            for name in DIALOG_SETTINGS
+            if not self.environ.get(SPECS_BY_NAME[name].env, "").strip()
+        }
+
+    def preferences(self) -> Preferences:
+        prefs = Preferences.load()
+        prefs.auto_export = self.auto_export.isChecked()
+        prefs.auto_export_folder = self.auto_folder.text().strip()
+        prefs.auto_export_formats = [f for f, box in self.auto_formats.items() if box.isChecked()]
+        return prefs
+
+    @Slot()
+    def validate(self) -> str:
+        """Check the values as start-up would; show the problem and block OK while there is one."""
+        if not hasattr(self, "buttons"):
+            return ""
+        try:
+            load_settings(environ=self.environ, saved=self.values())
+            problem = ""
+        except ConfigError as error:
+            problem = str(error)
+        self.problem.setText(problem)
+        self.problem.setVisible(bool(problem))
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setEnabled(not problem)
+        return problem

@@ -1,0 +1,73 @@
+"""Window fixtures: every window is shut down, and its queue idle, before the test ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from desktop_app.core.settings import SETTINGS, load_settings
+from desktop_app.gui.main_window import AddOutcome, MainWindow
+from desktop_app.job_queue import JobQueue
+from desktop_app.saved_settings import save
+
+
+@pytest.fixture
+def make_window(qtbot) -> Iterator[Any]:
+    """Build a window over a queue of the given engine and limits; clean up after the test."""
+    made: list[tuple[MainWindow, JobQueue]] = []
+
+    def make(engine: Any, workers: int = 2, queue_size: int = 3) -> MainWindow:
+        queue = JobQueue(engine, max_workers=workers, max_queue_size=queue_size)
+        settings = load_settings(
+            environ={},
+            saved={"max_concurrent_workers": workers, "max_queue_size": queue_size},
+        )
+        window = MainWindow(settings=settings, queue=queue, environ={})
+        qtbot.addWidget(window)
+        made.append((window, queue))
+        return window
+
+    yield make
+    for window, queue in made:
+        assert queue.shutdown(30_000)
+        window.shutdown()
+    # Settings saved by a test must not leak into the next one.
+    save({spec.name: None for spec in SETTINGS})
+
+
+@pytest.fixture
+def drop(qtbot) -> Any:
+    """Drop local paths on a window as a file manager does (text/uri-list URLs)."""
+
+    def do_drop(window: MainWindow, paths: list[Path]) -> AddOutcome:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+        assert "text/uri-list" in mime.formats()
+        # Qt delivers a drop only to the widget that accepted the drag's entry, as in real life.
+        enter = QDragEnterEvent(
+            QPointF(20, 20),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(window, enter)
+        assert enter.isAccepted()
+        event = QDropEvent(
+            QPointF(20, 20),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        with qtbot.waitSignal(window.files_added, timeout=10_000) as blocker:
+            QApplication.sendEvent(window, event)
+        return blocker.args[0]
+
+    return do_drop
