@@ -1,0 +1,117 @@
+"""Make the README screenshot (and the icon PNGs) so they can be redone after any GUI change.
+
+    python scripts/screenshot.py [--output resources/screenshot.png]
+
+Runs the real window on the real bundled model over the speech corpus, in throwaway user
+folders: two short clips finish, a longer recording is caught mid-way, and a broken file shows
+how a failure reads. Works offscreen; under Xvfb it uses the X server it finds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import wave
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+_HOME = Path(tempfile.mkdtemp(prefix="verbatim-screenshot-"))
+for _var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+    os.environ[_var] = str(_HOME / _var.lower())
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QSize, Qt  # noqa: E402
+from PySide6.QtGui import QImage, QPainter  # noqa: E402
+from PySide6.QtSvg import QSvgRenderer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+CORPUS = Path(os.environ.get("VERBATIM_CORPUS", REPO.parent / "shared" / "corpus"))
+RESOURCES = REPO / "resources"
+ICON_SIZES = (16, 32, 48, 64, 128, 256)
+
+
+def render_icons() -> None:
+    """PNG sizes of ``resources/verbatim.svg`` for platforms and toolkits that want bitmaps."""
+    renderer = QSvgRenderer(str(RESOURCES / "verbatim.svg"))
+    for size in ICON_SIZES:
+        image = QImage(QSize(size, size), QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        renderer.render(painter)
+        painter.end()
+        image.save(str(RESOURCES / f"verbatim-{size}.png"))
+
+
+def long_recording(folder: Path) -> Path:
+    """About a minute of real speech (the corpus clips, repeated) to catch a job mid-way."""
+    from desktop_app.core.audio import SAMPLE_RATE, load_audio
+
+    clips = [load_audio(CORPUS / "jfk.flac"), load_audio(CORPUS / "LJ050-0131.wav")]
+    audio = np.concatenate(clips * 3)
+    path = folder / "Board meeting 2024-03-14.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def wait_until(app: QApplication, condition: object, timeout_ms: int) -> None:
+    timer = QElapsedTimer()
+    timer.start()
+    while not condition():  # type: ignore[operator]
+        if timer.elapsed() > timeout_ms:
+            raise SystemExit("Timed out waiting for the window to reach the screenshot state.")
+        app.processEvents()
+        QApplication.instance().thread().msleep(20)  # type: ignore[union-attr]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=RESOURCES / "screenshot.png")
+    args = parser.parse_args()
+
+    app = QApplication(sys.argv[:1])
+    render_icons()
+    from desktop_app.core.jobs import JobState
+    from desktop_app.core.settings import load_settings
+    from desktop_app.gui.main_window import MainWindow, app_icon
+
+    app.setWindowIcon(app_icon())
+    folder = Path(tempfile.mkdtemp(prefix="verbatim-media-"))
+    broken = folder / "voicemail (damaged).m4a"
+    broken.write_bytes(b"not really audio" * 64)
+    files = [CORPUS / "jfk.flac", CORPUS / "LJ050-0131.wav", broken, long_recording(folder)]
+
+    settings = load_settings(environ={}, saved={"max_concurrent_workers": 2})
+    window = MainWindow(settings=settings, environ={})
+    window.resize(1100, 680)
+    window.show()
+    window.add_paths(files)
+    wait_until(app, lambda: window.model.rowCount() == len(files), 10_000)
+
+    def ready() -> bool:
+        jobs = window.queue.jobs()
+        states = [job.state for job in jobs]
+        return states.count(JobState.DONE) >= 2 and any(
+            job.state is JobState.RUNNING and job.progress >= 0.3 for job in jobs
+        )
+
+    wait_until(app, ready, 120_000)
+    window.select_job(window.queue.jobs()[0].id)
+    app.processEvents()
+    window.grab().save(str(args.output))
+    print(f"Wrote {args.output}")
+    window.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
