@@ -7,6 +7,11 @@ be cancelled or moved to the top at any time, and ``capacity()`` is exact.
 Every method may be called from any thread. State lives behind one lock; signals are emitted
 after the lock is released, and receivers in another thread (the window's models) get them
 through queued connections.
+
+With a :class:`~desktop_app.core.job_store.JobStore`, every change is persisted as it happens
+(structural changes under the lock, so the store sees them in the order the queue made them), and
+:meth:`JobQueue.restore` brings the stored jobs back after a restart or a crash. A failing store
+is logged and never stops a transcription.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop_app.core.errors import JobCancelled, VerbatimError
+from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
@@ -124,6 +131,7 @@ class JobQueue(QObject):
         max_workers: int,
         max_queue_size: int,
         parent: QObject | None = None,
+        store: JobStore | None = None,
     ) -> None:
         super().__init__(parent)
         if max_workers < 1 or max_queue_size < 1:
@@ -139,6 +147,7 @@ class JobQueue(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_workers)
         self._pool.setExpiryTimeout(5000)
+        self._store = store
 
     # ----------------------------------------------------------------- reading
     def capacity(self) -> Capacity:
@@ -179,6 +188,7 @@ class JobQueue(QObject):
             self._jobs[job.id] = job
             self._order.append(job.id)
             self._pending.append(job.id)
+            self._persist(JobStore.add_job, job)
             started = self._dispatch_locked()
         self.job_added.emit(job.id)
         self._announce_started(started)
@@ -213,6 +223,7 @@ class JobQueue(QObject):
         with self._lock:
             self._jobs[job.id] = job
             self._order.append(job.id)
+            self._persist(JobStore.add_job, job)
         self.job_added.emit(job.id)
         return job
 
@@ -229,6 +240,7 @@ class JobQueue(QObject):
             self._pending.remove(job_id)
             job.state = JobState.CANCELLED
             job.finished_at = time.time()
+            self._persist(JobStore.update_job, job)
         self.job_state_changed.emit(job_id, JobState.CANCELLED.value)
         self._after_change()
         return True
@@ -262,6 +274,9 @@ class JobQueue(QObject):
                 return SubmitResult(None, AT_CAPACITY, capacity.refusal())
             if options is not None:
                 job.options = options
+            if job.resumed:  # a retry starts from the beginning, not from the crash point
+                job.options = job.options.with_changes(start_at=0.0)
+                job.resumed = False
             job.state = JobState.QUEUED
             job.progress = 0.0
             job.error = ""
@@ -270,6 +285,7 @@ class JobQueue(QObject):
             job.started_at = job.finished_at = None
             job.cancel_requested = threading.Event()
             self._pending.append(job_id)
+            self._persist(JobStore.requeue, job)
             started = self._dispatch_locked()
         self.job_state_changed.emit(job_id, JobState.QUEUED.value)
         self.job_progress.emit(job_id, 0.0)
@@ -284,6 +300,7 @@ class JobQueue(QObject):
             if job is None or job.state is JobState.RUNNING:
                 return False
             job.options = options
+            self._persist(JobStore.update_job, job)
         self.job_updated.emit(job_id)
         return True
 
@@ -300,6 +317,7 @@ class JobQueue(QObject):
             # Never lower the row: a retried job may already sit above running or finished ones.
             new_index = min(queued_rows[0], old_index) if queued_rows else old_index
             self._order.insert(new_index, job_id)
+            self._persist(JobStore.move_to_top, job_id, list(self._order))
         self.job_moved.emit(job_id, new_index)
         return True
 
@@ -311,6 +329,7 @@ class JobQueue(QObject):
                 return False
             del self._jobs[job_id]
             self._order.remove(job_id)
+            self._persist(JobStore.delete_job, job_id)
         self.job_removed.emit(job_id)
         return True
 
@@ -344,6 +363,92 @@ class JobQueue(QObject):
         self.cancel_all()
         return self.wait_for_done(timeout_ms)
 
+    # ----------------------------------------------------------------- persistence
+    @property
+    def store(self) -> JobStore | None:
+        return self._store
+
+    def restore(self, max_age_hours: float = 0.0) -> list[Job]:
+        """Bring back the stored jobs; the window calls this once, at start, before new work.
+
+        Finished jobs come back as they were, with their transcripts. A job that was running
+        when the app died is queued first, to resume after its last stored segment
+        (``options.start_at``, ``resumed``); its stored segments are kept and new ones follow
+        them. Queued jobs are queued again in their order. Restored jobs are never refused at
+        the queue cap: they were accepted before, so the pending queue may hold more than
+        ``max_queue_size`` until it drains (as after lowering the limit). Finished jobs older
+        than ``max_age_hours`` (0 keeps all) are cleaned up first. Returns the restored jobs.
+        """
+        if self._store is None:
+            return []
+        store = self._store
+        try:
+            store.cleanup(max_age_hours)
+            stored = store.load()
+        except Exception:
+            logger.exception("Could not read the job store %s", store.path)
+            return []
+        restored: list[Job] = []
+        with self._lock:
+            for job in stored.jobs:
+                if job.id in self._jobs:
+                    continue
+                self._jobs[job.id] = job
+                self._order.append(job.id)
+                restored.append(job)
+            for job_id in stored.pending_ids:
+                job = self._jobs[job_id]
+                if job not in restored:
+                    continue
+                if job.state is JobState.RUNNING:
+                    start_at = job.segments[-1].end if job.segments else 0.0
+                    job.options = job.options.with_changes(start_at=start_at)
+                    job.resumed = True
+                    job.started_at = None
+                    logger.info("Resuming interrupted job %s at %.1f s", job.name, start_at)
+                job.state = JobState.QUEUED
+                self._pending.append(job_id)
+                self._persist(JobStore.requeue, job)
+            started = self._dispatch_locked()
+        for job in restored:
+            self.job_added.emit(job.id)
+        self._announce_started(started)
+        self._after_change()
+        logger.info(
+            "Restored %d job(s) from %s, %d queued again",
+            len(restored),
+            store.path,
+            len(stored.pending_ids),
+        )
+        return restored
+
+    def cleanup(self, max_age_hours: float, now: float | None = None) -> list[str]:
+        """Forget finished jobs that finished over ``max_age_hours`` ago (0 keeps all), in the
+        list and in the store; exported files are untouched. The window calls this from a timer.
+        """
+        if max_age_hours <= 0:
+            return []
+        cutoff = (time.time() if now is None else now) - max_age_hours * 3600
+        with self._lock:
+            old = [
+                job.id
+                for job in self.jobs()
+                if job.state.finished and job.finished_at is not None and job.finished_at < cutoff
+            ]
+        removed = [job_id for job_id in old if self.remove(job_id)]
+        if self._store is not None:
+            self._persist(JobStore.cleanup, max_age_hours, now)
+        return removed
+
+    def _persist(self, write: Callable[..., Any], *args: Any) -> None:
+        """Write through to the store; a store failure is logged and never stops the queue."""
+        if self._store is None:
+            return
+        try:
+            write(self._store, *args)
+        except Exception:
+            logger.exception("Could not save to the job store (%s)", write.__name__)
+
     # ----------------------------------------------------------------- internals
     def _dispatch_locked(self) -> list[Job]:
         started: list[Job] = []
@@ -353,6 +458,7 @@ class JobQueue(QObject):
             job.started_at = time.time()
             job.attempts += 1
             self._active.add(job.id)
+            self._persist(JobStore.update_job, job)
             started.append(job)
             self._pool.start(_JobRunnable(self, job))
         return started
@@ -395,14 +501,17 @@ class JobQueue(QObject):
 
     def _on_segment(self, job: Job, segment: Segment) -> None:
         job.segments.append(segment)
+        self._persist(JobStore.append_segment, job.id, len(job.segments) - 1, segment)
         self.segment_added.emit(job.id, segment)
 
     def _on_duration(self, job: Job, seconds: float) -> None:
         job.duration = seconds
+        self._persist(JobStore.update_job, job)
         self.job_updated.emit(job.id)
 
     def _on_progress(self, job: Job, fraction: float) -> None:
         job.progress = fraction
+        self._persist(JobStore.update_progress, job.id, fraction)
         self.job_progress.emit(job.id, fraction)
 
     def _finish(self, job: Job, state: JobState, error: str, transcript: Transcript | None) -> None:
@@ -412,10 +521,13 @@ class JobQueue(QObject):
             job.error = error
             job.finished_at = time.time()
             if transcript is not None:
+                if job.resumed:  # the engine returns only what it decoded after ``start_at``
+                    transcript.segments = list(job.segments)
                 job.transcript = transcript
                 job.duration = transcript.duration
                 job.language = transcript.language
                 job.progress = 1.0
+            self._persist(JobStore.update_job, job)
             started = self._dispatch_locked()
         self.job_state_changed.emit(job.id, state.value)
         self._announce_started(started)
