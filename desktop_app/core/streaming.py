@@ -1,0 +1,396 @@
+"""Streaming policy for live dictation: turn a growing stream of audio into text that never jumps.
+
+The policy is fed 16 kHz mono float32 frames (:meth:`StreamingTranscriber.feed`) and answers with
+:class:`StreamEvent` records. It is Qt-free and thread-agnostic: one worker thread owns it.
+
+Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming, plus a VAD gate):
+
+1. **Buffer.** New frames are appended to an audio buffer that starts at ``buffer_start`` seconds
+   of the capture. A pass runs only once at least ``min_chunk_seconds`` of new audio arrived
+   (``STREAM_MIN_CHUNK_SIZE``): fewer passes cost less CPU, more passes lower the latency.
+2. **VAD gate.** Silero VAD (shipped with faster-whisper) marks speech in the buffer. With no
+   speech, no model pass runs at all (silence costs almost nothing and cannot hallucinate text);
+   the silent audio is dropped from the buffer except a short lead-in.
+3. **Pass.** Whisper transcribes the whole buffer with word timestamps. The confirmed text that
+   lies before the buffer is the prompt, so the model keeps its context across trims. Words the
+   model re-reads that are already confirmed are skipped by time and by n-gram overlap.
+4. **Confirmation (LocalAgreement-2).** A word is confirmed when two consecutive passes agree on
+   it: the longest common prefix (case and punctuation ignored) of the previous pass's tentative
+   words and this pass's words is confirmed, in this pass's spelling. The rest stays tentative.
+   Confirmed words are only ever appended, so confirmed text never changes.
+5. **End of speech.** When the VAD sees the voice stop for ``end_of_speech_seconds``, the
+   words of that stretch are confirmed at once: no later audio can change them, and waiting
+   for a second agreeing pass would only add latency at every pause.
+6. **Trim.** The buffer is cut at a confirmed boundary: after a confirmed sentence once it is
+   longer than ``soft_buffer_seconds`` (shorter passes are faster), and at the last confirmed
+   word when it exceeds ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``). If speech runs that
+   long with no agreement at all, the older half of the hypothesis is confirmed so the buffer
+   stays bounded.
+7. **Finish.** :meth:`StreamingTranscriber.finish` runs a last pass over whatever is left and
+   confirms all of it: Stop never loses the last words.
+
+Events: ``final`` carries newly confirmed words; ``partial`` carries the whole current tentative
+tail (an empty text clears it). Times ``start``/``end`` are seconds of captured audio;
+``emitted_at`` is seconds since capture started by the injected clock.
+
+The latency lever: faster-whisper pads every pass to a 30 s window. ``WhisperRecognizer`` takes a
+shorter ``window_seconds`` (faster-whisper's ``chunk_length``); ``benchmarks/live_latency.py``
+measures what it saves and costs. Beware that ``chunk_length`` changes the model's shared feature
+extractor for good, so a live recognizer with a short window must own its model instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from desktop_app.core.transcript import Segment, Transcript, Word
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+EventType = Literal["partial", "final"]
+SENTENCE_END = (".", "?", "!", "…")
+#: Words start up to this much before the confirmed end and still count as new (timestamps jitter).
+TIME_TOLERANCE_SECONDS = 0.15
+#: Silence kept at the head of the buffer when silence is dropped, so a word starting there lives.
+LEAD_IN_SECONDS = 0.5
+#: Words may start this long after the VAD's speech end (its padding is tight) and still count.
+SILENCE_TOLERANCE_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One change of the live transcript; what the CLI prints as a JSON line."""
+
+    type: EventType
+    text: str
+    start: float
+    end: float
+    emitted_at: float
+    words: tuple[Word, ...] = ()
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "text": self.text,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "emitted_at": round(self.emitted_at, 3),
+        }
+
+
+class Recognizer(Protocol):
+    """Transcribes one buffer; returns words with times relative to the buffer's start."""
+
+    def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]: ...
+
+
+class WhisperRecognizer:
+    """faster-whisper as a :class:`Recognizer`.
+
+    Each pass is independent (``condition_on_previous_text`` off; the policy gives the prompt)
+    and has VAD off because the policy already gated the buffer.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        language: str = "auto",
+        beam_size: int = 5,
+        window_seconds: int | None = None,
+    ) -> None:
+        self.model = model
+        self.language: str | None = None if language == "auto" else language
+        self.beam_size = beam_size
+        self.window_seconds = window_seconds
+        if getattr(model, "model", None) is not None and not model.model.is_multilingual:
+            self.language = "en"
+
+    def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        segments, info = self.model.transcribe(
+            audio,
+            language=self.language,
+            beam_size=self.beam_size,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            initial_prompt=prompt or None,
+            chunk_length=self.window_seconds,
+        )
+        words = [
+            Word(round(w.start, 3), round(w.end, 3), w.word.strip(), round(w.probability, 4))
+            for segment in segments
+            for w in (segment.words or ())
+            if w.word.strip()
+        ]
+        if self.language is None:  # detect once, then keep it: detection costs a pass per pass
+            self.language = info.language
+        return words
+
+
+SpeechDetector = Callable[[np.ndarray], list[tuple[float, float]]]
+
+
+def silero_speech(audio: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:
+    """Speech stretches in ``audio`` as (start, end) seconds, by faster-whisper's Silero VAD."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(threshold=threshold, min_silence_duration_ms=300, speech_pad_ms=100)
+    return [
+        (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
+        for chunk in get_speech_timestamps(audio, options)
+    ]
+
+
+def _key(text: str) -> str:
+    """What two passes must agree on: the word without case or punctuation."""
+    return re.sub(r"[^\w']+", "", text.lower())
+
+
+def join_words(words: Sequence[Word]) -> str:
+    return " ".join(w.text for w in words)
+
+
+@dataclass
+class StreamingTranscriber:
+    """The streaming policy; see the module docstring. Not thread-safe: one worker owns it."""
+
+    recognizer: Recognizer
+    min_chunk_seconds: float = 1.0
+    max_buffer_seconds: float = 30.0
+    soft_buffer_seconds: float = 12.0
+    end_of_speech_seconds: float = 0.8
+    end_of_speech_confirms: bool = True
+    speech_detector: SpeechDetector | None = silero_speech
+    clock: Callable[[], float] = time.monotonic
+    prompt_chars: int = 200
+
+    confirmed: list[Word] = field(default_factory=list, init=False)
+    tentative: list[Word] = field(default_factory=list, init=False)
+    passes: int = field(default=0, init=False)
+    _audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), init=False)
+    _buffer_start: float = field(default=0.0, init=False)
+    _received_samples: int = field(default=0, init=False)
+    _unprocessed_samples: int = field(default=0, init=False)
+    _started_at: float | None = field(default=None, init=False)
+    _finished: bool = field(default=False, init=False)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def received_seconds(self) -> float:
+        """Audio fed so far."""
+        return self._received_samples / SAMPLE_RATE
+
+    @property
+    def buffer_seconds(self) -> float:
+        return self._audio.size / SAMPLE_RATE
+
+    @property
+    def buffer_start(self) -> float:
+        return self._buffer_start
+
+    @property
+    def confirmed_text(self) -> str:
+        return join_words(self.confirmed)
+
+    @property
+    def tentative_text(self) -> str:
+        return join_words(self.tentative)
+
+    def transcript(self, *, model: str = "", source: str = "") -> Transcript:
+        """The confirmed words as segments cut at sentence ends and pauses (for export)."""
+        return words_to_transcript(self.confirmed, self.received_seconds, model, source)
+
+    # ------------------------------------------------------------------ feeding
+    def start(self) -> None:
+        """Mark capture start for ``emitted_at``; called on the first feed if not before."""
+        if self._started_at is None:
+            self._started_at = self.clock()
+
+    def feed(self, frames: np.ndarray) -> list[StreamEvent]:
+        """Append captured audio; runs a pass when enough new audio has arrived."""
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        self.start()
+        frames = np.asarray(frames, dtype=np.float32).reshape(-1)
+        if frames.size == 0:
+            return []
+        self._audio = np.concatenate([self._audio, frames])
+        self._received_samples += frames.size
+        self._unprocessed_samples += frames.size
+        if self._unprocessed_samples < self.min_chunk_seconds * SAMPLE_RATE:
+            return []
+        return self._pass(final=False)
+
+    def finish(self) -> list[StreamEvent]:
+        """Transcribe what is left and confirm all of it; the stream is over."""
+        if self._finished:
+            return []
+        self.start()
+        events = self._pass(final=True) if self._audio.size else []
+        if self.tentative:  # nothing may stay tentative after the end
+            events += self._confirm(list(self.tentative))
+        self._finished = True
+        return events
+
+    # ------------------------------------------------------------------ internals
+    def _now(self) -> float:
+        assert self._started_at is not None
+        return self.clock() - self._started_at
+
+    def _pass(self, *, final: bool) -> list[StreamEvent]:
+        self._unprocessed_samples = 0
+        end_of_speech: float | None = None
+        if self.speech_detector is not None:
+            speech = self.speech_detector(self._audio)
+            if not speech:
+                return self._drop_silence(final)
+            last_speech_end = speech[-1][1]
+            if final or self.buffer_seconds - last_speech_end >= self.end_of_speech_seconds:
+                end_of_speech = last_speech_end
+        elif final:
+            end_of_speech = self.buffer_seconds
+        self.passes += 1
+        hypothesis = self._new_words(self.recognizer(self._audio, self._prompt()))
+        if end_of_speech is not None:
+            # Words the model places after the voice stopped are hallucinations of silence.
+            limit = self._buffer_start + end_of_speech + SILENCE_TOLERANCE_SECONDS
+            hypothesis = [w for w in hypothesis if w.start < limit]
+        events: list[StreamEvent] = []
+        if end_of_speech is not None and (final or self.end_of_speech_confirms):
+            # The voice stopped: nothing later can change these words, confirm them now.
+            events += self._confirm(hypothesis, keep_tentative=False)
+            self.tentative = []
+        else:
+            agreed = _common_prefix(self.tentative, hypothesis)
+            events += self._confirm(hypothesis[:agreed], keep_tentative=False)
+            self.tentative = hypothesis[agreed:]
+        if not final:
+            self._bound_buffer()
+        events.append(self._partial())
+        return events
+
+    def _drop_silence(self, final: bool) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if self.tentative:  # heard before; the VAD changed its mind, the words still count
+            events += self._confirm(list(self.tentative))
+            self.tentative = []
+        keep = 0.0 if final else LEAD_IN_SECONDS
+        self._trim(self._buffer_start + max(0.0, self.buffer_seconds - keep))
+        events.append(self._partial())
+        return events
+
+    def _prompt(self) -> str:
+        before = [w for w in self.confirmed if w.end <= self._buffer_start + TIME_TOLERANCE_SECONDS]
+        return join_words(before)[-self.prompt_chars :]
+
+    def _new_words(self, relative: list[Word]) -> list[Word]:
+        """Absolute times, without the words that are already confirmed."""
+        words = [
+            Word(
+                round(w.start + self._buffer_start, 3),
+                round(w.end + self._buffer_start, 3),
+                w.text,
+                w.probability,
+            )
+            for w in relative
+        ]
+        if not self.confirmed:
+            return words
+        confirmed_end = self.confirmed[-1].end
+        words = [w for w in words if w.end > confirmed_end + TIME_TOLERANCE_SECONDS / 2]
+        # Timestamps jitter across passes: also drop a re-read of the confirmed tail by text.
+        if words and words[0].start < confirmed_end + 1.0:
+            tail = [_key(w.text) for w in self.confirmed[-5:]]
+            for size in range(min(5, len(tail), len(words)), 0, -1):
+                if tail[-size:] == [_key(w.text) for w in words[:size]]:
+                    return words[size:]
+        return words
+
+    def _confirm(self, words: list[Word], keep_tentative: bool = True) -> list[StreamEvent]:
+        if not words:
+            return []
+        self.confirmed.extend(words)
+        if keep_tentative:
+            self.tentative = [w for w in self.tentative if w.start >= words[-1].end]
+        return [
+            StreamEvent(
+                "final", join_words(words), words[0].start, words[-1].end, self._now(), tuple(words)
+            )
+        ]
+
+    def _partial(self) -> StreamEvent:
+        words = tuple(self.tentative)
+        received = self.received_seconds
+        start = words[0].start if words else received
+        end = words[-1].end if words else received
+        return StreamEvent("partial", join_words(words), start, end, self._now(), words)
+
+    def _bound_buffer(self) -> None:
+        in_buffer = [w for w in self.confirmed if w.end > self._buffer_start]
+        if self.buffer_seconds > self.soft_buffer_seconds:
+            sentence_ends = [w.end for w in in_buffer if w.text.endswith(SENTENCE_END)]
+            if sentence_ends:
+                self._trim(sentence_ends[-1])
+                return
+        if self.buffer_seconds <= self.max_buffer_seconds:
+            return
+        if in_buffer:
+            self._trim(in_buffer[-1].end)
+            return
+        # Speech with no agreement for a whole buffer: confirm the older half so memory and pass
+        # time stay bounded (rare; a second pass normally agrees on most words).
+        cut = self._buffer_start + self.buffer_seconds / 2
+        older = [w for w in self.tentative if w.end <= cut]
+        if older:
+            self._confirm(older)
+            self._trim(older[-1].end)
+        else:
+            self._trim(cut)
+
+    def _trim(self, absolute_seconds: float) -> None:
+        samples = round((absolute_seconds - self._buffer_start) * SAMPLE_RATE)
+        samples = max(0, min(samples, self._audio.size))
+        if samples:
+            self._audio = self._audio[samples:].copy()
+            self._buffer_start += samples / SAMPLE_RATE
+
+
+def _common_prefix(previous: Sequence[Word], current: Sequence[Word]) -> int:
+    count = 0
+    for old, new in zip(previous, current, strict=False):
+        if _key(old.text) != _key(new.text):
+            break
+        count += 1
+    return count
+
+
+def words_to_transcript(
+    words: Sequence[Word], duration: float, model: str = "", source: str = ""
+) -> Transcript:
+    """Group confirmed words into segments at sentence ends, pauses over 0.8 s, or 15 s."""
+    transcript = Transcript(duration=round(duration, 3), model=model, source=source, language="")
+    current: list[Word] = []
+    for word in words:
+        if current and (word.start - current[-1].end > 0.8 or word.end - current[0].start > 15):
+            transcript.segments.append(_segment(current))
+            current = []
+        current.append(word)
+        if word.text.endswith(SENTENCE_END):
+            transcript.segments.append(_segment(current))
+            current = []
+    if current:
+        transcript.segments.append(_segment(current))
+    return transcript
+
+
+def _segment(words: Sequence[Word]) -> Segment:
+    return Segment(words[0].start, words[-1].end, join_words(words), tuple(words))

@@ -1,0 +1,209 @@
+"""The streaming policy: LocalAgreement-2 rules on a scripted recognizer, then real speech."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import wave
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from desktop_app.core.audio import load_audio
+from desktop_app.core.audio_sources import ReplaySource
+from desktop_app.core.live import LiveSession
+from desktop_app.core.recording import WavRecorder
+from desktop_app.core.streaming import (
+    SAMPLE_RATE,
+    StreamEvent,
+    StreamingTranscriber,
+    WhisperRecognizer,
+)
+from desktop_app.core.transcriber import TranscriptionOptions
+from desktop_app.core.transcript import Word
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
+
+
+def assert_never_revised(events: list[StreamEvent], final_text: str) -> None:
+    """Confirmed text only grows: the finals, in order, are exactly the final text."""
+    finals = [e for e in events if e.type == "final"]
+    assert " ".join(e.text for e in finals) == final_text
+    for before, after in itertools.pairwise(finals):
+        assert after.start >= before.end - 0.2, (before, after)
+        assert after.emitted_at >= before.emitted_at
+
+
+# --------------------------------------------------------------------- scripted recognizer
+SCRIPT = [Word(0.5 * i + 0.1, 0.5 * i + 0.4, f"w{i}") for i in range(40)]  # 20 s of words
+
+
+class ScriptedRecognizer:
+    """Hears the script's words that end inside the buffer; the last one heard is garbled once
+    per pass (as a real model garbles a word cut mid-way), so agreement is what confirms."""
+
+    def __init__(self, policy_ref: list[StreamingTranscriber]) -> None:
+        self.policy_ref = policy_ref
+        self.calls = 0
+        self.buffer_lengths: list[float] = []
+
+    def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        self.calls += 1
+        policy = self.policy_ref[0]
+        start = policy.buffer_start
+        end = start + audio.size / SAMPLE_RATE
+        self.buffer_lengths.append(audio.size / SAMPLE_RATE)
+        heard = [w for w in SCRIPT if w.start >= start - 0.05 and w.end <= end]
+        words = [Word(w.start - start, w.end - start, w.text) for w in heard]
+        if words and self.calls % 2:
+            last = words[-1]
+            words[-1] = Word(last.start, last.end, last.text + "x")
+        return words
+
+
+def scripted_policy(**options: float) -> tuple[StreamingTranscriber, ScriptedRecognizer]:
+    ref: list[StreamingTranscriber] = []
+    recognizer = ScriptedRecognizer(ref)
+    clock = iter(np.arange(0, 10_000, 0.01)).__next__
+    policy = StreamingTranscriber(
+        recognizer,
+        speech_detector=None,
+        clock=lambda: float(clock()),
+        **options,  # type: ignore[arg-type]
+    )
+    ref.append(policy)
+    return policy, recognizer
+
+
+def feed_all(policy: StreamingTranscriber, seconds: float, block: float = 0.1) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    for _ in range(int(seconds / block)):
+        events += policy.feed(np.zeros(int(block * SAMPLE_RATE), np.float32))
+    return events
+
+
+def test_words_are_confirmed_only_when_two_passes_agree() -> None:
+    policy, recognizer = scripted_policy(min_chunk_seconds=1.0)
+    events = feed_all(policy, 3.0)
+    assert recognizer.calls == 3
+    # Every pass garbles the newest word differently, so it can never be confirmed yet.
+    assert all(not w.text.endswith("x") for w in policy.confirmed)
+    assert policy.confirmed, "earlier words were seen twice and must be confirmed"
+    assert policy.confirmed[-1].end < 3.0
+    assert policy.tentative and events[-1].type == "partial"
+    assert events[-1].text == policy.tentative_text
+
+
+def test_confirmed_text_is_never_revised_and_finish_confirms_the_tail() -> None:
+    policy, _ = scripted_policy(min_chunk_seconds=0.5)
+    events = feed_all(policy, 20.0)
+    before_finish = policy.confirmed_text
+    assert not before_finish.endswith("w39")
+    events += policy.finish()
+    assert_never_revised(events, policy.confirmed_text)
+    assert policy.confirmed_text.startswith(before_finish)
+    assert [w.text.rstrip("x") for w in policy.confirmed] == [w.text for w in SCRIPT]
+    assert events[-1] == StreamEvent("partial", "", 20.0, 20.0, events[-1].emitted_at)
+
+
+def test_buffer_is_trimmed_at_a_confirmed_boundary_and_stays_bounded() -> None:
+    policy, recognizer = scripted_policy(
+        min_chunk_seconds=0.5, max_buffer_seconds=5.0, soft_buffer_seconds=5.0
+    )
+    feed_all(policy, 20.0)
+    assert max(recognizer.buffer_lengths) <= 5.0 + 0.5 + 1e-6
+    assert policy.buffer_start > 10.0
+    boundaries = {w.end for w in policy.confirmed}
+    assert policy.buffer_start in boundaries
+
+
+def test_silence_costs_no_model_pass() -> None:
+    ref: list[StreamingTranscriber] = []
+    recognizer = ScriptedRecognizer(ref)
+    policy = StreamingTranscriber(recognizer, speech_detector=lambda audio: [])
+    ref.append(policy)
+    feed_all(policy, 10.0)
+    policy.finish()
+    assert recognizer.calls == 0
+    assert policy.buffer_seconds <= 1.0
+    assert policy.confirmed_text == ""
+
+
+# --------------------------------------------------------------------- real speech
+@pytest.fixture(scope="module")
+def recognizer(whisper_engine) -> WhisperRecognizer:
+    return WhisperRecognizer(whisper_engine.models.get("tiny.en"), beam_size=1)
+
+
+def stream(
+    audio: np.ndarray, recognizer: WhisperRecognizer, block: float = 0.1
+) -> tuple[StreamingTranscriber, list[StreamEvent]]:
+    policy = StreamingTranscriber(recognizer, min_chunk_seconds=1.0)
+    events: list[StreamEvent] = []
+    step = int(block * SAMPLE_RATE)
+    for offset in range(0, audio.size, step):
+        events += policy.feed(audio[offset : offset + step])
+    return policy, events
+
+
+def test_streamed_speech_is_as_good_as_offline_and_finish_flushes_the_tail(
+    corpus: Path, references: dict[str, str], recognizer: WhisperRecognizer, whisper_engine
+) -> None:
+    streamed, offline, reference = [], [], []
+    for name in ("jfk.flac", "LJ050-0131.wav"):
+        audio = load_audio(corpus / name)
+        policy, events = stream(audio, recognizer)
+        tail = " ".join(normalise(references[name]).split()[-2:])
+        assert not normalise(policy.confirmed_text).endswith(tail), "nothing left to flush"
+        events += policy.finish()
+        assert normalise(policy.confirmed_text).endswith(tail), "Stop lost the last words"
+        assert policy.tentative == []
+        assert_never_revised(events, policy.confirmed_text)
+        assert any(e.type == "partial" and e.text for e in events), "no tentative text shown"
+        streamed.append(policy.confirmed_text)
+        offline.append(
+            whisper_engine.transcribe_array(
+                audio,
+                TranscriptionOptions(),
+                on_segment=lambda s: None,
+                on_progress=lambda p: None,
+                is_cancelled=lambda: False,
+            ).text
+        )
+        reference.append(references[name])
+    streamed_wer = wer(" ".join(reference), " ".join(streamed))
+    offline_wer = wer(" ".join(reference), " ".join(offline))
+    assert streamed_wer <= offline_wer + 0.05, (streamed_wer, offline_wer, streamed)
+
+
+def test_session_stopped_mid_speech_keeps_recording_and_last_words(
+    corpus: Path, recognizer: WhisperRecognizer, tmp_path: Path
+) -> None:
+    audio = load_audio(corpus / "jfk.flac")
+    cut = int(7.9 * SAMPLE_RATE)  # just after "... what your country can do for you"
+    source = ReplaySource(audio[:cut], speed=float("inf"))
+    events: list[StreamEvent] = []
+    session = LiveSession(
+        source,
+        StreamingTranscriber(recognizer, min_chunk_seconds=1.0),
+        recorder=WavRecorder(tmp_path / "take.wav"),
+        on_event=events.append,
+    )
+    session.start()
+    assert session.wait(timeout=60)
+    result = session.result
+    assert result is not None and result.error is None
+    assert normalise(result.transcript.text).endswith("can do for you")
+    assert_never_revised(events, " ".join(e.text for e in events if e.type == "final"))
+    with wave.open(str(tmp_path / "take.wav")) as recorded:
+        assert recorded.getframerate() == SAMPLE_RATE
+        assert recorded.getnframes() == cut
+    assert result.captured_seconds == pytest.approx(cut / SAMPLE_RATE)
