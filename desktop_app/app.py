@@ -69,8 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
@@ -114,4 +114,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter.uninstall()
     timings.mark("quit")
     timings.write()
+    if existing is None:
+        _exit_now(int(status))
     return int(status)
+
+
+def _exit_now(status: int) -> None:
+    """Leave without the interpreter's final garbage collection.
+
+    PySide6 6.12 on Python 3.11 drops references to None/True when it converts some QVariants
+    (``QModelIndex.data()`` of an empty value is enough); after a long session the final
+    collection then aborts with "Fatal Python error: none_dealloc". Jobs, exports, settings and
+    logs are all written by now, so nothing is lost by skipping it.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

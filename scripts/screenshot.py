@@ -110,7 +110,9 @@ def main() -> int:
     window.grab().save(str(args.output))
     print(f"Wrote {args.output}")
     window.shutdown()
-    return 0
+    # Skip the final garbage collection, which PySide6 6.12 can abort (see desktop_app.app).
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ class CapacityLabel(QLabel):
     @Slot(object)
     def show_capacity(self, capacity: Capacity) -> None:
         self.setText(capacity_text(capacity))
-        self.setStyleSheet(FULL_STYLE if capacity.at_capacity else NORMAL_STYLE)
+        style = FULL_STYLE if capacity.at_capacity else NORMAL_STYLE
+        if style != self.styleSheet():  # re-polishing per queued file would cost a drop dearly
+            self.setStyleSheet(style)
         self.setToolTip(
             capacity.refusal()
             if capacity.at_capacity
