@@ -13,9 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
-from faster_whisper.audio import decode_audio
 
 from desktop_app.core.errors import (
     EmptyAudioError,
@@ -171,6 +169,8 @@ def check_file(path: str | Path, max_size_bytes: int | None = None) -> int:
 
 def probe(path: str | Path, max_size_bytes: int | None = None) -> MediaInfo:
     """Open the container without decoding: is it media, and does it hold an audio stream?"""
+    import av  # imported on first use: it costs start-up time the window must not pay
+
     path = Path(path)
     size = check_file(path, max_size_bytes)
     try:
@@ -201,6 +201,9 @@ def load_audio(path: str | Path, max_size_bytes: int | None = None) -> np.ndarra
     :raises InputError: the file is missing, unreadable, too large, not media, has no audio
         stream, or holds no audio at all.
     """
+    import av
+    from faster_whisper.audio import decode_audio
+
     path = Path(path)
     probe(path, max_size_bytes)
     try:

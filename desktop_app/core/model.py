@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-
-from faster_whisper import WhisperModel
+from typing import TYPE_CHECKING
 
 from desktop_app.core.errors import ModelError
 from desktop_app.core.settings import BUNDLED_MODEL, looks_like_path
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 COMPUTE_TYPE = "int8"
 
@@ -107,6 +109,8 @@ class ModelProvider:
                     self.num_workers,
                     self.cpu_threads,
                 )
+                from faster_whisper import WhisperModel  # heavy: only when a model is needed
+
                 try:
                     model = WhisperModel(
                         str(folder),
