@@ -397,8 +397,16 @@ class JobStore:
                 continue
             job.segments = segments.get(job.id, [])
             if job.state is JobState.DONE:
-                job.transcript = Transcript.from_dict({**meta, "segments": []})
-                job.transcript.segments = list(job.segments)
+                # Values as stored, not re-typed: an int probability stays an int, so the
+                # transcript exports byte for byte as it did before the restart.
+                job.transcript = Transcript(
+                    segments=list(job.segments),
+                    language=meta["language"],
+                    language_probability=meta.get("language_probability", 0.0),
+                    duration=meta["duration"],
+                    model=meta["model"],
+                    source=meta.get("source", str(job.path)),
+                )
             jobs.append(job)
             if job.state is JobState.RUNNING:  # started before anything still queued
                 ranks.append((float("-inf"), job.started_at or 0.0, job.id))

@@ -1,0 +1,110 @@
+"""A real crash: the queue runs the real engine in a child process, which is killed with SIGKILL
+mid-transcription; the jobs are then restored in this process and must all complete with nothing
+lost and nothing duplicated."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop_app.core.audio import load_audio
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.jobs import JobState
+from desktop_app.job_queue import JobQueue
+from tests.media import write_wav
+
+REPO = Path(__file__).resolve().parent.parent
+DRILL = REPO / "benchmarks" / "recovery_drill.py"
+
+
+def stored(store: Path) -> dict[str, tuple[str, int]]:
+    """Job id -> (state, stored segments), read as another process would."""
+    connection = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+    try:
+        states = dict(connection.execute("SELECT id, state FROM jobs"))
+        counts = dict(connection.execute("SELECT job_id, COUNT(*) FROM segments GROUP BY job_id"))
+    except sqlite3.OperationalError:  # the child has not created the tables yet
+        return {}
+    finally:
+        connection.close()
+    return {job_id: (state, counts.get(job_id, 0)) for job_id, state in states.items()}
+
+
+def transcript_bytes(transcript) -> bytes:
+    return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=1).encode()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_restore_loses_and_duplicates_nothing(
+    qtbot, tmp_path, corpus, whisper_engine
+):
+    jfk = load_audio(corpus / "jfk.flac")
+    gap = np.zeros(4000, dtype=np.float32)
+    long = write_wav(tmp_path / "long.wav", np.concatenate([np.concatenate([jfk, gap])] * 3))
+    short = write_wav(tmp_path / "short.wav", jfk)
+    files = [short, long, corpus / "LJ050-0131.wav", corpus / "jfk.flac"]
+    store_path, finished = tmp_path / "jobs.sqlite3", tmp_path / "finished"
+
+    child = subprocess.Popen(
+        [
+            *(sys.executable, str(DRILL), "child", "--store", str(store_path)),
+            *("--finished", str(finished), "--workers", "1", *map(str, files)),
+        ],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:  # until the short job is done and the long one has a few segments stored
+            assert child.poll() is None, "the child ended before it could be killed"
+            assert time.monotonic() < deadline, "no segments stored in time"
+            jobs = list(stored(store_path).values()) if store_path.exists() else []
+            if len(jobs) == 4 and jobs[0][0] == "done" and jobs[1][1] >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+    before = JobStore(store_path).load_jobs()
+    assert [j.path for j in before] == files
+    states = [j.state for j in before]
+    assert states == [JobState.DONE, JobState.RUNNING, JobState.QUEUED, JobState.QUEUED]
+    kept = list(before[1].segments)
+    assert len(kept) >= 2
+
+    queue = JobQueue(whisper_engine, max_workers=1, max_queue_size=1, store=JobStore(store_path))
+    try:
+        restored = queue.restore()
+        assert [j.id for j in restored] == [j.id for j in before], "every job is back, in order"
+        done, resumed, *queued = restored
+        assert transcript_bytes(done.transcript) == (finished / f"{done.id}.json").read_bytes()
+        assert resumed.resumed and resumed.options.start_at == kept[-1].end
+        assert queue.pending_ids() == [j.id for j in queued], "queued again in their order"
+        qtbot.waitUntil(lambda: all(j.state.finished for j in queue.jobs()), timeout=240_000)
+        qtbot.waitUntil(queue.is_idle, timeout=10_000)
+    finally:
+        queue.shutdown()
+
+    assert [j.state for j in queue.jobs()] == [JobState.DONE] * 4
+    segments = resumed.transcript.segments
+    assert segments[: len(kept)] == kept, "stored segments kept as they were"
+    for previous, following in itertools.pairwise(segments):
+        assert following.start >= previous.end, f"overlap or repeat: {previous} / {following}"
+    assert segments[-1].end > resumed.duration - 12, "decoded to the end after resuming"
+    assert resumed.transcript.text.lower().count("country") >= 2
+    after = {j.id: j for j in JobStore(store_path).load_jobs()}
+    assert len(after) == 4
+    for job in queue.jobs():  # what the window shows is what the next start will show
+        assert transcript_bytes(after[job.id].transcript) == transcript_bytes(job.transcript)
+    assert transcript_bytes(after[done.id].transcript) == transcript_bytes(done.transcript)
