@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--timestamps", action="store_true", help="prefix each TXT line with its time span"
     )
 
+    jobs = commands.add_parser(
+        "jobs",
+        help="list the jobs in the window's job store",
+        description="List the jobs the window has stored: id, file, state, progress, error.",
+    )
+    jobs.add_argument("--json", action="store_true", help="print the jobs as JSON")
+
     models = commands.add_parser("models", help="list or download speech models")
     models_commands = models.add_subparsers(dest="models_command", metavar="ACTION")
     models_commands.add_parser("list", help="show the configured model and where it is")
@@ -71,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
         "download", help="download a named model (needs a network connection)"
     )
     download.add_argument("name")
+
+    from desktop_app.cli.listen import add_listen_arguments
+
+    commands.add_parser("devices", help="list microphones and other audio inputs")
+    listen = commands.add_parser(
+        "listen",
+        help="dictate: transcribe the microphone live",
+        description="Transcribe the microphone live, printing text as it is confirmed. "
+        "Stops on Ctrl+C or when standard input closes, after transcribing what was captured.",
+    )
+    add_listen_arguments(listen)
     return parser
 
 
@@ -112,6 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_transcribe(args, settings)
         if args.command == "models":
             return _run_models(args, settings)
+        if args.command == "jobs":
+            from desktop_app.cli.jobs import run_jobs
+
+            return run_jobs(args)
+        if args.command in ("devices", "listen"):
+            from desktop_app.cli import listen as live_cli
+
+            if args.command == "devices":
+                return live_cli.run_devices(args, settings)
+            return live_cli.run_listen(args, settings)
     except ModelError as exc:
         print(f"verbatim-cli: {exc}", file=sys.stderr)
         return EXIT_FAILED
