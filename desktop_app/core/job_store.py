@@ -117,8 +117,10 @@ def _text(value: str) -> str:
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# JSON columns keep json's default ASCII escapes: any text, even a lone surrogate standing for a
+# non-UTF-8 byte of a file name, then round-trips exactly through SQLite's UTF-8 text.
 def _options_json(options: TranscriptionOptions) -> str:
-    return json.dumps(dataclasses.asdict(options), ensure_ascii=False, sort_keys=True)
+    return json.dumps(dataclasses.asdict(options), sort_keys=True)
 
 
 def _options_from_json(raw: str) -> TranscriptionOptions:
@@ -129,9 +131,7 @@ def _options_from_json(raw: str) -> TranscriptionOptions:
 
 
 def _words_json(segment: Segment) -> str:
-    return json.dumps(
-        [[w.start, w.end, w.text, w.probability] for w in segment.words], ensure_ascii=False
-    )
+    return json.dumps([[w.start, w.end, w.text, w.probability] for w in segment.words])
 
 
 class JobStore:
@@ -455,7 +455,7 @@ class JobStore:
         meta = job.transcript.to_dict()
         for bulky in ("segments", "text"):
             meta.pop(bulky, None)
-        return json.dumps(meta, ensure_ascii=False, default=str)
+        return json.dumps(meta, default=str)
 
     @staticmethod
     def _job_from_row(row: tuple[Any, ...]) -> tuple[Job, float | None, dict[str, Any]]:
