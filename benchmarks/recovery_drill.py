@@ -93,7 +93,7 @@ def run_child(store_path: Path, files: list[Path], finished_dir: Path, workers: 
 
 # ----------------------------------------------------------------------------- the drill
 def build_files(folder: Path, count: int) -> list[Path]:
-    """Real speech: the corpus clips and ~45 s files tiled from them, so kills land mid-job."""
+    """Real speech: the corpus clips and ~1 min files tiled from them, so kills land mid-job."""
     import numpy as np
 
     from desktop_app.core.audio import load_audio
@@ -102,7 +102,7 @@ def build_files(folder: Path, count: int) -> list[Path]:
     jfk = load_audio(CORPUS / "jfk.flac")
     lj = load_audio(CORPUS / "LJ050-0131.wav")
     gap = np.zeros(8000, dtype=np.float32)
-    long = np.concatenate([jfk, gap, lj, gap, jfk, gap, lj, gap])
+    long = np.concatenate([jfk, gap, lj, gap] * 3)
     files = []
     for index in range(count):
         kind = index % 3
@@ -165,14 +165,15 @@ def drill(kills: int, seed: int, count: int, workers: int) -> dict[str, object]:
     started = time.monotonic()
     kills_done = 0
     for _ in range(kills):
+        progress_before = progress_mark(read_store(store))
         child = start_child(store, files, finished, workers)
-        # A random moment once work is under way (model loaded, at least one segment stored).
+        # A random moment once this run is under way (model loaded, a new segment stored).
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
-            if any(job["segs"] for job in read_store(store).values()):
+            if progress_mark(read_store(store)) > progress_before:
                 break
             time.sleep(0.1)
-        time.sleep(rng.uniform(0.2, 6.0))
+        time.sleep(rng.uniform(0.0, 2.5))
         if child.poll() is not None:
             break  # everything finished before this kill
         child.send_signal(signal.SIGKILL)
@@ -184,6 +185,11 @@ def drill(kills: int, seed: int, count: int, workers: int) -> dict[str, object]:
     child.wait(timeout=900)
     wall = time.monotonic() - started
     return report(store, files, finished, snapshots, kills_done, wall)
+
+
+def progress_mark(jobs: dict[str, dict]) -> int:
+    """Grows with every stored segment and every finished job."""
+    return sum(len(job["segs"]) + (job["state"] == "done") for job in jobs.values())
 
 
 def summary_line(jobs: dict[str, dict]) -> str:
