@@ -309,7 +309,7 @@ class MicrophoneSource(AudioSource):
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
-                stream.stop()
+                stream.abort()  # stop() waits for pending buffers, which a lost device never ends
                 stream.close()
             except Exception as exc:  # a lost device may fail to close; what we have is kept
                 logger.warning("Closing the microphone stream failed: %s", exc)

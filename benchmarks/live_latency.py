@@ -1,0 +1,134 @@
+"""Live dictation latency: real speech replayed at real-time pace through the live pipeline.
+
+Prints, per configuration: median and 95th-percentile latency from a word's end in the audio to
+its confirmation; time to the first tentative text; streamed WER beside offline WER on the same
+audio; the same while two batch jobs run on the JobQueue. Targets (tiny.en, 2 cores): median
+<= 1.0 s, p95 <= 2.0 s idle; streamed WER <= offline + 2 points.
+
+    python benchmarks/live_latency.py [--window 10] [--beam 1] [--skip-busy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from desktop_app.core.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from desktop_app.core.audio_sources import ReplaySource  # noqa: E402
+from desktop_app.core.live import LiveSession, create_transcriber  # noqa: E402
+from desktop_app.core.settings import load_settings  # noqa: E402
+from desktop_app.core.streaming import StreamEvent  # noqa: E402
+from desktop_app.core.transcriber import TranscriptionOptions, WhisperEngine  # noqa: E402
+
+CORPUS = Path(os.environ.get("VERBATIM_CORPUS", REPO.parent / "shared" / "corpus"))
+FILES = ("jfk.flac", "LJ050-0131.wav")
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def references() -> dict[str, str]:
+    lines = (CORPUS / "references.tsv").read_text(encoding="utf-8").splitlines()
+    return {line.split("\t")[0]: line.split("\t")[2] for line in lines[1:] if line}
+
+
+def run_live(audio: np.ndarray, *, beam: int, window: int | None) -> tuple[list[StreamEvent], str]:
+    settings = load_settings(environ={})
+    transcriber = create_transcriber(settings, beam_size=beam, window_seconds=window)
+    events: list[StreamEvent] = []
+    session = LiveSession(ReplaySource(audio, speed=1.0), transcriber, on_event=events.append)
+    session.start()
+    session.wait()
+    assert session.result is not None
+    return events, session.result.transcript.text
+
+
+def report(label: str, events: list[StreamEvent], text: str, reference: str, offline: float):
+    latencies = [e.emitted_at - w.end for e in events if e.type == "final" for w in e.words]
+    first = next((e.emitted_at for e in events if e.type == "partial" and e.text), float("nan"))
+    streamed = jiwer.wer(normalise(reference), normalise(text))
+    print(
+        f"{label:<34} median {np.median(latencies):5.2f} s  p95 "
+        f"{np.percentile(latencies, 95):5.2f} s  first tentative {first:5.2f} s  "
+        f"WER streamed {streamed:6.1%} vs offline {offline:6.1%}  ({len(latencies)} words)"
+    )
+
+
+def start_batch_load(stop: threading.Event) -> threading.Thread:
+    """Two batch jobs at a time on the JobQueue, resubmitted until ``stop``."""
+    from PySide6.QtCore import QCoreApplication
+
+    from desktop_app.job_queue import JobQueue
+
+    QCoreApplication.instance() or QCoreApplication([])
+    engine = WhisperEngine(cpu_threads=1, num_workers=2)
+    queue = JobQueue(engine, max_workers=2, max_queue_size=10)
+
+    def keep_busy() -> None:
+        while not stop.is_set():
+            if queue.capacity().active + queue.capacity().queued < 2:
+                queue.submit(CORPUS / "jfk.flac", TranscriptionOptions())
+            stop.wait(0.05)
+        queue.cancel_all()
+        queue.wait_for_done(60_000)
+
+    thread = threading.Thread(target=keep_busy, name="batch-load")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while queue.capacity().active < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return thread
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--window", type=int, default=None, help="encoded window, seconds")
+    parser.add_argument("--skip-busy", action="store_true")
+    args = parser.parse_args()
+    refs = references()
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate([part for name in FILES for part in (load_audio(CORPUS / name), gap)])
+    reference = " ".join(refs[name] for name in FILES)
+    engine = WhisperEngine(cpu_threads=2, num_workers=1)
+    offline_text = engine.transcribe_array(
+        audio,
+        TranscriptionOptions(),
+        on_segment=lambda s: None,
+        on_progress=lambda p: None,
+        is_cancelled=lambda: False,
+    ).text
+    offline = jiwer.wer(normalise(reference), normalise(offline_text))
+    print(
+        f"audio {audio.size / SAMPLE_RATE:.1f} s, cores {os.cpu_count()}, beam {args.beam}, "
+        f"window {args.window or 30} s, load average {os.getloadavg()[0]:.1f}"
+    )
+    run_live(audio[:SAMPLE_RATE], beam=args.beam, window=args.window)  # warm-up: model load
+    events, text = run_live(audio, beam=args.beam, window=args.window)
+    report("idle", events, text, reference, offline)
+    if not args.skip_busy:
+        stop = threading.Event()
+        load = start_batch_load(stop)
+        try:
+            events, text = run_live(audio, beam=args.beam, window=args.window)
+        finally:
+            stop.set()
+            load.join()
+        report("while 2 batch jobs run", events, text, reference, offline)
+
+
+if __name__ == "__main__":
+    main()
