@@ -65,6 +65,9 @@ def _process_start() -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     timings = Timings(args.timings)
+    from desktop_app.core.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any worker thread exists
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from desktop_app.core.errors import JobCancelled, VerbatimError
 from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.memory import release_free_memory
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 
@@ -498,6 +499,7 @@ class JobQueue(QObject):
             error = f"{job.path.name}: unexpected error ({type(exc).__name__}: {exc}). See the log."
         finally:
             self._finish(job, state, error, transcript)
+            release_free_memory()
 
     def _on_segment(self, job: Job, segment: Segment) -> None:
         job.segments.append(segment)

@@ -101,6 +101,9 @@ def _load_settings(overrides: dict[str, Any]) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from desktop_app.core.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any worker thread exists
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
