@@ -1,0 +1,277 @@
+"""The Live tab: dictate into the window over the same core session as ``verbatim-cli listen``.
+
+Model loading, capture and transcription all run on the session's own threads; their callbacks
+reach this widget only through queued signals of :class:`_Bridge`, so the GUI thread never waits.
+When a recording stops, its WAV and transcript become a finished job in the job list.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.core.audio_sources import AudioSource, MicrophoneError, MicrophoneSource
+from desktop_app.core.live import LiveResult, LiveSession, LiveStatus, create_transcriber
+from desktop_app.core.recording import WavRecorder, new_recording_path
+from desktop_app.core.settings import Settings
+from desktop_app.core.streaming import StreamEvent, words_to_transcript
+from desktop_app.core.transcriber import TranscriptionOptions
+from desktop_app.core.transcript import Word
+from desktop_app.job_queue import JobQueue
+
+logger = logging.getLogger(__name__)
+
+SourceFactory = Callable[[str | None], AudioSource]
+
+
+class _Bridge(QObject):
+    """Carries session callbacks (worker threads) to the GUI thread as queued signals."""
+
+    stream_event = Signal(object)
+    status = Signal(object)
+    error = Signal(str)
+    finished = Signal(object)
+    started = Signal(object)  # LiveSession, once the model is loaded and capture runs
+
+
+class LivePanel(QWidget):
+    def __init__(self, queue: JobQueue, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.queue = queue
+        self.settings = settings
+        #: Tests and benchmarks replace this to dictate from a recording.
+        self.source_factory: SourceFactory = MicrophoneSource
+        self.session: LiveSession | None = None
+        self._confirmed: list[Word] = []
+        self._tentative = ""
+        self._started_at = 0.0
+        self._bridge = _Bridge(self)
+        self._bridge.stream_event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
+        self._bridge.status.connect(self._on_status, Qt.ConnectionType.QueuedConnection)
+        self._bridge.error.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
+        self._bridge.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
+        self._bridge.started.connect(self._on_started, Qt.ConnectionType.QueuedConnection)
+
+        self.devices = QComboBox()
+        self.refresh_button = QPushButton("Refresh")
+        self.record_button = QPushButton("Record")
+        self.record_button.setShortcut(QKeySequence("Ctrl+R"))
+        self.record_button.setToolTip("Start or stop dictation (Ctrl+R)")
+        self.level = QProgressBar()
+        self.level.setRange(0, 100)
+        self.level.setTextVisible(False)
+        self.level.setMaximumWidth(160)
+        self.elapsed = QLabel("0:00")
+        self.status_label = QLabel("")
+        self.text = QTextEdit()
+        self.text.setReadOnly(True)
+        self.copy_button = QPushButton("Copy")
+        self.clear_button = QPushButton("Clear")
+        self.export_button = QPushButton("Export…")
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Input:"))
+        top.addWidget(self.devices, 1)
+        top.addWidget(self.refresh_button)
+        top.addWidget(self.record_button)
+        top.addWidget(self.level)
+        top.addWidget(self.elapsed)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status_label, 1)
+        for button in (self.copy_button, self.clear_button, self.export_button):
+            bottom.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.text, 1)
+        layout.addLayout(bottom)
+
+        self._clock = QTimer(self)
+        self._clock.setInterval(250)
+        self._clock.timeout.connect(self._tick)
+        self.refresh_button.clicked.connect(self.refresh_devices)
+        self.record_button.clicked.connect(self.toggle_recording)
+        self.copy_button.clicked.connect(self.copy_text)
+        self.clear_button.clicked.connect(self.clear)
+        self.export_button.clicked.connect(self.export)
+        self.refresh_devices()
+
+    # ------------------------------------------------------------------ devices
+    @Slot()
+    def refresh_devices(self) -> None:
+        from desktop_app.core.audio_sources import list_input_devices
+
+        self.devices.clear()
+        try:
+            found = list_input_devices()
+        except MicrophoneError as exc:
+            self.status_label.setText(str(exc))
+            return
+        if not found:
+            self.status_label.setText("No microphone found; connect one and press Refresh.")
+        for device in found:
+            self.devices.addItem(device.name + (" (default)" if device.is_default else ""))
+            self.devices.setItemData(self.devices.count() - 1, device.name)
+            if device.is_default:
+                self.devices.setCurrentIndex(self.devices.count() - 1)
+
+    # ------------------------------------------------------------------ recording
+    @property
+    def recording(self) -> bool:
+        return self.session is not None
+
+    @Slot()
+    def toggle_recording(self) -> None:
+        if self.session is not None:
+            self.stop()
+        elif self.record_button.isEnabled():
+            self.start()
+
+    def start(self) -> None:
+        device = self.devices.currentData()
+        self.record_button.setEnabled(False)
+        self.status_label.setText("Loading the model…")
+        threading.Thread(
+            target=self._open_session, args=(device,), name="live-open", daemon=True
+        ).start()
+
+    def _open_session(self, device: str | None) -> None:
+        """Off the GUI thread: load the model, open the source, start the session."""
+        recorder: WavRecorder | None = None
+        try:
+            transcriber = create_transcriber(self.settings)
+            source = self.source_factory(device)
+            recorder = WavRecorder(new_recording_path())
+            session = LiveSession(
+                source,
+                transcriber,
+                recorder=recorder,
+                model_name=self.settings.whisper_model_size,
+                on_event=self._bridge.stream_event.emit,
+                on_status=self._bridge.status.emit,
+                on_error=self._bridge.error.emit,
+                on_finished=self._bridge.finished.emit,
+            )
+            session.start()
+        except Exception as exc:
+            logger.exception("Could not start dictation")
+            if recorder is not None:
+                recorder.close()
+                recorder.path.unlink(missing_ok=True)
+            self._bridge.error.emit(str(exc))
+            self._bridge.finished.emit(None)
+            return
+        self._bridge.started.emit(session)
+
+    @Slot(object)
+    def _on_started(self, session: LiveSession) -> None:
+        self.session = session
+        self._started_at = time.monotonic()
+        self._clock.start()
+        self.record_button.setText("Stop")
+        self.record_button.setEnabled(True)
+        self.status_label.setText("Recording…")
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+            self.record_button.setEnabled(False)
+            self.status_label.setText("Finishing the last words…")
+
+    @Slot(object)
+    def _on_event(self, event: StreamEvent) -> None:
+        if event.type == "final":
+            self._confirmed.extend(event.words)
+        else:
+            self._tentative = event.text
+        self._render()
+
+    @Slot(object)
+    def _on_status(self, status: LiveStatus) -> None:
+        self.level.setValue(min(100, int(status.level * 300)))
+        if status.lag_seconds > 2.0:
+            self.status_label.setText(f"Transcription is {status.lag_seconds:.0f} s behind")
+
+    @Slot(str)
+    def _on_error(self, message: str) -> None:
+        self.status_label.setText(message)
+
+    @Slot(object)
+    def _on_finished(self, result: LiveResult | None) -> None:
+        self._clock.stop()
+        self.session = None
+        self.level.setValue(0)
+        self.record_button.setText("Record")
+        self.record_button.setEnabled(True)
+        if result is None:
+            return
+        self._tentative = ""
+        self._render()
+        if result.recording is not None and result.captured_seconds > 0:
+            options = TranscriptionOptions.from_settings(self.settings)
+            self.queue.add_finished(result.recording, result.transcript, options)
+            if not result.error:
+                self.status_label.setText(f"Saved {result.recording.name} to the job list.")
+
+    @Slot()
+    def _tick(self) -> None:
+        seconds = int(time.monotonic() - self._started_at)
+        self.elapsed.setText(f"{seconds // 60}:{seconds % 60:02d}")
+
+    # ------------------------------------------------------------------ text
+    def confirmed_text(self) -> str:
+        return " ".join(w.text for w in self._confirmed)
+
+    def tentative_text(self) -> str:
+        return self._tentative
+
+    def _render(self) -> None:
+        confirmed = html.escape(self.confirmed_text())
+        tail = html.escape(self._tentative)
+        tail_html = f' <i style="color:#888888">{tail}</i>' if tail else ""
+        self.text.setHtml(f"<p>{confirmed}{tail_html}</p>")
+        self.text.verticalScrollBar().setValue(self.text.verticalScrollBar().maximum())
+
+    @Slot()
+    def copy_text(self) -> None:
+        QGuiApplication.clipboard().setText(self.confirmed_text())
+
+    @Slot()
+    def clear(self) -> None:
+        self._confirmed, self._tentative = [], ""
+        self._render()
+
+    @Slot()
+    def export(self) -> None:
+        from desktop_app.core.errors import ExportError
+        from desktop_app.core.exporters import export
+
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export dictation", "dictation.txt", "Text (*.txt);;Subtitles (*.srt)"
+        )
+        if not path:
+            return
+        fmt = "srt" if path.lower().endswith(".srt") or "srt" in chosen else "txt"
+        transcript = words_to_transcript(self._confirmed, 0.0)
+        try:
+            export(transcript, fmt, Path(path), overwrite=True)
+        except ExportError as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))

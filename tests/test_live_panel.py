@@ -1,0 +1,31 @@
+"""The Live panel with a recording replayed as the microphone (pytest-qt, real model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from desktop_app.core.audio_sources import ReplaySource
+from desktop_app.core.settings import load_settings
+from desktop_app.gui.live_panel import LivePanel
+from desktop_app.job_queue import JobQueue
+from tests.fakes import FakeEngine
+
+
+def test_dictation_in_the_panel_becomes_a_finished_job(qtbot, corpus: Path) -> None:
+    queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2)
+    panel = LivePanel(queue, load_settings(environ={}))
+    qtbot.addWidget(panel)
+    panel.source_factory = lambda device: ReplaySource(corpus / "LJ050-0131.wav", speed=4.0)
+    panel.record_button.click()
+    qtbot.waitUntil(lambda: panel.recording, timeout=30_000)
+    assert panel.record_button.text() == "Stop"
+    qtbot.waitUntil(lambda: bool(panel.tentative_text() or panel.confirmed_text()), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(queue.jobs()), timeout=60_000)  # the replay ended: stopped
+    assert not panel.recording and panel.record_button.text() == "Record"
+    job = queue.jobs()[0]
+    assert job.state.value == "done" and job.path.suffix == ".wav" and job.path.is_file()
+    assert "formal review" in (job.transcript.text if job.transcript else "")
+    assert "formal review" in panel.confirmed_text()
+    assert panel.tentative_text() == ""
+    panel.clear_button.click()
+    assert panel.confirmed_text() == ""
