@@ -117,20 +117,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     reporter.uninstall()
     timings.mark("quit")
     timings.write()
-    if existing is None:
-        _exit_now(int(status))
     return int(status)
-
-
-def _exit_now(status: int) -> None:
-    """Leave without the interpreter's final garbage collection.
-
-    PySide6 6.12 on Python 3.11 drops references to None/True when it converts some QVariants
-    (``QModelIndex.data()`` of an empty value is enough); after a long session the final
-    collection then aborts with "Fatal Python error: none_dealloc". Jobs, exports, settings and
-    logs are all written by now, so nothing is lost by skipping it.
-    """
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)

@@ -110,9 +110,7 @@ def main() -> int:
     window.grab().save(str(args.output))
     print(f"Wrote {args.output}")
     window.shutdown()
-    # Skip the final garbage collection, which PySide6 6.12 can abort (see desktop_app.app).
-    sys.stdout.flush()
-    os._exit(0)
+    return 0
 
 
 if __name__ == "__main__":
