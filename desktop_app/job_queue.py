@@ -31,6 +31,7 @@ from desktop_app.core.errors import JobCancelled, VerbatimError
 from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.memory import release_free_memory
+from desktop_app.core.priority import lower_current_thread_priority
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 
@@ -109,6 +110,7 @@ class _JobRunnable(QRunnable):
         self.setAutoDelete(True)
 
     def run(self) -> None:
+        lower_current_thread_priority()  # batch work yields to dictation and the window
         self.queue._run_job(self.job)
 
 
@@ -359,8 +361,16 @@ class JobQueue(QObject):
         """Block until the workers are idle: for the command line, tests and shutdown only."""
         return bool(self._pool.waitForDone(timeout_ms))
 
-    def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel everything and wait for the workers to stop."""
+    def shutdown(self, timeout_ms: int = 30_000, *, keep_unfinished: bool = False) -> bool:
+        """Cancel everything and wait for the workers to stop.
+
+        ``keep_unfinished`` (the window's normal close) first detaches the store, so the
+        cancellations are not written: the stored running and queued jobs stay as they were, and
+        the next start resumes and re-queues them exactly as after a crash.
+        """
+        if keep_unfinished:
+            with self._lock:
+                self._store = None
         self.cancel_all()
         return self.wait_for_done(timeout_ms)
 
@@ -443,10 +453,11 @@ class JobQueue(QObject):
 
     def _persist(self, write: Callable[..., Any], *args: Any) -> None:
         """Write through to the store; a store failure is logged and never stops the queue."""
-        if self._store is None:
+        store = self._store  # read once: ``shutdown`` may detach it from another thread
+        if store is None:
             return
         try:
-            write(self._store, *args)
+            write(store, *args)
         except Exception:
             logger.exception("Could not save to the job store (%s)", write.__name__)
 

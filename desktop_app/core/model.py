@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app.core.errors import ModelError
+from desktop_app.core.priority import run_at_batch_priority
 from desktop_app.core.settings import BUNDLED_MODEL, looks_like_path
 
 logger = logging.getLogger(__name__)
@@ -84,9 +85,11 @@ class ModelProvider:
     again for every file.
     """
 
-    def __init__(self, cpu_threads: int, num_workers: int) -> None:
+    def __init__(self, cpu_threads: int, num_workers: int, *, batch_priority: bool = False) -> None:
         self.cpu_threads = cpu_threads
         self.num_workers = num_workers
+        #: Load models at batch priority: their decoding threads then yield to live dictation.
+        self.batch_priority = batch_priority
         self._models: dict[Path, WhisperModel] = {}
         self._lock = threading.Lock()
 
@@ -111,14 +114,17 @@ class ModelProvider:
                 )
                 from faster_whisper import WhisperModel  # heavy: only when a model is needed
 
-                try:
-                    model = WhisperModel(
+                def load() -> WhisperModel:
+                    return WhisperModel(
                         str(folder),
                         device="cpu",
                         compute_type=COMPUTE_TYPE,
                         cpu_threads=self.cpu_threads,
                         num_workers=self.num_workers,
                     )
+
+                try:
+                    model = run_at_batch_priority(load) if self.batch_priority else load()
                 except Exception as exc:
                     raise ModelError(
                         f"The model in {folder} could not be loaded ({exc}); it may be damaged: "

@@ -82,7 +82,9 @@ class WhisperEngine:
     def __init__(
         self, *, cpu_threads: int, num_workers: int, max_file_size_bytes: int | None = None
     ) -> None:
-        self.models = ModelProvider(cpu_threads=cpu_threads, num_workers=num_workers)
+        self.models = ModelProvider(
+            cpu_threads=cpu_threads, num_workers=num_workers, batch_priority=True
+        )
         self.max_file_size_bytes = max_file_size_bytes
 
     @classmethod
