@@ -50,7 +50,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def measure_stalls(drop_count: int, workers: int) -> None:
     os.environ.update(isolated_env())
-    from PySide6.QtCore import QElapsedTimer, QMimeData, QPointF, Qt, QTimer, QUrl
+    from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
@@ -100,7 +100,7 @@ def measure_stalls(drop_count: int, workers: int) -> None:
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(path)) for path in dropped])
         args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton)
-        enter = QDragEnterEvent(QPointF(50, 50), *args, Qt.KeyboardModifier.NoModifier)
+        enter = QDragEnterEvent(QPoint(50, 50), *args, Qt.KeyboardModifier.NoModifier)
         QApplication.sendEvent(window, enter)
         QApplication.sendEvent(
             window, QDropEvent(QPointF(50, 50), *args, Qt.KeyboardModifier.NoModifier)

@@ -60,6 +60,7 @@ class JobRole(IntEnum):
     PATH = Qt.ItemDataRole.UserRole + 5
     ELAPSED = Qt.ItemDataRole.UserRole + 6
     REMAINING = Qt.ItemDataRole.UserRole + 7
+    RESUMED = Qt.ItemDataRole.UserRole + 8
 
 
 STATE_COLOURS = {
@@ -93,6 +94,7 @@ class JobTableModel(QAbstractTableModel):
         queue.job_moved.connect(self._on_moved)
         queue.job_state_changed.connect(self._on_state)
         queue.job_progress.connect(self._on_progress)
+        queue.job_updated.connect(self._on_updated)  # duration known, options edited
         # Elapsed and remaining times move without any queue signal: refresh running rows only.
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
@@ -170,6 +172,8 @@ class JobTableModel(QAbstractTableModel):
         if column == Column.STATE:
             if job.state is JobState.RUNNING and job.cancel_requested.is_set():
                 return "Cancelling…"
+            if job.resumed and not job.state.finished:
+                return f"{job.state.label} (resumed)"
             return job.state.label
         if column == Column.PROGRESS:
             return f"{job.progress:.0%}"
@@ -183,6 +187,11 @@ class JobTableModel(QAbstractTableModel):
     def _tooltip(self, job: Job) -> str:
         if job.state is JobState.FAILED and job.error:
             return job.error
+        if job.resumed and not job.state.finished:
+            return (
+                f"{job.path}\nInterrupted when Verbatim last closed; continues from "
+                f"{format_seconds(job.options.start_at)}, keeping the text decoded before."
+            )
         return str(job.path)
 
     def _custom(self, job: Job, role: int) -> Any:
@@ -200,6 +209,8 @@ class JobTableModel(QAbstractTableModel):
             return job.elapsed(time.time())
         if role == JobRole.REMAINING:
             return job.remaining(time.time())
+        if role == JobRole.RESUMED:
+            return job.resumed
         return None
 
     def _reindex(self) -> None:
@@ -249,6 +260,10 @@ class JobTableModel(QAbstractTableModel):
 
     @Slot(str, str)
     def _on_state(self, job_id: str, _state: str) -> None:
+        self._changed(job_id)
+
+    @Slot(str)
+    def _on_updated(self, job_id: str) -> None:
         self._changed(job_id)
 
     @Slot(str, float)

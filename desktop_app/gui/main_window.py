@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     QPoint,
     QSize,
     Qt,
+    QTimer,
     QUrl,
     Signal,
     Slot,
@@ -61,13 +62,17 @@ from desktop_app import APP_NAME
 from desktop_app.core.audio import find_media_files, is_media_file
 from desktop_app.core.errors import ConfigError, ExportError
 from desktop_app.core.exporters import export_all, output_path
+from desktop_app.core.job_store import JobStore, JobStoreError, default_store_path
 from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings, load_settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions, WhisperEngine
 from desktop_app.core.transcript import Transcript
+from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.job_model import Column, JobTableModel
+from desktop_app.gui.job_options_dialog import JobOptionsDialog
 from desktop_app.gui.preferences import Preferences
 from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.settings_dialog import SettingsDialog
@@ -85,6 +90,10 @@ EMPTY_TEXT = (
     "Folders are searched for audio and video files."
 )
 NAMES_SHOWN = 5
+#: How often finished jobs older than JOB_CLEANUP_MAX_AGE_HOURS are cleaned up while running.
+CLEANUP_INTERVAL_MS = 10 * 60 * 1000
+#: States whose options may be edited: the job is not running and will (or may) run again.
+EDITABLE_STATES = frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLED})
 
 
 def app_icon() -> QIcon:
@@ -227,13 +236,19 @@ class JobTableView(QTableView):
 
 class MainWindow(QMainWindow):
     """Verbatim's window. All arguments are optional: by default settings come from the
-    environment and the saved settings, and the window makes its own engine and queue."""
+    environment and the saved settings, and the window makes its own engine and queue.
+
+    A window that makes its own queue keeps its jobs in a :class:`JobStore` (``store``, else the
+    one in the user's data folder; ``persist=False`` for none), shows the stored jobs at start,
+    and on closing leaves unfinished jobs stored so the next start resumes them.
+    """
 
     notice_shown = Signal(str)
     files_added = Signal(object)  # AddOutcome
     export_finished = Signal(object)  # ExportOutcome
     model_state_changed = Signal(str)  # "loading", "ready" or "error"
     batch_finished = Signal()
+    jobs_restored = Signal(int)  # how many stored jobs came back at start
 
     def __init__(
         self,
@@ -242,6 +257,8 @@ class MainWindow(QMainWindow):
         queue: JobQueue | None = None,
         environ: Mapping[str, str] | None = None,
         parent: QWidget | None = None,
+        store: JobStore | None = None,
+        persist: bool = True,
     ) -> None:
         super().__init__(parent)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
@@ -257,13 +274,23 @@ class MainWindow(QMainWindow):
         self.preferences = Preferences.load()
         self.background = BackgroundTasks(self)
         self._owns_queue = queue is None
+        self._owned_store: JobStore | None = None
         if queue is None:
+            if store is None and persist:
+                try:
+                    store = self._owned_store = JobStore(default_store_path())
+                except JobStoreError as error:
+                    logger.warning("No job store this session: %s", error)
+                    startup_problem = (
+                        f"{startup_problem} {error} Jobs of this session will not be kept."
+                    ).strip()
             engine = engine or WhisperEngine.from_settings(settings)
             queue = JobQueue(
                 engine,
                 max_workers=settings.max_concurrent_workers,
                 max_queue_size=settings.max_queue_size,
                 parent=self,
+                store=store,
             )
         self.queue = queue
         self.engine = queue.engine
@@ -271,6 +298,9 @@ class MainWindow(QMainWindow):
         self._pending_scans = 0
         self._finished_in_batch: dict[str, None] = {}  # ordered set: a retried job counts once
         self._shut_down = False
+        self._restoring = False
+        self._held_scans: list[ScanResult] = []  # files added while the stored jobs load
+        self.job_options_dialog: JobOptionsDialog | None = None
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
@@ -284,6 +314,12 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if startup_problem:
             self.show_notice(startup_problem)
+        self.cleanup_timer = QTimer(self)
+        self.cleanup_timer.setInterval(CLEANUP_INTERVAL_MS)
+        self.cleanup_timer.timeout.connect(self.clean_up_old_jobs)
+        if self._owns_queue and queue.store is not None:
+            self.cleanup_timer.start()
+            self._restore_jobs()
         self.preload_model()
 
     # ----------------------------------------------------------------- building
@@ -415,6 +451,28 @@ class MainWindow(QMainWindow):
         if self.settings_action.shortcut().isEmpty():
             self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, "Quit", self.close)
+        self.options_action = self._action(
+            "Job &Options…",
+            "Ctrl+J",
+            "Change the model, language, task or beam size of the selected queued, failed or "
+            "cancelled jobs",
+            self.edit_job_options,
+        )
+        self.retranscribe_action = self._action(
+            "Re-&transcribe With…",
+            "Ctrl+Shift+T",
+            "Transcribe the selected finished jobs again, with other options",
+            self.retranscribe_selected,
+        )
+        self.about_action = self._action(
+            f"&About {APP_NAME}", None, "Version, model in use and licences", self.about
+        )
+        self.log_folder_action = self._action(
+            "Open &Log Folder",
+            None,
+            "Open the folder with Verbatim's log files (for a bug report)",
+            self.open_log_folder,
+        )
 
         toolbar = QToolBar("Main")
         toolbar.setObjectName("mainToolbar")
@@ -454,6 +512,8 @@ class MainWindow(QMainWindow):
         job_menu = menu_bar.addMenu("&Job")
         job_menu.addActions(self._job_actions())
         menu_bar.addMenu("&Tools").addAction(self.settings_action)
+        help_menu = menu_bar.addMenu("&Help")
+        help_menu.addActions([self.about_action, self.log_folder_action])
 
     def _job_actions(self) -> list[QAction]:
         return [
@@ -461,6 +521,8 @@ class MainWindow(QMainWindow):
             self.retry_action,
             self.top_action,
             self.remove_action,
+            self.options_action,
+            self.retranscribe_action,
             self.reveal_action,
             self.export_action,
         ]
@@ -516,6 +578,63 @@ class MainWindow(QMainWindow):
             )
         self.model_state_changed.emit(state)
 
+    # ----------------------------------------------------------------- stored jobs
+    def _restore_jobs(self) -> None:
+        """Bring back the stored jobs off the GUI thread.
+
+        Reading a store of 1,000 jobs with their segments takes about 0.2 s, too long a stall
+        for the GUI thread; the queue is thread-safe and its signals reach the model queued.
+        Files added meanwhile wait until the restored jobs are in, so they queue behind them.
+        """
+        self._restoring = True
+        max_age = self.settings.job_cleanup_max_age_hours
+        self.statusBar().showMessage("Loading the jobs of the last session…")
+        self.background.start(
+            "Loading the stored jobs",
+            lambda: len(self.queue.restore(max_age)),
+            self._on_restored,
+            self._on_restore_failed,
+        )
+
+    @property
+    def restoring(self) -> bool:
+        """True while the stored jobs are still loading (files added meanwhile wait)."""
+        return self._restoring
+
+    def _on_restored(self, count: int) -> None:
+        self._restoring = False
+        resumed = sum(1 for job in self.queue.jobs() if job.resumed and not job.state.finished)
+        if count:
+            message = f"{count} job(s) from the last session"
+            if resumed:
+                message += f"; {resumed} interrupted job(s) continue where they stopped"
+            self.statusBar().showMessage(message + ".", 10_000)
+        else:
+            self.statusBar().clearMessage()
+        if count and not self.table.selectionModel().hasSelection():
+            self.select_job(self.model.job_id(0))
+        self._update_actions()
+        held, self._held_scans = self._held_scans, []
+        for result in held:
+            self._on_scanned(result)
+        self.jobs_restored.emit(count)
+
+    def _on_restore_failed(self, message: str) -> None:
+        self.show_notice(f"{message} Earlier jobs are not shown; new ones still run.")
+        self._on_restored(0)
+
+    @Slot()
+    def clean_up_old_jobs(self) -> list[str]:
+        """Drop finished jobs past JOB_CLEANUP_MAX_AGE_HOURS (0 keeps them); exports stay."""
+        hours = self.settings.job_cleanup_max_age_hours
+        if hours <= 0 or self._shut_down:
+            return []
+        removed = self.queue.cleanup(hours)
+        if removed:
+            logger.info("Cleaned up %d finished job(s) older than %g h", len(removed), hours)
+            self._update_actions()
+        return removed
+
     # ----------------------------------------------------------------- adding files
     def options(self) -> TranscriptionOptions:
         return TranscriptionOptions.from_settings(self.settings)
@@ -535,6 +654,11 @@ class MainWindow(QMainWindow):
         )
 
     def _on_scanned(self, result: ScanResult) -> None:
+        if self._shut_down:
+            return
+        if self._restoring:
+            self._held_scans.append(result)
+            return
         self._pending_scans -= 1
         outcome = self.submit_files(result.media)
         outcome.not_media = result.not_media
@@ -544,6 +668,18 @@ class MainWindow(QMainWindow):
             self.show_notice(message)
         self.statusBar().showMessage(message, 8000)
         self.files_added.emit(outcome)
+
+    def open_files_from_elsewhere(self, files: list[str]) -> None:
+        """Files handed over by a second ``verbatim FILE...``: queued as a drop would be, and
+        the window comes to the front so the user sees where they went."""
+        if files:
+            self.add_paths(files)
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        QApplication.alert(self)
 
     def _on_scan_failed(self, message: str) -> None:
         self._pending_scans -= 1
@@ -642,6 +778,8 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(bool(states & {JobState.QUEUED, JobState.RUNNING}))
         self.retry_action.setEnabled(bool(states & {JobState.FAILED, JobState.CANCELLED}))
         self.top_action.setEnabled(JobState.QUEUED in states)
+        self.options_action.setEnabled(bool(states & EDITABLE_STATES))
+        self.retranscribe_action.setEnabled(JobState.DONE in states)
         self.remove_action.setEnabled(any(state.finished for state in states))
         self.reveal_action.setEnabled(bool(jobs))
         self.export_action.setEnabled(JobState.DONE in states)
@@ -695,6 +833,68 @@ class MainWindow(QMainWindow):
     def reveal_selected(self) -> None:
         for folder in {job.path.parent for job in self.selected_jobs()}:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    @Slot()
+    def edit_job_options(self) -> None:
+        """Change the options of the selected jobs that have not run or may run again."""
+        jobs = [job for job in self.selected_jobs() if job.state in EDITABLE_STATES]
+        if jobs:
+            self._open_options_dialog(jobs, "Apply", self._apply_job_options)
+
+    @Slot()
+    def retranscribe_selected(self) -> None:
+        """Run finished jobs again with other options (a larger model, another language)."""
+        jobs = [job for job in self.selected_jobs() if job.state is JobState.DONE]
+        if jobs:
+            self._open_options_dialog(jobs, "Re-transcribe", self._retranscribe)
+
+    def _open_options_dialog(self, jobs: list[Job], action: str, apply: Any) -> None:
+        """Window-modal but not blocking: the list keeps updating while the user chooses."""
+        ids = [job.id for job in jobs]
+        dialog = JobOptionsDialog(jobs[0].options, len(jobs), action, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: apply(ids, dialog))
+        dialog.destroyed.connect(lambda: setattr(self, "job_options_dialog", None))
+        self.job_options_dialog = dialog
+        dialog.open()
+
+    def _apply_job_options(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
+        changed = started = 0
+        for job in filter(None, map(self.queue.job, job_ids)):
+            if job.state in EDITABLE_STATES and self.queue.set_options(
+                job.id, dialog.options_for(job.options)
+            ):
+                changed += 1
+            else:
+                started += 1
+        message = f"Options changed for {changed} job(s)."
+        if started:
+            message += f" {started} had started meanwhile and keep their options."
+        if any(
+            job is not None and job.state is not JobState.QUEUED
+            for job in map(self.queue.job, job_ids)
+        ):
+            message += " Retry (Ctrl+R) runs failed or cancelled jobs with the new options."
+        self.statusBar().showMessage(message, 10_000)
+        self.transcript_refresh(job_ids)
+        self._update_actions()
+
+    def _retranscribe(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
+        refused = 0
+        reason = ""
+        for job in filter(None, map(self.queue.job, job_ids)):
+            result = self.queue.retry(job.id, dialog.options_for(job.options), allow_done=True)
+            if not result.accepted:
+                refused += 1
+                reason = result.reason
+        if refused:
+            self.show_notice(f"{refused} job(s) could not be queued again now. {reason}")
+        self.transcript_refresh(job_ids)
+        self._update_actions()
+
+    def transcript_refresh(self, job_ids: list[str]) -> None:
+        if self.transcript.job_id in job_ids:
+            self.transcript.show_job(self.queue.job(self.transcript.job_id))
 
     @Slot(str, str)
     def _on_job_state(self, job_id: str, state_value: str) -> None:
@@ -866,6 +1066,21 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Settings saved and applied.", 5000)
         return True
 
+    # ----------------------------------------------------------------- help
+    @Slot()
+    def about(self) -> None:
+        show_about(self, self.settings.whisper_model_size)
+
+    @Slot()
+    def open_log_folder(self) -> None:
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.open_location(folder)
+
+    def open_location(self, folder: Path) -> bool:
+        """Show a folder in the file manager (one place, so tests can watch it)."""
+        return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
+
     # ----------------------------------------------------------------- messages and closing
     def show_notice(self, text: str) -> None:
         """One non-modal message; replaces the previous one instead of piling up."""
@@ -879,13 +1094,20 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.model._clock.stop()
-        if self._owns_queue:
-            self.queue.shutdown(timeout_ms)
+        self.cleanup_timer.stop()
+        # The stored jobs may still be loading: let that finish before the queue stops.
         self.background.wait(timeout_ms)
+        if self._owns_queue:
+            self.queue.shutdown(timeout_ms, keep_unfinished=True)
+        self.background.wait(timeout_ms)
+        if self._owned_store is not None:
+            self._owned_store.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         running = self.queue.capacity()
         if self._owns_queue and (running.active or running.queued):
-            self.statusBar().showMessage("Stopping the running jobs…")
+            self.statusBar().showMessage(
+                "Stopping the running jobs; they continue the next time Verbatim starts…"
+            )
         self.shutdown()
         event.accept()

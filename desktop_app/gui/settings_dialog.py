@@ -9,7 +9,7 @@ but locked, saying which variable wins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Slot
@@ -71,6 +71,54 @@ COMMON_LANGUAGES = ("auto", "en", "de", "fr", "es", "it", "nl", "pt", "pl", "ja"
 
 def _plain(label: str) -> str:
     return label.replace("&", "")
+
+
+def spec_field(
+    spec: SettingSpec,
+    value: Any,
+    on_change: Callable[[], object],
+    on_text_changed: Callable[[str], object],
+) -> QWidget:
+    """The widget for one setting, following its spec's type, range and choices.
+
+    Shared with the job options dialog, so a job's model or language is edited exactly as the
+    default is.
+    """
+    if spec.type is bool:
+        box = QCheckBox()
+        box.setChecked(bool(value))
+        box.toggled.connect(on_change)
+        return box
+    if spec.type is int:
+        spin = QSpinBox()
+        spin.setRange(int(spec.minimum or 0), int(spec.maximum or 1_000_000))
+        spin.setValue(int(value))
+        if spec.unit:
+            spin.setSuffix(f" {spec.unit}")
+        spin.valueChanged.connect(on_change)
+        return spin
+    combo = QComboBox()
+    if spec.choices:
+        combo.addItems(list(spec.choices))
+    else:
+        combo.setEditable(True)
+        names = KNOWN_MODEL_NAMES if spec.name == "whisper_model_size" else COMMON_LANGUAGES
+        combo.addItems(list(names))
+    combo.setCurrentText(str(value))
+    combo.currentTextChanged.connect(on_text_changed)
+    return combo
+
+
+def offer_translate(task: QComboBox, model: str) -> None:
+    """Translate is offered only where the model can translate (multilingual models)."""
+    english_only = model_is_english_only(model)
+    index = task.findText("translate")
+    items = task.model()
+    item = items.item(index) if isinstance(items, QStandardItemModel) else None
+    if item is not None:
+        item.setEnabled(not english_only)
+    if english_only and task.currentText() == "translate":
+        task.setCurrentText("transcribe")
 
 
 class SettingsDialog(QDialog):
@@ -152,29 +200,7 @@ class SettingsDialog(QDialog):
 
     # ----------------------------------------------------------------- fields
     def _make_field(self, spec: SettingSpec, value: Any) -> QWidget:
-        if spec.type is bool:
-            box = QCheckBox()
-            box.setChecked(bool(value))
-            box.toggled.connect(self.validate)
-            return box
-        if spec.type is int:
-            spin = QSpinBox()
-            spin.setRange(int(spec.minimum or 0), int(spec.maximum or 1_000_000))
-            spin.setValue(int(value))
-            if spec.unit:
-                spin.setSuffix(f" {spec.unit}")
-            spin.valueChanged.connect(self.validate)
-            return spin
-        combo = QComboBox()
-        if spec.choices:
-            combo.addItems(list(spec.choices))
-        else:
-            combo.setEditable(True)
-            names = KNOWN_MODEL_NAMES if spec.name == "whisper_model_size" else COMMON_LANGUAGES
-            combo.addItems(list(names))
-        combo.setCurrentText(str(value))
-        combo.currentTextChanged.connect(self._on_text_changed)
-        return combo
+        return spec_field(spec, value, self.validate, self._on_text_changed)
 
     def _field_value(self, name: str) -> Any:
         field = self.fields[name]
@@ -201,17 +227,9 @@ class SettingsDialog(QDialog):
         self.validate()
 
     def _update_task_choices(self) -> None:
-        """Translate is offered only where the model can translate (multilingual models)."""
         task = self.fields["task"]
         assert isinstance(task, QComboBox)
-        english_only = model_is_english_only(str(self._field_value("whisper_model_size")))
-        index = task.findText("translate")
-        model = task.model()
-        item = model.item(index) if isinstance(model, QStandardItemModel) else None
-        if item is not None:
-            item.setEnabled(not english_only)
-        if english_only and task.currentText() == "translate":
-            task.setCurrentText("transcribe")
+        offer_translate(task, str(self._field_value("whisper_model_size")))
 
     @Slot()
     def _browse(self) -> None:

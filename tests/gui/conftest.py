@@ -1,4 +1,5 @@
-"""Window fixtures: every window is shut down, and its queue idle, before the test ends."""
+"""Window fixtures: every window is shut down, and its queue idle, before the test ends; every
+test has its own data folder, so stored jobs never leak from one test into the next."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -15,6 +16,15 @@ from desktop_app.core.settings import SETTINGS, load_settings
 from desktop_app.gui.main_window import AddOutcome, MainWindow
 from desktop_app.job_queue import JobQueue
 from desktop_app.saved_settings import save
+
+
+@pytest.fixture(autouse=True)
+def _own_data_folder(tmp_path_factory, monkeypatch) -> Path:
+    """Each test its own user data folder: a window that opens the default job store (or a
+    single-instance server named after that folder) never sees another test's jobs."""
+    folder = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
 
 
 @pytest.fixture
@@ -50,8 +60,9 @@ def drop(qtbot) -> Any:
         mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
         assert "text/uri-list" in mime.formats()
         # Qt delivers a drop only to the widget that accepted the drag's entry, as in real life.
+        # PySide6 6.11 takes an integer QPoint for the entry and a QPointF for the drop.
         enter = QDragEnterEvent(
-            QPointF(20, 20),
+            QPoint(20, 20),
             Qt.DropAction.CopyAction,
             mime,
             Qt.MouseButton.NoButton,

@@ -1,0 +1,163 @@
+"""The window over the job store: jobs survive a restart, interrupted ones are marked as resumed,
+old ones are cleaned up, and a store that cannot be opened is a notice, not a crash."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.jobs import JobState
+from desktop_app.core.settings import load_settings
+from desktop_app.core.transcriber import TranscriptionOptions
+from desktop_app.core.transcript import Segment, Transcript
+from desktop_app.gui.job_model import Column, JobRole
+from desktop_app.gui.main_window import CLEANUP_INTERVAL_MS, MainWindow
+from tests.fakes import FakeEngine
+
+WindowMaker = Callable[..., MainWindow]
+
+
+@pytest.fixture
+def stored_window(qtbot) -> Iterator[WindowMaker]:
+    """Windows that make their own queue over a store; each waits until its stored jobs are in."""
+    made: list[tuple[MainWindow, JobStore | None]] = []
+
+    def make(
+        engine: FakeEngine, store: JobStore | None = None, cleanup_hours: float = 0.0
+    ) -> MainWindow:
+        settings = load_settings(
+            environ={},
+            saved={
+                "max_concurrent_workers": 2,
+                "max_queue_size": 10,
+                "job_cleanup_max_age_hours": cleanup_hours,
+            },
+        )
+        window = MainWindow(settings=settings, engine=engine, environ={}, store=store)
+        qtbot.addWidget(window)
+        made.append((window, store))
+        qtbot.waitUntil(lambda: not window.restoring, timeout=10_000)
+        return window
+
+    yield make
+    for window, store in made:
+        window.shutdown()
+        if store is not None:
+            store.close()
+
+
+def _files(folder: Path, *names: str) -> list[Path]:
+    paths = [folder / name for name in names]
+    for path in paths:
+        path.write_bytes(b"x")
+    return paths
+
+
+def _display(window: MainWindow, column: Column) -> list[str]:
+    model = window.model
+    return [model.index(row, column).data() for row in range(model.rowCount())]
+
+
+def test_jobs_survive_a_restart_finished_intact_interrupted_resumed_queued_in_order(
+    stored_window, drop, qtbot, tmp_path
+):
+    store_path = tmp_path / "jobs.sqlite3"
+    gate = threading.Event()
+    gate.set()
+    first = stored_window(FakeEngine(segments=2, gate=gate), JobStore(store_path))
+    assert first.model.rowCount() == 0
+    drop(first, _files(tmp_path, "a.wav", "b.wav"))
+    qtbot.waitUntil(lambda: all(j.state is JobState.DONE for j in first.queue.jobs()))
+    transcripts = {job.name: job.transcript.text for job in first.queue.jobs()}
+    gate.clear()
+    drop(first, _files(tmp_path, "c.wav", "d.wav", "e.wav", "f.wav", "g.wav"))
+    qtbot.waitUntil(lambda: first.queue.engine.running == 2)
+    first.shutdown()  # as closing the window does, while c and d run and e, f, g wait
+
+    second_gate = threading.Event()
+    second = stored_window(FakeEngine(segments=2, gate=second_gate), JobStore(store_path))
+    assert "2 interrupted job(s) continue" in second.statusBar().currentMessage()
+    # Files added later queue behind the restored ones.
+    late = drop(second, _files(tmp_path, "h.wav"))
+
+    names = _display(second, Column.FILE)
+    assert names == ["a.wav", "b.wav", "c.wav", "d.wav", "e.wav", "f.wav", "g.wav", "h.wav"]
+    assert late.accepted and late.accepted[0].name == "h.wav"
+    states = _display(second, Column.STATE)
+    assert states == ["Done"] * 2 + ["Running (resumed)"] * 2 + ["Queued"] * 4
+    resumed_row = second.model.index(2, 0)
+    assert resumed_row.data(JobRole.RESUMED) is True
+    assert "Interrupted when Verbatim last closed" in resumed_row.data(0x0003)  # ToolTipRole
+    pending = [
+        second.model.data(second.model.index(second.model.row_of(job_id), 0))
+        for job_id in second.queue.pending_ids()
+    ]
+    assert pending == ["e.wav", "f.wav", "g.wav", "h.wav"]
+    for job in second.queue.jobs()[:2]:
+        assert job.transcript is not None and job.transcript.text == transcripts[job.name]
+    second.select_job(second.model.job_id(1))
+    assert "segment 1 of b.wav" in second.transcript.text.toPlainText()
+
+    with qtbot.waitSignal(second.batch_finished, timeout=20_000):
+        second_gate.set()
+    assert _display(second, Column.STATE) == ["Done"] * 8
+    assert len(second.queue.jobs()) == 8  # nothing duplicated
+
+
+def test_a_store_that_cannot_be_opened_is_a_notice_and_the_window_still_works(
+    qtbot, drop, tmp_path, _own_data_folder
+):
+    # A folder where the database file should be: SQLite cannot open it.
+    (_own_data_folder / "verbatim" / "jobs.sqlite3").mkdir(parents=True)
+    settings = load_settings(environ={}, saved={})
+    window = MainWindow(settings=settings, engine=FakeEngine(segments=1), environ={})
+    qtbot.addWidget(window)
+    try:
+        assert window.queue.store is None
+        assert "cannot be opened" in window.notice.text()
+        assert "will not be kept" in window.notice.text()
+        drop(window, _files(tmp_path, "still.wav"))
+        qtbot.waitUntil(lambda: window.queue.jobs()[0].state is JobState.DONE)
+    finally:
+        window.shutdown()
+
+
+def test_the_default_store_is_in_the_user_data_folder(qtbot, _own_data_folder):
+    settings = load_settings(environ={}, saved={})
+    window = MainWindow(settings=settings, engine=FakeEngine(), environ={})
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: not window.restoring)
+        assert window.queue.store is not None
+        assert window.queue.store.path == _own_data_folder / "verbatim" / "jobs.sqlite3"
+    finally:
+        window.shutdown()
+    bare = MainWindow(settings=settings, engine=FakeEngine(), environ={}, persist=False)
+    qtbot.addWidget(bare)
+    try:
+        assert bare.queue.store is None and not bare.cleanup_timer.isActive()
+    finally:
+        bare.shutdown()
+
+
+def test_old_finished_jobs_are_cleaned_up_on_a_timer(stored_window, tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    window = stored_window(FakeEngine(), store, cleanup_hours=1.0)
+    assert window.cleanup_timer.isActive()
+    assert window.cleanup_timer.interval() == CLEANUP_INTERVAL_MS
+    transcript = Transcript(segments=[Segment(0.0, 1.0, "old")], duration=1.0)
+    old = window.queue.add_finished(Path("old.wav"), transcript, TranscriptionOptions())
+    new = window.queue.add_finished(Path("new.wav"), transcript, TranscriptionOptions())
+    old.finished_at = time.time() - 2 * 3600
+
+    window.cleanup_timer.timeout.emit()
+
+    assert _display(window, Column.FILE) == ["new.wav"]
+    assert [job.id for job in store.load().jobs] == [new.id]
+    window.settings = window.settings.replace(job_cleanup_max_age_hours=0.0)
+    assert window.clean_up_old_jobs() == []  # 0 keeps them forever
