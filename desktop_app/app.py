@@ -2,7 +2,8 @@
 
 The window is shown before anything slow: the model loads on a background thread while the user
 can already drop files. ``verbatim FILE...`` opens the window with those files queued, which is
-what a file manager's "Open with" does.
+what a file manager's "Open with" does; when a window is already running, the files go to it
+instead and this process exits (:mod:`desktop_app.gui.single_instance`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
 
+    # One window per user and data folder: a second ``verbatim FILE`` hands its files over.
+    from desktop_app.gui.single_instance import SingleInstance
+
+    instance = SingleInstance()
+    if instance.send(args.files):
+        return 0
+    if not instance.listen() and instance.send(args.files):  # another start won the race
+        return 0
+
     from desktop_app.core.errors import ConfigError
     from desktop_app.core.logs import setup_logging
     from desktop_app.core.settings import load_settings
@@ -96,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = MainWindow()
     reporter = ErrorReporter(window, log_file)
     reporter.install()
+    instance.files_received.connect(window.open_files_from_elsewhere)
     window.show()
     QTimer.singleShot(0, lambda: timings.mark("window_shown"))
 
@@ -113,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.files_added.connect(lambda outcome: outcome.accepted or app.quit())
 
     status = app.exec()
+    instance.close()
     window.shutdown()
     reporter.uninstall()
     timings.mark("quit")
