@@ -1,6 +1,7 @@
 """Does the window stay responsive, and how fast does it start?
 
     python benchmarks/gui_responsiveness.py [--runs 3] [--drop 200] [--workers 4]
+    python benchmarks/gui_responsiveness.py --only stalls --drop 1000 --queue-size 100
 
 1. Stalls: a QTimer heartbeat on the GUI thread fires every 10 ms and records how late each
    tick is, while 4 real transcriptions run on the bundled model and 200 files are dropped on the
@@ -8,6 +9,10 @@
 2. Start-up: launches ``python -m desktop_app jfk.flac`` in a fresh process with the hidden
    ``--quit-when-done --timings FILE`` options and reads when the window was shown and when the
    jfk transcript was finished, measured from just before the launch.
+
+   With ``--queue-size N`` the queue is smaller than the drop (the flood of issue 5): exactly
+   the free places are taken, the rest refused in one message; it also prints how many notices
+   were shown and how the resident memory grew.
 
 Targets (issue 3): max stall <= 50 ms, p99 <= 20 ms, window <= 1 s, jfk transcript <= 3 s.
 Figures only, no pass/fail: timing goals are not assertions (house rule 15).
@@ -48,7 +53,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def measure_stalls(drop_count: int, workers: int) -> None:
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux), in MB."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure_stalls(drop_count: int, workers: int, queue_size: int | None) -> None:
     os.environ.update(isolated_env())
     from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -62,12 +73,19 @@ def measure_stalls(drop_count: int, workers: int) -> None:
 
     settings = load_settings(
         environ={},
-        saved={"max_concurrent_workers": workers, "max_queue_size": drop_count + workers},
+        saved={
+            "max_concurrent_workers": workers,
+            "max_queue_size": queue_size or drop_count + workers,
+        },
     )
     engine = WhisperEngine.from_settings(settings)
     engine.preload(settings.whisper_model_size)  # measure transcription, not the first load
     window = MainWindow(settings=settings, engine=engine, environ={})
     window.show()
+    while window.restoring:
+        app.processEvents()
+    notices: list[str] = []
+    window.notice_shown.connect(notices.append)
 
     folder = Path(tempfile.mkdtemp(prefix="verbatim-drop-"))
     sources = [CORPUS / "jfk.flac", CORPUS / "LJ050-0131.wav"]
@@ -96,7 +114,11 @@ def measure_stalls(drop_count: int, workers: int) -> None:
 
     heartbeat.timeout.connect(tick)
 
+    rss: dict[str, float] = {}
+    window.files_added.connect(lambda _outcome: rss.setdefault("after drop", rss_mb()))
+
     def drop_all() -> None:
+        rss["before drop"] = rss_mb()
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(path)) for path in dropped])
         args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton)
@@ -123,6 +145,7 @@ def measure_stalls(drop_count: int, workers: int) -> None:
         time.sleep(0.001)  # the benchmark's own loop; the GUI is what is measured
     measured_s = clock.elapsed() / 1000
     heartbeat.stop()
+    rss["first jobs done"] = rss_mb()
     accepted = sum(1 for job in window.queue.jobs() if job.id not in running)
     window.queue.cancel_all()
     window.shutdown()
@@ -130,6 +153,16 @@ def measure_stalls(drop_count: int, workers: int) -> None:
     print(f"Responsiveness: {workers} jobs on the real model, {drop_count} files dropped at once")
     print(f"  measured for {measured_s:.1f} s, {len(lateness)} heartbeats of {HEARTBEAT_MS} ms")
     print(f"  dropped files queued: {accepted}; first jobs: {[s.value for s in states]}")
+    print(f"  notices shown: {len(notices)}" + (f" ({notices[-1][:90]}…)" if notices else ""))
+    if "before drop" in rss:
+        grown = rss["first jobs done"] - rss["before drop"]
+        print(
+            f"  RSS: {rss['before drop']:.0f} MB before the drop, "
+            f"{rss.get('after drop', 0):.0f} MB once it was queued "
+            f"({rss.get('after drop', 0) - rss['before drop']:+.0f} MB), "
+            f"{rss['first jobs done']:.0f} MB at the end with the next jobs decoding "
+            f"({grown:+.0f} MB)"
+        )
     print(f"  max stall: {max(lateness):.1f} ms (target <= 50 ms)")
     print(f"  p99 stall: {percentile(lateness, 0.99):.1f} ms (target <= 20 ms)")
     print(f"  median lateness: {statistics.median(lateness):.1f} ms")
@@ -173,13 +206,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="start-up runs")
     parser.add_argument("--drop", type=int, default=200, help="files dropped at once")
     parser.add_argument("--workers", type=int, default=4, help="jobs running during the drop")
+    parser.add_argument(
+        "--queue-size", type=int, help="waiting places (default: room for the whole drop)"
+    )
     parser.add_argument("--only", choices=("stalls", "startup"))
     args = parser.parse_args()
     print(f"Machine: {os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.1f}")
     if args.only != "stalls":
         measure_startup(args.runs)
     if args.only != "startup":
-        measure_stalls(args.drop, args.workers)
+        measure_stalls(args.drop, args.workers, args.queue_size)
     return 0
 
 

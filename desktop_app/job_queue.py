@@ -201,14 +201,33 @@ class JobQueue(QObject):
     def submit_many(
         self, paths: Iterable[str | Path], options: TranscriptionOptions | None = None
     ) -> BatchResult:
-        """Queue what fits; the rest is listed as refused with the reason, never dropped."""
+        """Queue what fits; the rest is listed as refused with the reason, never dropped.
+
+        One lock, one store transaction and one capacity signal for the whole batch: a drop of
+        a thousand files on the window must not cost a commit and a status-bar update per file
+        on the GUI thread.
+        """
+        chosen = [Path(path) for path in paths]
         result = BatchResult()
-        for path in paths:
-            outcome = self.submit(path, options)
-            if outcome.job is not None:
-                result.accepted.append(outcome.job)
-            else:
-                result.refused.append((Path(path), outcome.reason))
+        with self._lock:
+            fits = chosen[: self.capacity().accepts]
+            for path in fits:
+                job = Job(path=path, options=options or TranscriptionOptions())
+                self._jobs[job.id] = job
+                self._order.append(job.id)
+                self._pending.append(job.id)
+                result.accepted.append(job)
+            self._persist(JobStore.add_jobs, result.accepted)
+            started = self._dispatch_locked()
+            if len(fits) < len(chosen):
+                reason = self.capacity().refusal()
+                result.refused = [(path, reason) for path in chosen[len(fits) :]]
+                logger.info("Refused %d file(s): queue full", len(result.refused))
+        for job in result.accepted:
+            self.job_added.emit(job.id)
+        self._announce_started(started)
+        if result.accepted:
+            self.capacity_changed.emit(self.capacity())
         return result
 
     def add_finished(

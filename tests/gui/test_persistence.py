@@ -161,3 +161,17 @@ def test_old_finished_jobs_are_cleaned_up_on_a_timer(stored_window, tmp_path):
     assert [job.id for job in store.load().jobs] == [new.id]
     window.settings = window.settings.replace(job_cleanup_max_age_hours=0.0)
     assert window.clean_up_old_jobs() == []  # 0 keeps them forever
+
+
+def test_a_dropped_batch_is_stored_in_one_go_in_its_order(stored_window, drop, tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    window = stored_window(FakeEngine(gate=threading.Event()), store)
+    names = [f"batch{index:02d}.wav" for index in range(20)]
+
+    outcome = drop(window, _files(tmp_path, *names))
+
+    assert (len(outcome.accepted), len(outcome.refused)) == (12, 8)  # 2 workers + 10 places
+    stored = store.load()
+    assert [job.name for job in stored.jobs] == names[:12]
+    assert [job.state for job in stored.jobs] == [JobState.RUNNING] * 2 + [JobState.QUEUED] * 10
+    assert stored.pending_ids == [job.id for job in outcome.accepted]
