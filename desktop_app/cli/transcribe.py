@@ -57,6 +57,7 @@ class BatchRun:
         self.out = out
         self.err = err
         self.failures: list[tuple[Path, str]] = []
+        self.reported: set[str] = set()
         self.succeeded = 0
         self.cancelled = 0
         self.interrupted = False
@@ -97,17 +98,19 @@ class BatchRun:
         if job is not None:
             self.progress.update(job, self.finished_count)
 
-    def _on_state(self, job_id: str, state_value: str) -> None:
+    def _on_state(self, job_id: str, _state: str) -> None:
+        # Signals from different worker threads may arrive out of order ("done" before
+        # "running" for a very short job): act on the job's state now, once per transition.
         job = self.queue.job(job_id)
-        if job is None:
+        if job is None or job_id in self.reported:
             return
-        state = JobState(state_value)
-        if state is JobState.RUNNING:
-            self.progress.started(job)
-        elif state.finished:
+        if job.state.finished:
+            self.reported.add(job_id)
             self._on_finished(job)
             self._feed()
             self._maybe_quit()
+        elif job.state is JobState.RUNNING and job_id not in self.progress.bars:
+            self.progress.started(job)
 
     def _on_finished(self, job: Job) -> None:
         if job.state is JobState.DONE and job.transcript is not None:
