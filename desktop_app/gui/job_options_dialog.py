@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QLayout,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -84,6 +85,9 @@ class JobOptionsDialog(QDialog):
         for button in self.buttons.buttons():
             button.setAccessibleName(button.text().replace("&", ""))
         layout = QVBoxLayout(self)
+        # Grow when a problem sentence appears, instead of squeezing the fields.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
+        self.problem.setMinimumWidth(420)  # a readable line length for the sentence
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.problem)

@@ -345,7 +345,7 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(Column.FILE, QHeaderView.ResizeMode.Stretch)
         for column, width in (
             (Column.DURATION, 70),
-            (Column.STATE, 90),
+            (Column.STATE, 140),  # room for "Running (resumed)"
             (Column.PROGRESS, 130),
             (Column.ELAPSED, 70),
             (Column.REMAINING, 80),
