@@ -77,6 +77,7 @@ def fake_sounddevice(devices: list[dict[str, Any]], blocks: list[np.ndarray]) ->
     module = types.SimpleNamespace()
     module.query_devices = lambda: devices
     module.query_hostapis = lambda: [{"name": "Fake API"}]
+    module._terminate = module._initialize = lambda: None  # PortAudio re-scan of devices
     module.default = types.SimpleNamespace(device=(0 if devices else -1, -1))
     module.check_input_settings = lambda **kwargs: None
     module.InputStream = lambda **kwargs: FakeStream(blocks, **kwargs)

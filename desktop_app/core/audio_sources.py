@@ -60,12 +60,22 @@ def _sounddevice() -> Any:
     return sounddevice
 
 
-def list_input_devices() -> list[InputDevice]:
+def list_input_devices(*, rescan: bool = False) -> list[InputDevice]:
     """Every device with input channels, default first marked.
+
+    PortAudio reads the device list once, when it is initialised; ``rescan`` re-initialises it so
+    that a microphone plugged in (or a sound server started) since then appears. Only rescan
+    while no stream of this process is open.
 
     :raises MicrophoneError: PortAudio is missing or cannot list devices.
     """
     sd = _sounddevice()
+    if rescan:
+        try:
+            sd._terminate()
+            sd._initialize()
+        except Exception as exc:
+            raise MicrophoneError(f"The audio devices could not be listed: {exc}.") from None
     try:
         devices = sd.query_devices()
         host_apis = sd.query_hostapis()
@@ -239,7 +249,7 @@ class MicrophoneSource(AudioSource):
     def __init__(self, device: str | None = None, *, block_seconds: float = BLOCK_SECONDS) -> None:
         super().__init__()
         self._sd = _sounddevice()
-        self.device = find_device(device)
+        self.device = find_device(device, list_input_devices(rescan=True))
         assert self.device is not None
         self.name = self.device.name
         self.block_seconds = block_seconds

@@ -121,7 +121,7 @@ class LivePanel(QWidget):
 
         self.devices.clear()
         try:
-            found = list_input_devices()
+            found = list_input_devices(rescan=not self.recording)
         except MicrophoneError as exc:
             self.status_label.setText(str(exc))
             return
