@@ -83,22 +83,19 @@ def audio_seconds(paths: list[Path]) -> float:
 
 # --------------------------------------------------------------------------- the variants
 def run_queue(paths: list[Path], workers: int) -> dict[str, str]:
-    """``verbatim-cli transcribe`` with default settings (no saved ones) and ``workers`` jobs."""
-    from desktop_app.cli.transcribe import run_transcribe
-    from desktop_app.core.exporters import output_path
-    from desktop_app.core.settings import load_settings
+    """``verbatim-cli transcribe`` itself (its ``main``, so its start-up memory policy too), with
+    default settings and ``workers`` jobs."""
+    import contextlib
 
-    settings = load_settings(environ={}, saved={}, overrides={"max_concurrent_workers": workers})
+    from desktop_app.cli import main as cli_main
+    from desktop_app.core.exporters import output_path
+
     with tempfile.TemporaryDirectory() as out_dir:
-        args = argparse.Namespace(
-            inputs=[str(p) for p in paths],
-            output_dir=Path(out_dir),
-            formats=["txt"],
-            overwrite=True,
-            timestamps=False,
-        )
+        argv = ["transcribe", *map(str, paths), "-o", out_dir, "-f", "txt", "--overwrite"]
+        argv += ["--workers", str(workers)]
         log = io.StringIO()
-        code = run_transcribe(args, settings, out=log, err=log)
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            code = cli_main(argv)
         if code != 0:
             raise SystemExit(f"verbatim-cli transcribe failed ({code}):\n{log.getvalue()}")
         return {
