@@ -124,6 +124,9 @@ class WhisperRecognizer:
             vad_filter=False,
             initial_prompt=prompt or None,
             chunk_length=self.window_seconds,
+            # No temperature fallback: a failed greedy decode re-decoded at five temperatures
+            # cost a 2 s pass and came back with the same words. The next pass re-checks anyway.
+            temperature=0.0,
         )
         words = [
             Word(round(w.start, 3), round(w.end, 3), w.word.strip(), round(w.probability, 4))
@@ -269,6 +272,13 @@ class StreamingTranscriber:
             # The voice stopped: nothing later can change these words, confirm them now.
             events += self._confirm(hypothesis, keep_tentative=False)
             self.tentative = []
+            if not final:
+                # Everything heard before the pause is settled: drop it from the buffer, so the
+                # next passes are short and the model does not re-read (and trip over) old speech.
+                cut = self._buffer_start + end_of_speech
+                if self.confirmed:
+                    cut = max(cut, self.confirmed[-1].end)
+                self._trim(cut)
         else:
             agreed = _common_prefix(self.tentative, hypothesis)
             events += self._confirm(hypothesis[:agreed], keep_tentative=False)
