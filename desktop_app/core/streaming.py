@@ -172,6 +172,7 @@ class StreamingTranscriber:
     soft_buffer_seconds: float = 12.0
     end_of_speech_seconds: float = 0.8
     end_of_speech_confirms: bool = True
+    settled_seconds: float | None = 0.6
     speech_detector: SpeechDetector | None = silero_speech
     clock: Callable[[], float] = time.monotonic
     prompt_chars: int = 200
@@ -281,12 +282,24 @@ class StreamingTranscriber:
                 self._trim(cut)
         else:
             agreed = _common_prefix(self.tentative, hypothesis)
+            agreed = max(agreed, self._settled(hypothesis))
             events += self._confirm(hypothesis[:agreed], keep_tentative=False)
             self.tentative = hypothesis[agreed:]
         if not final:
             self._bound_buffer()
         events.append(self._partial())
         return events
+
+    def _settled(self, hypothesis: list[Word]) -> int:
+        """How many leading words one pass settles alone: each ends ``settled_seconds`` before
+        the buffer's end and has a next word, so the model heard it whole with context after."""
+        if self.settled_seconds is None:
+            return 0
+        horizon = self._buffer_start + self.buffer_seconds - self.settled_seconds
+        count = 0
+        while count + 1 < len(hypothesis) and hypothesis[count].end <= horizon:
+            count += 1
+        return count
 
     def _drop_silence(self, final: bool) -> list[StreamEvent]:
         events: list[StreamEvent] = []
