@@ -207,8 +207,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "stream_min_chunk_size",
         "STREAM_MIN_CHUNK_SIZE",
         float,
-        1.0,
-        "Live dictation: the least new audio, in seconds, before the next transcription pass.",
+        0.5,
+        "Live dictation: the least new audio, in seconds, before the next transcription pass. "
+        "Smaller confirms words sooner and costs more CPU; below 0.5 tiny.en mishears more.",
         minimum=0.1,
         maximum=10,
         unit="seconds",
