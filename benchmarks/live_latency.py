@@ -59,7 +59,9 @@ def run_live(audio: np.ndarray, *, beam: int, window: int | None) -> tuple[list[
     return events, session.result.transcript.text
 
 
-def report(label: str, events: list[StreamEvent], text: str, reference: str, offline: float):
+def report(
+    label: str, events: list[StreamEvent], text: str, reference: str, offline: float
+) -> None:
     latencies = [e.emitted_at - w.end for e in events if e.type == "final" for w in e.words]
     first = next((e.emitted_at for e in events if e.type == "partial" and e.text), float("nan"))
     streamed = jiwer.wer(normalise(reference), normalise(text))

@@ -69,7 +69,7 @@ class ScriptedRecognizer:
         return words
 
 
-def scripted_policy(**options: float) -> tuple[StreamingTranscriber, ScriptedRecognizer]:
+def scripted_policy(**options: float | None) -> tuple[StreamingTranscriber, ScriptedRecognizer]:
     ref: list[StreamingTranscriber] = []
     recognizer = ScriptedRecognizer(ref)
     clock = iter(np.arange(0, 10_000, 0.01)).__next__
@@ -100,6 +100,18 @@ def test_words_are_confirmed_only_when_two_passes_agree() -> None:
     assert policy.confirmed[-1].end < 3.0
     assert policy.tentative and events[-1].type == "partial"
     assert events[-1].text == policy.tentative_text
+
+
+def test_one_pass_settles_words_well_behind_the_frontier_but_never_the_last() -> None:
+    policy, recognizer = scripted_policy(min_chunk_seconds=1.5, settled_seconds=0.6)
+    feed_all(policy, 1.5)
+    assert recognizer.calls == 1
+    # w0 and w1 end by 0.9 s, 0.6 s before the buffer's end; w2 is the (garbled) frontier.
+    assert policy.confirmed_text == "w0 w1"
+    assert policy.tentative_text == "w2x"
+    strict, _ = scripted_policy(min_chunk_seconds=1.5, settled_seconds=None)
+    feed_all(strict, 1.5)
+    assert strict.confirmed == [], "without settling, one pass confirms nothing"
 
 
 def test_confirmed_text_is_never_revised_and_finish_confirms_the_tail() -> None:
