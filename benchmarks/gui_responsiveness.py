@@ -66,6 +66,11 @@ def measure_stalls(drop_count: int, workers: int, queue_size: int | None) -> Non
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv[:1])
+    from desktop_app.core.memory import limit_malloc_arenas
+    from desktop_app.gui.background import favour_gui_thread
+
+    limit_malloc_arenas()  # as desktop_app.app.main does at start-up
+    favour_gui_thread()
     from desktop_app.core.jobs import JobState
     from desktop_app.core.settings import load_settings
     from desktop_app.core.transcriber import WhisperEngine

@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from desktop_app.core.memory import limit_malloc_arenas
 
     limit_malloc_arenas()  # before any worker thread exists
+    from desktop_app.gui.background import favour_gui_thread
+
+    favour_gui_thread()
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

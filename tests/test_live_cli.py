@@ -72,13 +72,13 @@ def test_listen_stops_on_sigint_after_flushing(corpus: Path, tmp_path: Path) -> 
     output = tmp_path / "interrupted.wav"
     with listen("--json", "--replay", str(corpus / "jfk.flac"), "--output", str(output)) as process:
         assert process.stdout is not None
-        json.loads(process.stdout.readline())  # about a second heard, at real-time pace
+        json.loads(process.stdout.readline())  # the first event: at least a 0.5 s chunk heard
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     with wave.open(str(output)) as recorded:
         seconds = recorded.getnframes() / 16000
-    assert 0.9 < seconds < 11.0, "Ctrl+C must stop capturing"
+    assert 0.4 < seconds < 11.0, "Ctrl+C must stop capturing, keeping what was heard"
     assert "saved to" in stderr
     assert json.loads(stdout.splitlines()[-1]) == {
         **json.loads(stdout.splitlines()[-1]),
@@ -91,12 +91,12 @@ def test_listen_stops_when_stdin_closes_after_flushing(corpus: Path, tmp_path: P
     with listen("--json", "--replay", str(corpus / "jfk.flac"), "--output", str(output)) as process:
         assert process.stderr is not None and process.stdout is not None
         assert "Listening" in process.stderr.readline()
-        first = json.loads(process.stdout.readline())  # about a second of audio was heard
+        first = json.loads(process.stdout.readline())  # at least a 0.5 s chunk was heard
         stdout, stderr = process.communicate(timeout=60)  # closes stdin: end of input
     assert process.returncode == 0, stderr
     with wave.open(str(output)) as recorded:
         seconds = recorded.getnframes() / 16000
-    assert 0.9 < seconds < 11.0
+    assert 0.4 < seconds < 11.0
     lines = [first] + [json.loads(line) for line in stdout.splitlines()]
     assert any(line["type"] == "final" for line in lines), "captured speech must be confirmed"
     assert lines[-1]["type"] == "partial" and lines[-1]["text"] == ""

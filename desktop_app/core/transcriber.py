@@ -24,6 +24,7 @@ import numpy as np
 from desktop_app.core.audio import SAMPLE_RATE, load_audio
 from desktop_app.core.errors import JobCancelled
 from desktop_app.core.model import ModelProvider
+from desktop_app.core.priority import run_at_batch_priority
 from desktop_app.core.settings import Settings, threads_per_worker
 from desktop_app.core.transcript import Segment, Transcript, Word
 
@@ -96,7 +97,16 @@ class WhisperEngine:
         )
 
     def preload(self, model: str) -> None:
+        """Load the model, and the voice-activity detector and decoder libraries with it.
+
+        Their first import and load hold the GIL for tens of milliseconds; done here (at start-up,
+        in the background) they do not freeze the window when the first file starts.
+        """
         self.models.get(model)
+        import av  # noqa: F401
+        from faster_whisper.vad import get_vad_model
+
+        run_at_batch_priority(get_vad_model)  # its thread pool then works at batch priority too
 
     def configure_workers(self, workers: int) -> None:
         """Size the shared model for ``workers`` parallel jobs (takes effect at the next load)."""

@@ -76,3 +76,18 @@ class BackgroundTasks(QObject):
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
         return bool(self.pool.waitForDone(timeout_ms))
+
+
+#: How long a thread may hold the GIL while another waits for it. Python's default is 5 ms; the
+#: window's paint makes hundreds of short calls into Python (the job model's ``data``), each of
+#: which can wait that long behind busy workers. Measured with 4 workers decoding and transcribing
+#: 12 files: heartbeat max stall 51-92 ms at 5 ms, 16-39 ms at 1 ms; throughput unchanged within
+#: noise, since the decoding itself runs in C without the GIL.
+GUI_SWITCH_INTERVAL_SECONDS = 0.001
+
+
+def favour_gui_thread() -> None:
+    """Make worker threads hand the GIL back to the GUI thread sooner; call once at start-up."""
+    import sys
+
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_SECONDS)
