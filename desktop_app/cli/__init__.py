@@ -157,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def _run_models(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def _run_models(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # read at call time
     from desktop_app.core.model import download_model, resolve_model
 
     if args.models_command == "download":

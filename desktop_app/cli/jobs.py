@@ -40,8 +40,9 @@ def job_record(job: Job) -> dict[str, Any]:
 
 
 def run_jobs(
-    args: argparse.Namespace, out: TextIO = sys.stdout, store_path: Path | None = None
+    args: argparse.Namespace, out: TextIO | None = None, store_path: Path | None = None
 ) -> int:
+    out = out if out is not None else sys.stdout  # read at call time
     path = store_path or default_store_path()
     jobs: list[Job] = []
     if path.exists():

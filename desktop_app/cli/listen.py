@@ -47,7 +47,8 @@ def add_listen_arguments(listen: argparse.ArgumentParser) -> None:
     listen.add_argument("--replay-speed", type=float, default=1.0, help=argparse.SUPPRESS)
 
 
-def run_devices(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def run_devices(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # read at call time
     try:
         devices = list_input_devices()
     except MicrophoneError as exc:
@@ -67,7 +68,8 @@ def run_devices(args: argparse.Namespace, settings: Settings, out: TextIO = sys.
     return EXIT_OK
 
 
-def run_listen(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def run_listen(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # read at call time
     if args.model:
         settings = settings.replace(whisper_model_size=args.model)
     transcriber = create_transcriber(settings)  # load the model before the microphone opens

@@ -219,9 +219,11 @@ class ProgressDisplay:
 def run_transcribe(
     args: argparse.Namespace,
     settings: Settings,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
+    out = out if out is not None else sys.stdout  # read at call time
+    err = err if err is not None else sys.stderr  # read at call time
     files = list(find_media_files(args.inputs))
     if not files:
         print("verbatim-cli: no audio or video files found in the given folders.", file=err)
