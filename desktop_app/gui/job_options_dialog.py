@@ -13,14 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLayout,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +26,13 @@ from PySide6.QtWidgets import (
 from desktop_app.core.errors import ConfigError
 from desktop_app.core.settings import SPECS_BY_NAME, load_settings
 from desktop_app.core.transcriber import TranscriptionOptions
-from desktop_app.gui.settings_dialog import LABELS, offer_translate, spec_field
+from desktop_app.gui.settings_dialog import (
+    LABELS,
+    field_value,
+    offer_translate,
+    set_field_value,
+    spec_field,
+)
 
 #: Setting name -> the TranscriptionOptions field it fills.
 JOB_FIELDS = {
@@ -95,21 +99,11 @@ class JobOptionsDialog(QDialog):
         self._on_text("")
 
     def _value(self, name: str) -> Any:
-        field = self.fields[name]
-        if isinstance(field, QCheckBox):
-            return field.isChecked()
-        if isinstance(field, QSpinBox):
-            return field.value()
-        assert isinstance(field, QComboBox)
-        return field.currentText().strip()
+        return field_value(self.fields[name])
 
     def set_value(self, name: str, value: Any) -> None:
         """Set a field as a user would (tests and keyboard automation use it)."""
-        field = self.fields[name]
-        if isinstance(field, QSpinBox):
-            field.setValue(int(value))
-        elif isinstance(field, QComboBox):
-            field.setCurrentText(str(value))
+        set_field_value(self.fields[name], value)
 
     @Slot(str)
     def _on_text(self, _text: str) -> None:

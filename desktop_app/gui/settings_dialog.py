@@ -109,6 +109,26 @@ def spec_field(
     return combo
 
 
+def field_value(field: QWidget) -> Any:
+    """The value a field made by :func:`spec_field` holds now."""
+    if isinstance(field, QCheckBox):
+        return field.isChecked()
+    if isinstance(field, QSpinBox):
+        return field.value()
+    assert isinstance(field, QComboBox)
+    return field.currentText().strip()
+
+
+def set_field_value(field: QWidget, value: Any) -> None:
+    """Set a field made by :func:`spec_field` as a user would."""
+    if isinstance(field, QCheckBox):
+        field.setChecked(bool(value))
+    elif isinstance(field, QSpinBox):
+        field.setValue(int(value))
+    elif isinstance(field, QComboBox):
+        field.setCurrentText(str(value))
+
+
 def offer_translate(task: QComboBox, model: str) -> None:
     """Translate is offered only where the model can translate (multilingual models)."""
     english_only = model_is_english_only(model)
@@ -203,23 +223,11 @@ class SettingsDialog(QDialog):
         return spec_field(spec, value, self.validate, self._on_text_changed)
 
     def _field_value(self, name: str) -> Any:
-        field = self.fields[name]
-        if isinstance(field, QCheckBox):
-            return field.isChecked()
-        if isinstance(field, QSpinBox):
-            return field.value()
-        assert isinstance(field, QComboBox)
-        return field.currentText().strip()
+        return field_value(self.fields[name])
 
     def set_value(self, name: str, value: Any) -> None:
         """Set a field as a user would (tests and keyboard automation use it)."""
-        field = self.fields[name]
-        if isinstance(field, QCheckBox):
-            field.setChecked(bool(value))
-        elif isinstance(field, QSpinBox):
-            field.setValue(int(value))
-        elif isinstance(field, QComboBox):
-            field.setCurrentText(str(value))
+        set_field_value(self.fields[name], value)
 
     @Slot(str)
     def _on_text_changed(self, _text: str) -> None:
