@@ -263,29 +263,18 @@ class JobStore:
     def _insert_job(self, db: sqlite3.Connection, job: Job, options_json: str) -> None:
         position = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM jobs").fetchone()[0]
         rank = self._next_rank(db) if job.state is JobState.QUEUED else None
+        columns = {
+            "id": job.id,
+            "path": os.fsencode(job.path),
+            "created_at": job.created_at,
+            "position": position,
+            "queue_rank": rank,
+            **self._changing_columns(job, options_json),
+        }
+        names = ", ".join(columns)  # names are ours, never user input; values are parameters
+        marks = ", ".join("?" * len(columns))
         db.execute(
-            "INSERT OR REPLACE INTO jobs (id, path, options, state, progress, error, "
-            "duration, language, transcript, created_at, started_at, "
-            "finished_at, attempts, resumed, position, queue_rank) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.id,
-                os.fsencode(job.path),
-                options_json,
-                job.state.value,
-                job.progress,
-                _text(job.error),
-                job.duration,
-                job.language,
-                self._transcript_json(job),
-                job.created_at,
-                job.started_at,
-                job.finished_at,
-                job.attempts,
-                int(job.resumed),
-                position,
-                rank,
-            ),
+            f"INSERT OR REPLACE INTO jobs ({names}) VALUES ({marks})", tuple(columns.values())
         )
         db.execute("DELETE FROM segments WHERE job_id = ?", (job.id,))
         db.executemany(
@@ -437,25 +426,25 @@ class JobStore:
 
     # ----------------------------------------------------------------- helpers
     def _write_job(self, db: sqlite3.Connection, job: Job) -> None:
-        db.execute(
-            "UPDATE jobs SET options = ?, state = ?, progress = ?, error = ?, duration = ?, "
-            "language = ?, transcript = ?, started_at = ?, finished_at = ?, "
-            "attempts = ?, resumed = ? WHERE id = ?",
-            (
-                _options_json(job.options),
-                job.state.value,
-                job.progress,
-                _text(job.error),
-                job.duration,
-                job.language,
-                self._transcript_json(job),
-                job.started_at,
-                job.finished_at,
-                job.attempts,
-                int(job.resumed),
-                job.id,
-            ),
-        )
+        columns = self._changing_columns(job, _options_json(job.options))
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*columns.values(), job.id))
+
+    def _changing_columns(self, job: Job, options_json: str) -> dict[str, object]:
+        """The columns a job's life changes: written whole at insert, and again at each update."""
+        return {
+            "options": options_json,
+            "state": job.state.value,
+            "progress": job.progress,
+            "error": _text(job.error),
+            "duration": job.duration,
+            "language": job.language,
+            "transcript": self._transcript_json(job),
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "attempts": job.attempts,
+            "resumed": int(job.resumed),
+        }
 
     @staticmethod
     def _next_rank(db: sqlite3.Connection) -> float:
