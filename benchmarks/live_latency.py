@@ -5,7 +5,11 @@ its confirmation; time to the first tentative text; streamed WER beside offline 
 audio; the same while two batch jobs run on the JobQueue. Targets (tiny.en, 2 cores): median
 <= 1.0 s, p95 <= 2.0 s idle; streamed WER <= offline + 2 points.
 
-    python benchmarks/live_latency.py [--window 10] [--beam 1] [--skip-busy]
+The idle run is repeated with the full 30 s encoded window (what ``WhisperModel.transcribe``
+does) beside the fitted window the app uses, to show what the shorter window costs in WER.
+``--speech N`` appends N espeak-ng passages (``benchmarks/speech.py``) for a larger WER sample.
+
+    python benchmarks/live_latency.py [--beam 1] [--chunk 0.5] [--skip-busy] [--speech N]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from desktop_app.core.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from desktop_app.core.audio_sources import ReplaySource  # noqa: E402
 from desktop_app.core.live import LiveSession, create_transcriber  # noqa: E402
 from desktop_app.core.settings import load_settings  # noqa: E402
-from desktop_app.core.streaming import StreamEvent  # noqa: E402
+from desktop_app.core.streaming import WINDOW_MARGIN_SECONDS, StreamEvent  # noqa: E402
 from desktop_app.core.transcriber import TranscriptionOptions, WhisperEngine  # noqa: E402
 
 CORPUS = Path(os.environ.get("VERBATIM_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -46,11 +50,14 @@ def references() -> dict[str, str]:
 
 
 CHUNK: dict[str, str] = {}
+SHOW_TEXT = False
 
 
-def run_live(audio: np.ndarray, *, beam: int, window: int | None) -> tuple[list[StreamEvent], str]:
+def run_live(
+    audio: np.ndarray, *, beam: int, margin: float | None = WINDOW_MARGIN_SECONDS
+) -> tuple[list[StreamEvent], str]:
     settings = load_settings(environ=CHUNK)
-    transcriber = create_transcriber(settings, beam_size=beam, window_seconds=window)
+    transcriber = create_transcriber(settings, beam_size=beam, margin_seconds=margin)
     events: list[StreamEvent] = []
     session = LiveSession(ReplaySource(audio, speed=1.0), transcriber, on_event=events.append)
     session.start()
@@ -70,6 +77,8 @@ def report(
         f"{np.percentile(latencies, 95):5.2f} s  first tentative {first:5.2f} s  "
         f"WER streamed {streamed:6.1%} vs offline {offline:6.1%}  ({len(latencies)} words)"
     )
+    if SHOW_TEXT:
+        print(f"    streamed: {text}")
 
 
 def start_batch_load(stop: threading.Event, *, batch_priority: bool = True) -> threading.Thread:
@@ -111,16 +120,24 @@ def start_batch_load(stop: threading.Event, *, batch_priority: bool = True) -> t
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--beam", type=int, default=1)
-    parser.add_argument("--window", type=int, default=None, help="encoded window, seconds")
+    parser.add_argument("--speech", type=int, default=0, help="espeak-ng passages to append")
     parser.add_argument("--skip-busy", action="store_true")
     parser.add_argument("--chunk", type=float, help="STREAM_MIN_CHUNK_SIZE, seconds")
+    parser.add_argument("--show", action="store_true", help="print the texts")
     args = parser.parse_args()
+    global SHOW_TEXT
+    SHOW_TEXT = args.show
     if args.chunk:
         CHUNK["STREAM_MIN_CHUNK_SIZE"] = str(args.chunk)
     refs = references()
+    clips = [(CORPUS / name, refs[name]) for name in FILES]
+    if args.speech:
+        from speech import speech_files
+
+        clips += list(speech_files())[: args.speech]
     gap = np.zeros(SAMPLE_RATE, np.float32)
-    audio = np.concatenate([part for name in FILES for part in (load_audio(CORPUS / name), gap)])
-    reference = " ".join(refs[name] for name in FILES)
+    audio = np.concatenate([part for path, _ in clips for part in (load_audio(path), gap)])
+    reference = " ".join(text for _, text in clips)
     engine = WhisperEngine(cpu_threads=2, num_workers=1)
     offline_text = engine.transcribe_array(
         audio,
@@ -130,14 +147,19 @@ def main() -> None:
         is_cancelled=lambda: False,
     ).text
     offline = jiwer.wer(normalise(reference), normalise(offline_text))
+    if SHOW_TEXT:
+        print(f"    offline: {offline_text}")
     print(
         f"audio {audio.size / SAMPLE_RATE:.1f} s, cores {os.cpu_count()}, beam {args.beam}, "
-        f"window {args.window or 30} s, min chunk {CHUNK.get('STREAM_MIN_CHUNK_SIZE', 'default')}, "
+        f"window = buffer + {WINDOW_MARGIN_SECONDS:g} s, "
+        f"min chunk {CHUNK.get('STREAM_MIN_CHUNK_SIZE', 'default')}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    run_live(audio[:SAMPLE_RATE], beam=args.beam, window=args.window)  # warm-up: model load
-    events, text = run_live(audio, beam=args.beam, window=args.window)
+    run_live(audio[:SAMPLE_RATE], beam=args.beam)  # warm-up: model load
+    events, text = run_live(audio, beam=args.beam)
     report("idle", events, text, reference, offline)
+    events, text = run_live(audio, beam=args.beam, margin=None)
+    report("idle, full 30 s window", events, text, reference, offline)
     if not args.skip_busy:
         for batch_priority, label in (
             (True, "2 batch jobs at nice 10 (the app)"),
@@ -146,7 +168,7 @@ def main() -> None:
             stop = threading.Event()
             load = start_batch_load(stop, batch_priority=batch_priority)
             try:
-                events, text = run_live(audio, beam=args.beam, window=args.window)
+                events, text = run_live(audio, beam=args.beam)
             finally:
                 stop.set()
                 load.join()

@@ -20,6 +20,8 @@ from desktop_app.core.streaming import (
     StreamEvent,
     StreamingTranscriber,
     WhisperRecognizer,
+    cut_loops,
+    join_words,
 )
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Word
@@ -219,3 +221,58 @@ def test_session_stopped_mid_speech_keeps_recording_and_last_words(
         assert recorded.getframerate() == SAMPLE_RATE
         assert recorded.getnframes() == cut
     assert result.captured_seconds == pytest.approx(cut / SAMPLE_RATE)
+
+
+# --------------------------------------------------------------------- fitted windows, loops
+def words_of(text: str) -> list[Word]:
+    return [Word(0.3 * i, 0.3 * i + 0.2, text) for i, text in enumerate(text.split())]
+
+
+@pytest.mark.parametrize(
+    ("heard", "kept"),
+    [
+        ("and so and so and so and so", "and so"),
+        ("and so, and so, and so my fellow", "and so,"),
+        ("the the the the end", "the"),
+        ("no, no, no, I said", "no, no, no, I said"),  # three of one word is still speech
+        ("and so my fellow Americans", "and so my fellow Americans"),
+        ("we will we will rock you", "we will we will rock you"),
+    ],
+)
+def test_a_decoder_loop_is_cut_after_its_first_round(heard: str, kept: str) -> None:
+    assert join_words(cut_loops(words_of(heard))) == kept
+
+
+class EncodeSpy:
+    """The real model, recording how many mel frames each pass encodes."""
+
+    def __init__(self, model: object) -> None:
+        self._model = model
+        self.frames: list[int] = []
+
+    def encode(self, features: np.ndarray) -> object:
+        self.frames.append(features.shape[-1])
+        return self._model.encode(features)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+
+def test_a_pass_encodes_a_window_fitted_to_the_buffer_and_hears_as_well(
+    corpus: Path, references: dict[str, str], whisper_engine
+) -> None:
+    model = EncodeSpy(whisper_engine.models.get("tiny.en"))
+    audio = load_audio(corpus / "jfk.flac")
+    fitted = WhisperRecognizer(model, beam_size=1)
+    full = WhisperRecognizer(model, beam_size=1, margin_seconds=None)
+    said = references["jfk.flac"].split()
+    # (buffer, frames encoded: at least 10 s, else the buffer + 3 s, words said in the buffer)
+    for seconds, window, count in ((3.0, 1000, 5), (8.5, 1200, 15)):
+        clip = audio[: int(seconds * SAMPLE_RATE)]
+        model.frames.clear()
+        short = fitted(clip, "")
+        assert model.frames == [window]
+        padded = full(clip, "")  # WhisperModel.transcribe: always 3000 frames
+        reference = " ".join(said[:count])
+        assert wer(reference, join_words(short)) <= wer(reference, join_words(padded)) + 0.1
+        assert short[-1].end <= seconds + 0.1

@@ -28,7 +28,12 @@ from desktop_app.core.audio_sources import SAMPLE_RATE, AudioSource
 from desktop_app.core.model import ModelProvider
 from desktop_app.core.recording import WavRecorder
 from desktop_app.core.settings import Settings, cpu_count
-from desktop_app.core.streaming import StreamEvent, StreamingTranscriber, WhisperRecognizer
+from desktop_app.core.streaming import (
+    WINDOW_MARGIN_SECONDS,
+    StreamEvent,
+    StreamingTranscriber,
+    WhisperRecognizer,
+)
 from desktop_app.core.transcript import Transcript
 
 logger = logging.getLogger(__name__)
@@ -214,7 +219,7 @@ class LiveSession:
             logger.exception("on_finished failed")
 
 
-_live_models: dict[tuple[int, int | None], ModelProvider] = {}
+_live_models: dict[int, ModelProvider] = {}
 _live_models_lock = threading.Lock()
 
 
@@ -223,21 +228,22 @@ def create_transcriber(
     *,
     cpu_threads: int | None = None,
     beam_size: int = 1,
-    window_seconds: int | None = None,
+    margin_seconds: float | None = WINDOW_MARGIN_SECONDS,
     clock: Callable[[], float] | None = None,
 ) -> StreamingTranscriber:
     """The streaming policy over a live model of its own.
 
     Live dictation loads its own copy of the model (tiny.en is 75 MB) rather than sharing the
-    batch jobs' instance: it never waits for a batch job's decoding slot, and a shortened window
-    (``chunk_length``) would otherwise change the shared feature extractor under running jobs.
+    batch jobs' instance: it never waits for a batch job's decoding slot.
+    ``margin_seconds`` is the silence after the buffer in each encoded window (``None``: the
+    full 30 s window, for comparison in ``benchmarks/live_latency.py``).
 
     Greedy decoding (beam 1) by default, unlike batch jobs: every pass is re-checked by the next
     one, so the beam buys little here, while a cheaper pass is direct latency. On the corpus,
     beam 1 streamed jfk.flac with 0% WER where beam 5 made 9% (it confirmed "am I" for "my").
     """
     threads = cpu_threads or cpu_count()
-    key = (threads, window_seconds)
+    key = threads
     with _live_models_lock:
         provider = _live_models.get(key)
         if provider is None:
@@ -247,7 +253,7 @@ def create_transcriber(
         model,
         language=settings.language,
         beam_size=beam_size,
-        window_seconds=window_seconds,
+        margin_seconds=margin_seconds,
     )
     return StreamingTranscriber(
         recognizer,
