@@ -13,8 +13,9 @@ import pytest
 
 from desktop_app.core.audio import load_audio
 from desktop_app.core.audio_sources import ReplaySource
-from desktop_app.core.live import LiveSession
+from desktop_app.core.live import LiveSession, create_transcriber
 from desktop_app.core.recording import WavRecorder
+from desktop_app.core.settings import load_settings
 from desktop_app.core.streaming import (
     SAMPLE_RATE,
     StreamEvent,
@@ -196,6 +197,38 @@ def test_streamed_speech_is_as_good_as_offline_and_finish_flushes_the_tail(
     streamed_wer = wer(" ".join(reference), " ".join(streamed))
     offline_wer = wer(" ".join(reference), " ".join(offline))
     assert streamed_wer <= offline_wer + 0.05, (streamed_wer, offline_wer, streamed)
+
+
+def test_live_session_at_real_time_pace_is_as_good_as_offline(
+    corpus: Path, references: dict[str, str], whisper_engine
+) -> None:
+    """The app's own live path (create_transcriber: its model, fitted windows, the settings'
+    chunk) on the corpus replayed at real-time pace, as a microphone would deliver it."""
+    names = ("jfk.flac", "LJ050-0131.wav")
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate([part for name in names for part in (load_audio(corpus / name), gap)])
+    reference = " ".join(references[name] for name in names)
+    events: list[StreamEvent] = []
+    session = LiveSession(
+        ReplaySource(audio, speed=1.0),
+        create_transcriber(load_settings(environ={})),
+        on_event=events.append,
+    )
+    session.start()
+    assert session.wait(timeout=120)
+    assert session.result is not None and session.result.error is None
+    streamed = session.result.transcript.text
+    assert_never_revised(events, streamed)
+    offline = whisper_engine.transcribe_array(
+        audio,
+        TranscriptionOptions(),
+        on_segment=lambda s: None,
+        on_progress=lambda p: None,
+        is_cancelled=lambda: False,
+    ).text
+    assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
+    assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
+    assert events[-1].type == "partial" and events[-1].text == ""
 
 
 def test_session_stopped_mid_speech_keeps_recording_and_last_words(
