@@ -129,6 +129,52 @@ def test_confirmed_text_is_never_revised_and_finish_confirms_the_tail() -> None:
     assert events[-1] == StreamEvent("partial", "", 20.0, 20.0, events[-1].emitted_at)
 
 
+class StopsEarly:
+    """A decoder that ends after at most four words (as beam search did on LJ050-0131's last
+    words), over speech from 0 to ``speech_until`` seconds with a word every 0.5 s."""
+
+    def __init__(self, policy_ref: list[StreamingTranscriber], speech_until: float) -> None:
+        self.policy_ref = policy_ref
+        self.speech_until = speech_until
+
+    def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        start = self.policy_ref[0].buffer_start
+        end = start + audio.size / SAMPLE_RATE
+        heard = [w for w in SCRIPT if start - 0.05 <= w.start and w.end <= end]
+        heard = [w for w in heard if w.end <= self.speech_until][:4]
+        return [Word(w.start - start, w.end - start, w.text) for w in heard]
+
+    def speech(self, audio: np.ndarray) -> list[tuple[float, float]]:
+        start = self.policy_ref[0].buffer_start
+        end = min(self.speech_until, start + audio.size / SAMPLE_RATE) - start
+        return [(0.0, end)] if end > 0 else []
+
+
+def early_stopping_policy(speech_until: float, **options: float) -> StreamingTranscriber:
+    ref: list[StreamingTranscriber] = []
+    recognizer = StopsEarly(ref, speech_until)
+    policy = StreamingTranscriber(recognizer, speech_detector=recognizer.speech, **options)
+    ref.append(policy)
+    return policy
+
+
+def test_stop_reads_again_what_the_last_pass_did_not_read() -> None:
+    policy = early_stopping_policy(5.0, min_chunk_seconds=60.0)
+    feed_all(policy, 5.0)
+    assert policy.passes == 0
+    events = policy.finish()
+    assert policy.confirmed_text == " ".join(f"w{i}" for i in range(10)), "Stop lost words"
+    assert policy.passes == 3
+    assert_never_revised(events, policy.confirmed_text)
+
+
+def test_a_pause_does_not_trim_away_speech_the_model_did_not_read() -> None:
+    policy = early_stopping_policy(5.0, min_chunk_seconds=0.5, settled_seconds=None)
+    feed_all(policy, 8.0)  # 5 s of speech, then 3 s of silence: a pause
+    assert policy.confirmed_text == " ".join(f"w{i}" for i in range(10))
+    assert policy.buffer_start >= 5.0, "once all is read, the pause is trimmed"
+
+
 def test_buffer_is_trimmed_at_a_confirmed_boundary_and_stays_bounded() -> None:
     policy, recognizer = scripted_policy(
         min_chunk_seconds=0.5, max_buffer_seconds=5.0, soft_buffer_seconds=5.0
