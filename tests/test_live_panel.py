@@ -29,3 +29,18 @@ def test_dictation_in_the_panel_becomes_a_finished_job(qtbot, corpus: Path) -> N
     assert panel.tentative_text() == ""
     panel.clear_button.click()
     assert panel.confirmed_text() == ""
+
+
+def test_showing_the_panel_loads_the_live_model_in_the_background(qtbot) -> None:
+    from desktop_app.core import live
+
+    settings = load_settings(environ={})
+    live._live_models.clear()  # what earlier tests loaded
+    panel = LivePanel(JobQueue(FakeEngine(), max_workers=1, max_queue_size=2), settings)
+    qtbot.addWidget(panel)
+    assert not live._live_models, "nothing loads before the panel is seen"
+    panel.show()
+    qtbot.waitUntil(
+        lambda: any(p.loaded(settings.whisper_model_size) for p in live._live_models.values()),
+        timeout=30_000,
+    )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -61,6 +61,7 @@ class LivePanel(QWidget):
         #: Tests and benchmarks replace this to dictate from a recording.
         self.source_factory: SourceFactory = MicrophoneSource
         self.session: LiveSession | None = None
+        self._warmed = False
         self._confirmed: list[Word] = []
         self._tentative = ""
         self._started_at = 0.0
@@ -113,6 +114,20 @@ class LivePanel(QWidget):
         self.clear_button.clicked.connect(self.clear)
         self.export_button.clicked.connect(self.export)
         self.refresh_devices()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._warmed:
+            self._warmed = True
+            threading.Thread(target=self._warm_up, name="live-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        """Load the live model the first time the panel is shown, off the GUI thread, so that
+        Record starts capturing at once instead of after the model's load."""
+        try:
+            create_transcriber(self.settings)
+        except Exception:  # Record reports a model that cannot load; this is only a head start
+            logger.info("Could not preload the live model", exc_info=True)
 
     # ------------------------------------------------------------------ devices
     @Slot()
