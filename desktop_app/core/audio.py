@@ -9,9 +9,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +26,9 @@ from desktop_app.core.errors import (
     NotAFileError,
     NotDecodableError,
 )
+
+if TYPE_CHECKING:
+    import av
 
 logger = logging.getLogger(__name__)
 
@@ -201,12 +206,68 @@ def load_audio(path: str | Path, max_size_bytes: int | None = None) -> np.ndarra
     :raises InputError: the file is missing, unreadable, too large, not media, has no audio
         stream, or holds no audio at all.
     """
-    import av
-
     path = Path(path)
     probe(path, max_size_bytes)
-    try:
+    with _decoding_errors(path):
         audio = decode_to_mono(path)
+    if audio.size == 0:
+        raise EmptyAudioError(path, "the file contains no audio (duration 0 s).")
+    return audio
+
+
+def decode_to_mono(path: Path) -> np.ndarray:
+    """Decode the first audio stream to 16 kHz mono float32, skipping damaged packets."""
+    chunks = list(_decode_blocks(path))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+class AudioStream:
+    """A checked input decoded block by block, so that a long file never sits in memory whole.
+
+    Opening it probes the container (typed errors for a bad file straight away, and the
+    duration the container declares, if any); :meth:`blocks` then decodes on demand.
+    """
+
+    def __init__(self, path: str | Path, max_size_bytes: int | None = None) -> None:
+        self.path = Path(path)
+        self.info = probe(self.path, max_size_bytes)
+        #: Samples decoded so far (a resumed job still decodes, then drops, what it skips).
+        self.decoded_samples = 0
+        self._bytes_read = 0
+
+    @property
+    def fraction_read(self) -> float:
+        """How far through the file the decoder is, by bytes: a progress estimate for containers
+        that declare no duration (a browser's WebM recording, for one)."""
+        return min(1.0, self._bytes_read / self.info.size_bytes) if self.info.size_bytes else 0.0
+
+    def blocks(self) -> Generator[np.ndarray, None, None]:
+        """Yield the 16 kHz mono float32 samples in decoding order, a frame's worth at a time.
+
+        :raises InputError: the file cannot be decoded past some point, or holds no audio.
+        """
+        with _decoding_errors(self.path):
+            for block in _decode_blocks(self.path, self._note_packet):
+                self.decoded_samples += block.size
+                yield block
+        if self.decoded_samples == 0:
+            raise EmptyAudioError(self.path, "the file contains no audio (duration 0 s).")
+
+    def _note_packet(self, packet: av.Packet) -> None:
+        position = packet.pos if packet.pos is not None and packet.pos >= 0 else -1
+        end = position + packet.size if position >= 0 else self._bytes_read + packet.size
+        self._bytes_read = max(self._bytes_read, end)
+
+
+@contextmanager
+def _decoding_errors(path: Path) -> Iterator[None]:
+    """Turn what the decoder raises for a damaged file into a typed error naming the file."""
+    import av
+
+    try:
+        yield
     except (av.error.FFmpegError, ValueError, IndexError) as exc:
         logger.info("Decoding %s failed: %s", path, exc)
         raise NotDecodableError(
@@ -216,13 +277,12 @@ def load_audio(path: str | Path, max_size_bytes: int | None = None) -> np.ndarra
         raise InputTooLargeError(
             path, "the file is too long to decode in the available memory."
         ) from None
-    if audio.size == 0:
-        raise EmptyAudioError(path, "the file contains no audio (duration 0 s).")
-    return audio
 
 
-def decode_to_mono(path: Path) -> np.ndarray:
-    """Decode the first audio stream to 16 kHz mono float32, skipping damaged packets.
+def _decode_blocks(
+    path: Path, on_packet: Callable[[av.Packet], None] | None = None
+) -> Iterator[np.ndarray]:
+    """Decode the first audio stream to 16 kHz mono float32 blocks, skipping damaged packets.
 
     faster-whisper's ``decode_audio`` ends with a full ``gc.collect()`` (a workaround for
     resampler leaks in old PyAV), which holds the GIL for 50-90 ms in a process with a Qt window
@@ -232,18 +292,18 @@ def decode_to_mono(path: Path) -> np.ndarray:
     import av
 
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
     with av.open(str(path), mode="r", metadata_errors="ignore") as container:
         stream = container.streams.audio[0]
         for packet in container.demux(stream):
+            if on_packet is not None:
+                on_packet(packet)
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:
                 continue  # a damaged packet: keep what can be decoded
             for frame in frames:
                 frame.pts = None  # timestamps jumping in damaged files upset the resampler
-                chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
-        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
-    if not chunks:
-        return np.zeros(0, dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(-1)
+        for out in resampler.resample(None):
+            yield out.to_ndarray().reshape(-1)
