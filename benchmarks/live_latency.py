@@ -9,7 +9,7 @@ The idle run is repeated with the full 30 s encoded window (what ``WhisperModel.
 does) beside the fitted window the app uses, to show what the shorter window costs in WER.
 ``--speech N`` appends N espeak-ng passages (``benchmarks/speech.py``) for a larger WER sample.
 
-    python benchmarks/live_latency.py [--beam 1] [--chunk 0.5] [--skip-busy] [--speech N]
+    python benchmarks/live_latency.py [--beam 5] [--chunk 0.5] [--skip-busy] [--speech N]
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def start_batch_load(stop: threading.Event, *, batch_priority: bool = True) -> t
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--beam", type=int, default=5, help="the app: WHISPER_BEAM_SIZE, 5")
     parser.add_argument("--speech", type=int, default=0, help="espeak-ng passages to append")
     parser.add_argument("--skip-busy", action="store_true")
     parser.add_argument("--chunk", type=float, help="STREAM_MIN_CHUNK_SIZE, seconds")

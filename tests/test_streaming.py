@@ -137,16 +137,21 @@ class StopsEarly:
         self.policy_ref = policy_ref
         self.speech_until = speech_until
 
+    def _span(self, audio: np.ndarray) -> tuple[float, float]:
+        """Where ``audio`` lies in the stream: it always ends at the buffer's end."""
+        policy = self.policy_ref[0]
+        end = policy.buffer_start + policy.buffer_seconds
+        return end - audio.size / SAMPLE_RATE, end
+
     def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]:
-        start = self.policy_ref[0].buffer_start
-        end = start + audio.size / SAMPLE_RATE
+        start, end = self._span(audio)
         heard = [w for w in SCRIPT if start - 0.05 <= w.start and w.end <= end]
         heard = [w for w in heard if w.end <= self.speech_until][:4]
         return [Word(w.start - start, w.end - start, w.text) for w in heard]
 
     def speech(self, audio: np.ndarray) -> list[tuple[float, float]]:
-        start = self.policy_ref[0].buffer_start
-        end = min(self.speech_until, start + audio.size / SAMPLE_RATE) - start
+        start, end = self._span(audio)
+        end = min(self.speech_until, end) - start
         return [(0.0, end)] if end > 0 else []
 
 
@@ -316,6 +321,14 @@ def words_of(text: str) -> list[Word]:
         ("no, no, no, I said", "no, no, no, I said"),  # three of one word is still speech
         ("and so my fellow Americans", "and so my fellow Americans"),
         ("we will we will rock you", "we will we will rock you"),
+        (
+            "Americans, and so my fellow Americans, and so my fellow",
+            "Americans, and so my fellow",
+        ),
+        (
+            "ask not what your country can do for you ask what you",
+            "ask not what your country can do for you ask what you",
+        ),
     ],
 )
 def test_a_decoder_loop_is_cut_after_its_first_round(heard: str, kept: str) -> None:

@@ -172,8 +172,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "WHISPER_BEAM_SIZE",
         int,
         5,
-        "Beam search width. 5 is markedly more accurate than 1 (greedy) at a similar speed "
-        "on the CPU.",
+        "Beam search width, for files and live dictation. 5 is markedly more accurate than 1 "
+        "(greedy) at a similar speed on the CPU.",
         minimum=1,
         maximum=20,
     ),

@@ -78,6 +78,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 EventType = Literal["partial", "final"]
 SENTENCE_END = (".", "?", "!", "…")
+PUNCTUATION = (*SENTENCE_END, ",", ";", ":")
 #: Words start up to this much before the confirmed end and still count as new (timestamps jitter).
 TIME_TOLERANCE_SECONDS = 0.15
 #: Silence kept at the head of the buffer when silence is dropped, so a word starting there lives.
@@ -85,11 +86,10 @@ LEAD_IN_SECONDS = 0.5
 #: Words may start this long after the VAD's speech end (its padding is tight) and still count.
 SILENCE_TOLERANCE_SECONDS = 0.3
 #: Speech that goes on this long after the model's last word was not read: read it again.
-MISSED_SPEECH_SECONDS = 1.0
+#: (The VAD pads speech by 0.1 s and word ends jitter by about as much; a short word is 0.3 s.)
+MISSED_SPEECH_SECONDS = 0.5
 #: At most this many extra passes at Stop over speech the last pass did not read.
 FINAL_REREADS = 2
-#: A run of words this many times in a row is a decoder loop, not speech ("and so and so and so").
-LOOP_REPEATS = 3
 
 
 @dataclass(frozen=True)
@@ -386,8 +386,7 @@ class StreamingTranscriber:
                 end_of_speech = last_speech_end
         elif final:
             end_of_speech = self.buffer_seconds
-        self.passes += 1
-        hypothesis = self._new_words(cut_loops(self.recognizer(self._audio, self._prompt())))
+        hypothesis = self._read(end_of_speech)
         if end_of_speech is not None:
             # Words the model places after the voice stopped are hallucinations of silence.
             limit = self._buffer_start + end_of_speech + SILENCE_TOLERANCE_SECONDS
@@ -404,6 +403,15 @@ class StreamingTranscriber:
         else:
             agreed = _common_prefix(self.tentative, hypothesis)
             agreed = max(agreed, self._settled(hypothesis))
+            if (
+                hypothesis
+                and agreed == len(hypothesis)
+                and hypothesis[-1].text.endswith(PUNCTUATION)
+            ):
+                # Whisper ends the audio with a full stop: "established." at the buffer's end
+                # was confirmed by two passes, and "for the frequent..." followed it. Punctuation
+                # at the frontier waits for the next word or for the voice to stop.
+                agreed -= 1
             events += self._confirm(hypothesis[:agreed], keep_tentative=False)
             self.tentative = hypothesis[agreed:]
         if not final:
@@ -449,15 +457,34 @@ class StreamingTranscriber:
         before = [w for w in self.confirmed if w.end <= self._buffer_start + TIME_TOLERANCE_SECONDS]
         return join_words(before)[-self.prompt_chars :]
 
-    def _new_words(self, relative: list[Word]) -> list[Word]:
-        """Absolute times, without the words that are already confirmed."""
+    def _read(self, speech_end: float | None) -> list[Word]:
+        """The words of one pass over the buffer that are not confirmed yet.
+
+        When the voice has stopped (``speech_end``, seconds into the buffer) and the model
+        stopped reading well before it did (beam search may end a buffer early: on LJ050-0131
+        it ended at "thereunder." for two seconds before "in this regard"), what follows its
+        last word is read once more, with all before it as the prompt. While speech goes on,
+        the next pass reads further anyway."""
+        self.passes += 1
+        words = self._new_words(cut_loops(self.recognizer(self._audio, self._prompt())))
+        known = self.confirmed + words
+        if speech_end is None or not known or known[-1].end <= self._buffer_start:
+            return words
+        heard = known[-1].end
+        if self._buffer_start + speech_end - heard <= MISSED_SPEECH_SECONDS:
+            return words
+        self.passes += 1
+        rest = self._audio[round((heard - self._buffer_start) * SAMPLE_RATE) :]
+        prompt = join_words(known)[-self.prompt_chars :]
+        more = self._new_words(cut_loops(self.recognizer(rest, prompt)), heard)
+        return cut_loops(words + [w for w in more if w.end > heard + TIME_TOLERANCE_SECONDS / 2])
+
+    def _new_words(self, relative: list[Word], offset: float | None = None) -> list[Word]:
+        """Absolute times (``offset``: where the audio read began, by default the buffer's
+        start), without the words that are already confirmed."""
+        start = self._buffer_start if offset is None else offset
         words = [
-            Word(
-                round(w.start + self._buffer_start, 3),
-                round(w.end + self._buffer_start, 3),
-                w.text,
-                w.probability,
-            )
+            Word(round(w.start + start, 3), round(w.end + start, 3), w.text, w.probability)
             for w in relative
         ]
         if not self.confirmed:
@@ -522,15 +549,16 @@ class StreamingTranscriber:
 
 
 def cut_loops(words: list[Word]) -> list[Word]:
-    """The words up to a decoding loop: a run of 2-4 words said 3 times in a row, or one word
-    said 4 times ("no, no, no" is speech), is kept once and what follows is dropped."""
+    """The words up to a decoding loop, which is kept once: a run of 3-8 words said twice in a
+    row ("Americans, and so my fellow Americans, and so my fellow" on the first 3.5 s of
+    jfk.flac), of 2 words said 3 times, or of one word said 4 times ("no, no, no" is speech)."""
     keys = [_key(w.text) for w in words]
     for start in range(len(keys)):
-        for size in range(1, 5):
+        for size in range(1, 9):
             run = keys[start : start + size]
             if len(run) < size or not all(run):
                 break
-            repeats = LOOP_REPEATS + (size == 1)
+            repeats = {1: 4, 2: 3}.get(size, 2)
             if all(
                 keys[start + size * k : start + size * (k + 1)] == run for k in range(1, repeats)
             ):
