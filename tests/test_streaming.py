@@ -368,3 +368,7 @@ def test_a_pass_encodes_a_window_fitted_to_the_buffer_and_hears_as_well(
         reference = " ".join(said[:count])
         assert wer(reference, join_words(short)) <= wer(reference, join_words(padded)) + 0.1
         assert short[-1].end <= seconds + 0.1
+    model.frames.clear()
+    first_second = fitted(audio[:SAMPLE_RATE], "")  # under 2 s: the full window, no loops
+    assert model.frames == [] and normalise(join_words(first_second)).startswith("and")
+    assert len(cut_loops(first_second)) == len(first_second) <= 3

@@ -124,6 +124,9 @@ WINDOW_MARGIN_SECONDS = 3.0
 #: The shortest encoded window: on 4-8 s windows tiny.en looped ("and so and so and so") or
 #: heard "n, n, n" on the first second of jfk.flac; from 10 s it read "And so..." as with 30 s.
 WINDOW_MIN_FRAMES = 1000
+#: Buffers shorter than this get the full 30 s window: on jfk.flac's first 0.5-1.0 s the 10 s
+#: window heard "the the the", "s s s" or "And so, and so, and", the 30 s one "And so...".
+FULL_WINDOW_BELOW_SECONDS = 2.0
 #: The encoded window grows in steps of this many mel frames (1 s), so its length varies little.
 WINDOW_STEP_FRAMES = 100
 #: At most this many tokens per second of audio (plus 10): a decoder caught in a loop stops soon.
@@ -140,8 +143,8 @@ class WhisperRecognizer:
     ``transcribe`` itself. Each pass is independent: the policy gives the prompt, and has
     already gated the buffer by voice activity. Greedy at temperature 0 only (a fallback
     re-decode cost 2 s and brought the same words; the next pass re-checks anyway).
-    Buffers too long for the margin, and the first pass of a multilingual model with no
-    language set (which detects the language), go through ``transcribe``.
+    Buffers under 2 s or too long for the margin, and the first pass of a multilingual model
+    with no language set (which detects the language), go through ``transcribe``.
     """
 
     def __init__(
@@ -165,7 +168,13 @@ class WhisperRecognizer:
 
     def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]:
         margin = self.margin_seconds
-        if margin is None or self.language is None or audio.size / SAMPLE_RATE + margin > 30:
+        seconds = audio.size / SAMPLE_RATE
+        if (
+            margin is None
+            or self.language is None
+            or seconds < FULL_WINDOW_BELOW_SECONDS
+            or seconds + margin > 30
+        ):
             return self._transcribe(audio, prompt)
         return self._fitted(audio, prompt, margin)
 
