@@ -249,14 +249,15 @@ def create_transcriber(
         if provider is None:
             provider = _live_models[key] = ModelProvider(cpu_threads=threads, num_workers=1)
     model = provider.get(settings.whisper_model_size)
+    beam = settings.beam_size if beam_size is None else beam_size
     recognizer = WhisperRecognizer(
-        model,
-        language=settings.language,
-        beam_size=settings.beam_size if beam_size is None else beam_size,
-        margin_seconds=margin_seconds,
+        model, language=settings.language, beam_size=beam, margin_seconds=margin_seconds
     )
     return StreamingTranscriber(
         recognizer,
+        final_recognizer=WhisperRecognizer(
+            model, language=settings.language, beam_size=beam, margin_seconds=None
+        ),
         min_chunk_seconds=settings.stream_min_chunk_size,
         max_buffer_seconds=settings.stream_max_buffer_size,
         soft_buffer_seconds=min(12.0, settings.stream_max_buffer_size),
