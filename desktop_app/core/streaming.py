@@ -14,18 +14,20 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    0.02 s for 11 s, so it simply re-runs over the whole buffer each pass). With no
    speech, no model pass runs at all (silence costs almost nothing and cannot hallucinate text);
    the silent audio is dropped from the buffer except a short lead-in.
-3. **Pass.** Whisper transcribes the whole buffer with word timestamps, greedy and at temperature
-   0 only (a fallback re-decode cost 2 s and brought the same words). The confirmed text that
-   lies before the buffer is the prompt, so the model keeps its context across trims. Words the
-   model re-reads that are already confirmed are skipped by time and by n-gram overlap, and a
-   decoder loop ("and so and so and so") is cut after its first round.
+3. **Pass.** Whisper transcribes the whole buffer with word timestamps, with the files' beam
+   (``WHISPER_BEAM_SIZE``, 5: 18.6% WER against 23.9% greedy on the corpus and four espeak-ng
+   passages) and at temperature 0 only (a fallback re-decode cost 2 s and brought the same
+   words). The confirmed text that lies before the buffer is the prompt, so the model keeps its
+   context across trims. Words the model re-reads that are already confirmed are skipped by
+   time and by n-gram overlap, and a decoder loop ("and so and so and so") is cut after its
+   first round.
    **Fitted window.** ``WhisperModel.transcribe`` pads every pass to Whisper's 30 s window, so
    the encoder always reads 3000 mel frames however short the buffer. :class:`WhisperRecognizer`
    runs the model's own steps (features, encode, generate, word alignment) on a window fitted
    to the buffer instead: the buffer plus 3 s of silence, at least 10 s. Cut exactly at the
    buffer's end, tiny.en's WER rose from 5.3% to 55-60% (it heard speech up to the edge and
-   looped); with the silence after it, the fitted and the 30 s window read the corpus and the
-   espeak-ng passages equally well, and a pass costs a third (0.21 against 0.75 s on average).
+   looped); with the silence after it, a pass costs a third (0.21 against 0.75 s on average)
+   and WER moved by at most a point (see Measured).
 4. **Confirmation (LocalAgreement-2).** A word is confirmed when two consecutive passes agree on
    it: the longest common prefix (case and punctuation ignored) of the previous pass's tentative
    words and this pass's words is confirmed, in this pass's spelling. The rest stays tentative.
@@ -34,30 +36,36 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    ``settled_seconds`` (0.6 s) before the buffer's end and have a next word: the model heard
    them whole with context after. The last word is never settled this way (it may be cut).
    A 0.4 s margin once confirmed a misheard word.
+   **Sentence ends wait.** Whisper ends the audio it is given with a full stop, so a word with
+   one at the buffer's end ("established." in LJ050-0131, where the sentence goes on) is not
+   confirmed until a later word follows it or the voice stops.
 5. **End of speech.** When the VAD sees the voice stop for ``end_of_speech_seconds``, the
    words of that stretch are confirmed at once: no later audio can change them, and waiting
    for a second agreeing pass would only add latency at every pause. The buffer is then cut at
    the pause: without it, a long buffer re-reading settled speech made tiny.en stretch one word
-   to the buffer's end and drop all that followed. (0.5 s instead of 0.8 s cost WER.)
+   to the buffer's end and drop all that followed. (0.5 s instead of 0.8 s cost WER.) If the
+   model stopped reading more than 0.5 s before the voice did (beam search can end early), what
+   follows its last word is read once more, and the buffer is only cut after what was read.
 6. **Trim.** The buffer is cut at a confirmed boundary: after a confirmed sentence once it is
    longer than ``soft_buffer_seconds`` (shorter passes are faster), and at the last confirmed
    word when it exceeds ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``). If speech runs that
    long with no agreement at all, the older half of the hypothesis is confirmed so the buffer
    stays bounded.
 7. **Finish.** :meth:`StreamingTranscriber.finish` runs a last pass over whatever is left and
-   confirms all of it: Stop never loses the last words.
+   confirms all of it, reading again any speech after the last word it read: Stop never loses
+   the last words. A last buffer under 2 s is read with the full 30 s window
+   (``final_recognizer``), on which a second of speech does not make tiny.en loop.
 
 Events: ``final`` carries newly confirmed words; ``partial`` carries the whole current tentative
 tail (an empty text clears it). Times ``start``/``end`` are seconds of captured audio;
 ``emitted_at`` is seconds since capture started by the injected clock.
 
-Measured (``benchmarks/live_latency.py``, jfk + LJ050-0131, tiny.en, 2 cores, idle), from a word's
-end to its confirmation: median 1.14-1.17 s, p95 1.72-1.81 s, first tentative text 0.9 s, WER
-5.3% = offline (before: 1.0 s chunks, two-pass agreement only: 1.86 / 3.3 s). What is left is the
-pass itself: faster-whisper pads every pass to a 30 s window (0.37 s of encoder on 2 cores);
-``window_seconds`` (``chunk_length``) did not make passes faster. Beware that ``chunk_length``
-changes the model's shared feature extractor for good, so a live recognizer with a short window
-must own its model instance.
+Measured (``benchmarks/live_latency.py``, jfk + LJ050-0131 replayed at real-time pace, tiny.en,
+beam 5, 2 cores), from a word's end to its confirmation: median 0.78 s, p95 1.19 s, first
+tentative text 0.69 s, WER 5.3% = offline; with the 30 s window in the same run 1.26 / 2.35 s;
+with two batch jobs running at nice 10, 0.81 / 1.26 s and 5.3%. On 131 s with three espeak-ng
+passages: median 0.96 s, p95 1.78 s, WER 18.0% streamed against 15.0% offline (17.1% with the
+30 s window): the streaming, not the window, costs most of the gap.
 """
 
 from __future__ import annotations
