@@ -209,6 +209,17 @@ def recognizer(whisper_engine) -> WhisperRecognizer:
     return WhisperRecognizer(whisper_engine.models.get("tiny.en"), beam_size=1)
 
 
+def offline_text(engine, audio: np.ndarray) -> str:
+    """The same audio transcribed as a file job would be."""
+    return engine.transcribe_array(
+        audio,
+        TranscriptionOptions(),
+        on_segment=lambda s: None,
+        on_progress=lambda p: None,
+        is_cancelled=lambda: False,
+    ).text
+
+
 def stream(
     audio: np.ndarray, recognizer: WhisperRecognizer, block: float = 0.1
 ) -> tuple[StreamingTranscriber, list[StreamEvent]]:
@@ -235,15 +246,7 @@ def test_streamed_speech_is_as_good_as_offline_and_finish_flushes_the_tail(
         assert_never_revised(events, policy.confirmed_text)
         assert any(e.type == "partial" and e.text for e in events), "no tentative text shown"
         streamed.append(policy.confirmed_text)
-        offline.append(
-            whisper_engine.transcribe_array(
-                audio,
-                TranscriptionOptions(),
-                on_segment=lambda s: None,
-                on_progress=lambda p: None,
-                is_cancelled=lambda: False,
-            ).text
-        )
+        offline.append(offline_text(whisper_engine, audio))
         reference.append(references[name])
     streamed_wer = wer(" ".join(reference), " ".join(streamed))
     offline_wer = wer(" ".join(reference), " ".join(offline))
@@ -270,13 +273,7 @@ def test_live_session_at_real_time_pace_is_as_good_as_offline(
     assert session.result is not None and session.result.error is None
     streamed = session.result.transcript.text
     assert_never_revised(events, streamed)
-    offline = whisper_engine.transcribe_array(
-        audio,
-        TranscriptionOptions(),
-        on_segment=lambda s: None,
-        on_progress=lambda p: None,
-        is_cancelled=lambda: False,
-    ).text
+    offline = offline_text(whisper_engine, audio)
     assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
     assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
     assert events[-1].type == "partial" and events[-1].text == ""
