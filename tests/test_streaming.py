@@ -180,6 +180,17 @@ def test_a_pause_does_not_trim_away_speech_the_model_did_not_read() -> None:
     assert policy.buffer_start >= 5.0, "once all is read, the pause is trimmed"
 
 
+def test_a_confirmed_sentence_end_is_followed_by_a_capital() -> None:
+    policy = StreamingTranscriber(lambda audio, prompt: [], speech_detector=None)
+    policy.start()
+    policy._confirm([Word(0.0, 0.5, "thereunder.")])
+    events = policy._confirm([Word(0.6, 0.8, "in"), Word(0.8, 1.0, "this")])
+    assert policy.confirmed_text == "thereunder. In this"
+    assert events[0].text == "In this" and events[0].words[0].text == "In"
+    policy._confirm([Word(1.0, 1.2, "regard")])
+    assert policy.confirmed_text.endswith("In this regard")
+
+
 def test_buffer_is_trimmed_at_a_confirmed_boundary_and_stays_bounded() -> None:
     policy, recognizer = scripted_policy(
         min_chunk_seconds=0.5, max_buffer_seconds=5.0, soft_buffer_seconds=5.0

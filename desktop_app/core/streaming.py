@@ -74,7 +74,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -522,6 +522,10 @@ class StreamingTranscriber:
     def _confirm(self, words: list[Word], keep_tentative: bool = True) -> list[StreamEvent]:
         if not words:
             return []
+        if self.confirmed and self.confirmed[-1].text.endswith(SENTENCE_END):
+            # A pass that began after a confirmed full stop may not know of it ("under. in").
+            first = words[0]
+            words = [replace(first, text=first.text[:1].upper() + first.text[1:]), *words[1:]]
         self.confirmed.extend(words)
         if keep_tentative:
             self.tentative = [w for w in self.tentative if w.start >= words[-1].end]
