@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.speech import speech_files  # noqa: E402
 
-CORPUS_DIR = ROOT.parent / "shared" / "corpus"
+CORPUS_DIR = Path(os.environ.get("VERBATIM_CORPUS", ROOT.parent / "shared" / "corpus"))
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "long_file"
 SAMPLE_RATE = 16_000
 RESULT_MARK = "LONG-FILE-RESULT "

@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.speech import speech_files  # noqa: E402
 from desktop_app.core.settings import cpu_count, default_workers  # noqa: E402
 
-CORPUS_DIR = ROOT.parent / "shared" / "corpus"
+CORPUS_DIR = Path(os.environ.get("VERBATIM_CORPUS", ROOT.parent / "shared" / "corpus"))
 DECODING = {"beam_size": 5, "vad_filter": True, "word_timestamps": True}
 RESULT_MARK = "THROUGHPUT-RESULT "
 

@@ -5,15 +5,15 @@
 # Prints the bundle's size and the build time; exits non-zero with a message on any failure.
 #
 #   VENV=/path/to/venv   the virtual environment to build from (default: .venv from scripts/setup.sh)
-#   CORPUS=/path         folder holding jfk.flac (default: ../shared/corpus)
+#   VERBATIM_CORPUS=/path  the corpus folder holding jfk.flac (found by scripts/corpus.sh)
 #   SKIP_BUILD=1         smoke-test an existing dist/verbatim/ without rebuilding
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-CORPUS=${CORPUS:-../shared/corpus}
+source scripts/corpus.sh
 BUNDLE=dist/verbatim
-CLIP="$CORPUS/jfk.flac"
+CLIP="$VERBATIM_CORPUS/jfk.flac"
 EXPECTED="ask not what your country can do for you"
 
 fail() { echo "build_bundle: FAILED: $*" >&2; exit 1; }
@@ -21,7 +21,7 @@ step() { echo "build_bundle: $*"; }
 
 [ -x "$VENV/bin/python" ] || fail "no Python in $VENV; run scripts/setup.sh first or set VENV"
 PYTHON="$VENV/bin/python"
-[ -f "$CLIP" ] || fail "the smoke-test recording $CLIP is missing; set CORPUS to the folder holding jfk.flac"
+[ -f "$CLIP" ] || fail "the smoke-test recording $CLIP is missing; set VERBATIM_CORPUS to the folder holding jfk.flac"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
