@@ -45,15 +45,15 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    the pause: without it, a long buffer re-reading settled speech made tiny.en stretch one word
    to the buffer's end and drop all that followed. (0.5 s instead of 0.8 s cost WER.) If the
    model stopped reading more than 0.5 s before the voice did (beam search can end early), what
-   follows its last word is read once more, and the buffer is only cut after what was read.
+   follows its last word is read again before anything is confirmed or cut.
 6. **Trim.** The buffer is cut at a confirmed boundary: after a confirmed sentence once it is
    longer than ``soft_buffer_seconds`` (shorter passes are faster), and at the last confirmed
    word when it exceeds ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``). If speech runs that
    long with no agreement at all, the older half of the hypothesis is confirmed so the buffer
    stays bounded.
 7. **Finish.** :meth:`StreamingTranscriber.finish` runs a last pass over whatever is left and
-   confirms all of it, reading again any speech after the last word it read: Stop never loses
-   the last words. A last buffer under 2 s is read with the full 30 s window
+   confirms all of it, reading again any speech after the last word read (as at a pause): Stop
+   never loses the last words. A last buffer under 2 s is read with the full 30 s window
    (``final_recognizer``), on which a second of speech does not make tiny.en loop.
 
 Events: ``final`` carries newly confirmed words; ``partial`` carries the whole current tentative
@@ -95,8 +95,8 @@ SILENCE_TOLERANCE_SECONDS = 0.3
 #: Speech that goes on this long after the model's last word was not read: read it again.
 #: (The VAD pads speech by 0.1 s and word ends jitter by about as much; a short word is 0.3 s.)
 MISSED_SPEECH_SECONDS = 0.5
-#: At most this many extra passes at Stop over speech the last pass did not read.
-FINAL_REREADS = 2
+#: At most this many extra reads of speech a pass stopped short of.
+MAX_REREADS = 3
 
 
 @dataclass(frozen=True)
@@ -311,7 +311,6 @@ class StreamingTranscriber:
     _unprocessed_samples: int = field(default=0, init=False)
     _started_at: float | None = field(default=None, init=False)
     _finished: bool = field(default=False, init=False)
-    _reread_from: float | None = field(default=None, init=False)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -366,18 +365,6 @@ class StreamingTranscriber:
             return []
         self.start()
         events = self._pass(final=True) if self._audio.size else []
-        for _ in range(FINAL_REREADS):
-            # The decoder may end before the voice does: read what is left after the last
-            # confirmed word again, so Stop never drops the last words.
-            heard = self.confirmed[-1].end if self.confirmed else self._buffer_start
-            if self.speech_detector is None or heard <= self._buffer_start:
-                break
-            rest = self._audio[round((heard - self._buffer_start) * SAMPLE_RATE) :]
-            speech = self.speech_detector(rest) if rest.size else []
-            if sum(end - start for start, end in speech) < MISSED_SPEECH_SECONDS / 2:
-                break
-            self._trim(heard)
-            events += self._pass(final=True)
         if self.tentative:  # nothing may stay tentative after the end
             events += self._confirm(list(self.tentative))
         self._finished = True
@@ -413,7 +400,8 @@ class StreamingTranscriber:
             if not final:
                 # Everything heard before the pause is settled: drop it from the buffer, so the
                 # next passes are short and the model does not re-read (and trip over) old speech.
-                self._trim(self._settled_cut(self._buffer_start + end_of_speech))
+                cut = self._buffer_start + end_of_speech
+                self._trim(max(cut, self.confirmed[-1].end) if self.confirmed else cut)
         else:
             agreed = _common_prefix(self.tentative, hypothesis)
             agreed = max(agreed, self._settled(hypothesis))
@@ -432,19 +420,6 @@ class StreamingTranscriber:
             self._bound_buffer()
         events.append(self._partial())
         return events
-
-    def _settled_cut(self, speech_end: float) -> float:
-        """Where to cut the buffer at a pause: after the speech, unless the model stopped reading
-        well before the voice did (a decoder may end early). Then the cut is after the last
-        confirmed word, so the next pass reads the rest again; once a pass reads no further,
-        what is left is taken as noise, not speech."""
-        heard = self.confirmed[-1].end if self.confirmed else self._buffer_start
-        stuck = self._reread_from is not None and heard <= self._reread_from + 0.05
-        if heard >= speech_end - MISSED_SPEECH_SECONDS or stuck:
-            self._reread_from = None
-            return max(speech_end, heard)
-        self._reread_from = heard
-        return heard
 
     def _settled(self, hypothesis: list[Word]) -> int:
         """How many leading words one pass settles alone: each ends ``settled_seconds`` before
@@ -474,24 +449,32 @@ class StreamingTranscriber:
     def _read(self, speech_end: float | None, final: bool) -> list[Word]:
         """The words of one pass over the buffer that are not confirmed yet.
 
-        When the voice has stopped (``speech_end``, seconds into the buffer) and the model
-        stopped reading well before it did (beam search may end a buffer early: on LJ050-0131
-        it ended at "thereunder." for two seconds before "in this regard"), what follows its
-        last word is read once more, with all before it as the prompt. While speech goes on,
-        the next pass reads further anyway."""
+        When the voice has stopped (``speech_end``, seconds into the buffer: a pause, or Stop)
+        and the model stopped reading well before it did (beam search may end a buffer early:
+        on LJ050-0131 it ended at "thereunder." two seconds before "in this regard"), what
+        follows its last word is read again, with all before it as the prompt, until it is read
+        or a read brings nothing new (then the rest is noise, and the pause's trim drops it).
+        While speech goes on, the next pass reads further anyway."""
         self.passes += 1
         words = self._new_words(cut_loops(self._recognize(self._audio, self._prompt(), final)))
-        known = self.confirmed + words
-        if speech_end is None or not known or known[-1].end <= self._buffer_start:
+        if speech_end is None:
             return words
-        heard = known[-1].end
-        if self._buffer_start + speech_end - heard <= MISSED_SPEECH_SECONDS:
-            return words
-        self.passes += 1
-        rest = self._audio[round((heard - self._buffer_start) * SAMPLE_RATE) :]
-        prompt = join_words(known)[-self.prompt_chars :]
-        more = self._new_words(cut_loops(self._recognize(rest, prompt, final)), heard)
-        return cut_loops(words + [w for w in more if w.end > heard + TIME_TOLERANCE_SECONDS / 2])
+        for _ in range(MAX_REREADS):
+            known = self.confirmed + words
+            heard = known[-1].end if known else self._buffer_start
+            if heard <= self._buffer_start or (
+                self._buffer_start + speech_end - heard <= MISSED_SPEECH_SECONDS
+            ):
+                break
+            self.passes += 1
+            rest = self._audio[round((heard - self._buffer_start) * SAMPLE_RATE) :]
+            prompt = join_words(known)[-self.prompt_chars :]
+            more = self._new_words(cut_loops(self._recognize(rest, prompt, final)), heard)
+            more = [w for w in more if w.end > heard + TIME_TOLERANCE_SECONDS / 2]
+            if not more:
+                break
+            words = cut_loops(words + more)
+        return words
 
     def _recognize(self, audio: np.ndarray, prompt: str, final: bool) -> list[Word]:
         short = audio.size < SHORT_FINAL_SECONDS * SAMPLE_RATE
