@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import wave
 from pathlib import Path
 
@@ -62,3 +63,12 @@ def video_with_audio(source: Path, destination: Path, with_audio: bool = True) -
             for packet in audio.encode(None):
                 container.mux(packet)
     return destination
+
+
+def wav_header_claiming(path: Path, data_bytes: int) -> Path:
+    """A WAV file whose header claims ``data_bytes`` of samples but holds 1,600 bytes."""
+    header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+    header += b"data" + struct.pack("<I", data_bytes)
+    path.write_bytes(header + b"\x00\x01" * 800)
+    return path

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import pkgutil
-import subprocess
-import sys
-from pathlib import Path
 
 import desktop_app.core
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.processes import run_python
 
 
 def test_core_imports_no_qt_module():
@@ -25,12 +20,6 @@ def test_core_imports_no_qt_module():
         "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'PyQt')))\n"
         "print(','.join(qt))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=120,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"Qt modules imported by the core: {result.stdout}"

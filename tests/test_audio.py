@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,7 @@ import pytest
 
 from desktop_app.core import errors
 from desktop_app.core.audio import find_media_files, load_audio, probe
-from tests.media import encode_audio, video_with_audio, write_wav
-
-
-def _wav_header_claiming(path: Path, data_bytes: int) -> Path:
-    header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt "
-    header += struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
-    header += b"data" + struct.pack("<I", data_bytes)
-    path.write_bytes(header + b"\x00\x01" * 800)
-    return path
+from tests.media import encode_audio, video_with_audio, wav_header_claiming, write_wav
 
 
 def _file(name: str, data: bytes | str):
@@ -91,7 +82,7 @@ def test_truncated_mp3_decodes_what_is_there(tmp_path, corpus):
 
 
 def test_wav_header_claiming_4_gb_decodes_the_real_samples(tmp_path):
-    path = _wav_header_claiming(tmp_path / "liar.wav", 0xFFFF_FFFF - 36)
+    path = wav_header_claiming(tmp_path / "liar.wav", 0xFFFF_FFFF - 36)
     assert load_audio(path).size == 800
 
 

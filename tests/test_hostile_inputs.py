@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -23,18 +22,10 @@ from desktop_app.core.audio import load_audio
 from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import JobState
 from desktop_app.job_queue import JobQueue
-from tests.media import encode_audio, video_with_audio, write_wav
+from tests.media import encode_audio, video_with_audio, wav_header_claiming, write_wav
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECH_WORDS = ("country", "fellow", "americans", "ask not")
-
-
-def wav_header_claiming(path: Path, data_bytes: int) -> Path:
-    header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt "
-    header += struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
-    header += b"data" + struct.pack("<I", data_bytes)
-    path.write_bytes(header + b"\x00\x01" * 800)
-    return path
 
 
 def build_hostile_files(folder: Path, corpus: Path) -> dict[str, tuple[Path, str, str]]:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import platform
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.processes import run_python
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the cap is a glibc feature")
@@ -21,11 +17,5 @@ def test_arena_cap_is_accepted_and_trim_runs():
         "release_free_memory()\n"
         "print('ok')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = run_python(code, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -14,9 +12,9 @@ import pytest
 from desktop_app.core.priority import BATCH_NICENESS, thread_niceness
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
+from tests.processes import run_python
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux niceness")
-REPO = Path(__file__).resolve().parent.parent
 
 
 class NicenessProbe(FakeEngine):
@@ -58,13 +56,7 @@ def test_batch_model_decoding_threads_inherit_batch_priority():
         "print(sorted(n for n in map(nice, new) if n is not None))\n"
         "print(nice(threading.get_native_id()))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     model_threads, main_thread = result.stdout.split("\n")[:2]
     niceness = ast.literal_eval(model_threads)
