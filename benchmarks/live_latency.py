@@ -139,13 +139,7 @@ def main() -> None:
     audio = np.concatenate([part for path, _ in clips for part in (load_audio(path), gap)])
     reference = " ".join(text for _, text in clips)
     engine = WhisperEngine(cpu_threads=2, num_workers=1)
-    offline_text = engine.transcribe_array(
-        audio,
-        TranscriptionOptions(),
-        on_segment=lambda s: None,
-        on_progress=lambda p: None,
-        is_cancelled=lambda: False,
-    ).text
+    offline_text = engine.transcribe_array(audio, TranscriptionOptions()).text
     offline = jiwer.wer(normalise(reference), normalise(offline_text))
     if SHOW_TEXT:
         print(f"    offline: {offline_text}")

@@ -222,13 +222,7 @@ def recognizer(whisper_engine) -> WhisperRecognizer:
 
 def offline_text(engine, audio: np.ndarray) -> str:
     """The same audio transcribed as a file job would be."""
-    return engine.transcribe_array(
-        audio,
-        TranscriptionOptions(),
-        on_segment=lambda s: None,
-        on_progress=lambda p: None,
-        is_cancelled=lambda: False,
-    ).text
+    return engine.transcribe_array(audio, TranscriptionOptions()).text
 
 
 def stream(

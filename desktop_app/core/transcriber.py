@@ -216,11 +216,12 @@ class WhisperEngine:
         audio: np.ndarray,
         options: TranscriptionOptions,
         *,
-        on_segment: SegmentCallback,
-        on_progress: ProgressCallback,
-        is_cancelled: CancelCheck,
+        on_segment: SegmentCallback = lambda segment: None,
+        on_progress: ProgressCallback = lambda fraction: None,
+        is_cancelled: CancelCheck = lambda: False,
         source: str = "",
     ) -> Transcript:
+        """16 kHz mono audio already in memory (tests, benchmarks); the callbacks are optional."""
         duration = audio.size / SAMPLE_RATE
         return self._transcribe_windows(
             _PendingAudio(iter([audio]), _skip_samples(options), is_cancelled),
