@@ -44,3 +44,34 @@ def test_showing_the_panel_loads_the_live_model_in_the_background(qtbot) -> None
         lambda: any(p.loaded(settings.whisper_model_size) for p in live._live_models.values()),
         timeout=30_000,
     )
+
+
+def test_export_writes_the_dictation_off_the_gui_thread(qtbot, tmp_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    from desktop_app.core.transcript import Word
+
+    panel = LivePanel(JobQueue(FakeEngine(), max_workers=1, max_queue_size=2), load_settings({}))
+    qtbot.addWidget(panel)
+    panel._confirmed = [Word(0.0, 0.4, "Ask"), Word(0.5, 0.9, "not.")]
+    target = tmp_path / "dictation.srt"
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *args: (str(target), "Subtitles (*.srt)")
+    )
+    threads: list[str] = []
+    import desktop_app.core.exporters as exporters
+
+    original = exporters.export
+
+    def spy(*args, **kwargs):
+        import threading
+
+        threads.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(exporters, "export", spy)
+    panel.export_button.click()
+    qtbot.waitUntil(lambda: "Exported" in panel.status_label.text(), timeout=10_000)
+    assert threads and threads[0] != "MainThread"
+    assert "00:00:00,000 --> 00:00:01,000" in target.read_text(encoding="utf-8")  # 1 s at least
+    assert "Ask not." in target.read_text(encoding="utf-8")

@@ -602,4 +602,7 @@ def words_to_transcript(
 
 
 def _segment(words: Sequence[Word]) -> Segment:
-    return Segment(words[0].start, words[-1].end, join_words(words), tuple(words))
+    """A segment whose words follow the transcript's convention: each starts with Whisper's
+    space (the policy keeps them stripped), so exporters put spaces between them."""
+    spaced = tuple(replace(w, text=" " + w.text) for w in words)
+    return Segment(words[0].start, words[-1].end, join_words(words), spaced)

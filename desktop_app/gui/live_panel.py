@@ -36,6 +36,7 @@ from desktop_app.core.settings import Settings
 from desktop_app.core.streaming import StreamEvent, words_to_transcript
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Word
+from desktop_app.gui.background import BackgroundTasks
 from desktop_app.job_queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class LivePanel(QWidget):
         layout.addWidget(self.text, 1)
         layout.addLayout(bottom)
 
+        self.background = BackgroundTasks(self, max_threads=1)
         self._clock = QTimer(self)
         self._clock.setInterval(250)
         self._clock.timeout.connect(self._tick)
@@ -276,7 +278,6 @@ class LivePanel(QWidget):
 
     @Slot()
     def export(self) -> None:
-        from desktop_app.core.errors import ExportError
         from desktop_app.core.exporters import export
 
         path, chosen = QFileDialog.getSaveFileName(
@@ -286,7 +287,12 @@ class LivePanel(QWidget):
             return
         fmt = "srt" if path.lower().endswith(".srt") or "srt" in chosen else "txt"
         transcript = words_to_transcript(self._confirmed, 0.0)
-        try:
-            export(transcript, fmt, Path(path), overwrite=True)
-        except ExportError as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
+        self.background.start(  # a slow or network drive must not freeze the window
+            "Exporting the dictation",
+            lambda: export(transcript, fmt, Path(path), overwrite=True),
+            on_finished=lambda _: self.status_label.setText(f"Exported to {path}"),
+            on_failed=self._export_failed,
+        )
+
+    def _export_failed(self, message: str) -> None:
+        QMessageBox.warning(self, "Export failed", message)
