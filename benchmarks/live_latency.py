@@ -35,18 +35,13 @@ from desktop_app.core.live import LiveSession, create_transcriber  # noqa: E402
 from desktop_app.core.settings import load_settings  # noqa: E402
 from desktop_app.core.streaming import WINDOW_MARGIN_SECONDS, StreamEvent  # noqa: E402
 from desktop_app.core.transcriber import TranscriptionOptions, WhisperEngine  # noqa: E402
+from tests.corpus import CORPUS, references  # noqa: E402
 
-CORPUS = Path(os.environ.get("VERBATIM_CORPUS", REPO.parent / "shared" / "corpus"))
 FILES = ("jfk.flac", "LJ050-0131.wav")
 
 
 def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
-
-
-def references() -> dict[str, str]:
-    lines = (CORPUS / "references.tsv").read_text(encoding="utf-8").splitlines()
-    return {line.split("\t")[0]: line.split("\t")[2] for line in lines[1:] if line}
 
 
 CHUNK: dict[str, str] = {}

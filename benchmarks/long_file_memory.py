@@ -47,8 +47,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.speech import speech_files  # noqa: E402
+from tests.corpus import CORPUS as CORPUS_DIR  # noqa: E402
+from tests.corpus import clips as corpus_clips  # noqa: E402
 
-CORPUS_DIR = Path(os.environ.get("VERBATIM_CORPUS", ROOT.parent / "shared" / "corpus"))
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "long_file"
 SAMPLE_RATE = 16_000
 RESULT_MARK = "LONG-FILE-RESULT "
@@ -59,13 +60,7 @@ VARIANTS = ("windowed", "whole", "windowed-prompt")
 
 # --------------------------------------------------------------------------- the recording
 def clips() -> list[tuple[Path, str]]:
-    table = CORPUS_DIR / "references.tsv"
-    if not table.is_file():
-        raise SystemExit(f"The corpus is missing: {table} not found.")
-    lines = table.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    rows = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
-    return [(CORPUS_DIR / r["file"], r["reference"]) for r in rows] + speech_files()
+    return corpus_clips() + speech_files()
 
 
 def long_recording(minutes: float) -> tuple[Path, str]:

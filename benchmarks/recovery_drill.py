@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-CORPUS = Path(os.environ.get("VERBATIM_CORPUS", ROOT.parent / "shared" / "corpus"))
+from tests.corpus import CORPUS  # noqa: E402
 
 
 def transcript_bytes(transcript: object) -> bytes:

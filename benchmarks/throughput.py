@@ -44,8 +44,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.speech import speech_files  # noqa: E402
 from desktop_app.core.settings import cpu_count, default_workers  # noqa: E402
+from tests.corpus import clips  # noqa: E402
 
-CORPUS_DIR = Path(os.environ.get("VERBATIM_CORPUS", ROOT.parent / "shared" / "corpus"))
 DECODING = {"beam_size": 5, "vad_filter": True, "word_timestamps": True}
 RESULT_MARK = "THROUGHPUT-RESULT "
 
@@ -57,17 +57,7 @@ TARGET_PEAK_RSS_MB = 600.0
 # --------------------------------------------------------------------------- the batch
 def corpus_files() -> list[tuple[Path, str]]:
     """(path, reference) for the public clips listed in ``references.tsv``."""
-    table = CORPUS_DIR / "references.tsv"
-    if not table.is_file():
-        raise SystemExit(f"The corpus is missing: {table} not found.")
-    lines = table.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    pairs = []
-    for line in lines[1:]:
-        if line.strip():
-            row = dict(zip(header, line.split("\t"), strict=False))
-            pairs.append((CORPUS_DIR / row["file"], row["reference"]))
-    return pairs
+    return clips()
 
 
 def batch(quick: bool) -> list[tuple[Path, str]]:

@@ -5,15 +5,14 @@
 # Prints the bundle's size and the build time; exits non-zero with a message on any failure.
 #
 #   VENV=/path/to/venv   the virtual environment to build from (default: .venv from scripts/setup.sh)
-#   VERBATIM_CORPUS=/path  the corpus folder holding jfk.flac (found by scripts/corpus.sh)
+#   VERBATIM_CORPUS=/path  another corpus folder holding jfk.flac (default: tests/data)
 #   SKIP_BUILD=1         smoke-test an existing dist/verbatim/ without rebuilding
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-source scripts/corpus.sh
 BUNDLE=dist/verbatim
-CLIP="$VERBATIM_CORPUS/jfk.flac"
+CLIP="${VERBATIM_CORPUS:-tests/data}/jfk.flac"
 EXPECTED="ask not what your country can do for you"
 
 fail() { echo "build_bundle: FAILED: $*" >&2; exit 1; }
@@ -21,7 +20,7 @@ step() { echo "build_bundle: $*"; }
 
 [ -x "$VENV/bin/python" ] || fail "no Python in $VENV; run scripts/setup.sh first or set VENV"
 PYTHON="$VENV/bin/python"
-[ -f "$CLIP" ] || fail "the smoke-test recording $CLIP is missing; set VERBATIM_CORPUS to the folder holding jfk.flac"
+[ -f "$CLIP" ] || fail "the smoke-test recording $CLIP is missing"
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then

@@ -31,8 +31,8 @@ from PySide6.QtSvg import QSvgRenderer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from desktop_app.icon_files import APP_ID, ICON_SIZES, icon_path  # noqa: E402
+from tests.corpus import CORPUS  # noqa: E402
 
-CORPUS = Path(os.environ.get("VERBATIM_CORPUS", REPO.parent / "shared" / "corpus"))
 RESOURCES = REPO / "resources"
 SVG_ICON = RESOURCES / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg"
 

@@ -4,7 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/pytest ] || bash scripts/setup.sh
 export QT_QPA_PLATFORM=offscreen
-source scripts/corpus.sh
 sources=(desktop_app tests)
 for extra in benchmarks scripts; do [ -d "$extra" ] && sources+=("$extra"); done
 .venv/bin/ruff check "${sources[@]}"

@@ -27,16 +27,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 
+from tests import corpus as speech  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("VERBATIM_CORPUS", REPO.parent / "shared" / "corpus"))
-
-
-def _references() -> dict[str, str]:
-    table = CORPUS / "references.tsv"
-    lines = table.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    rows = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:] if line]
-    return {row["file"]: row["reference"] for row in rows}
+CORPUS = speech.CORPUS
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +42,7 @@ def corpus() -> Path:
 
 @pytest.fixture(scope="session")
 def references(corpus: Path) -> dict[str, str]:
-    return _references()
+    return speech.references(corpus)
 
 
 @pytest.fixture(scope="session")
