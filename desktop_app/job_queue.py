@@ -10,8 +10,15 @@ through queued connections.
 
 With a :class:`~desktop_app.core.job_store.JobStore`, every change is persisted as it happens
 (structural changes under the lock, so the store sees them in the order the queue made them), and
-:meth:`JobQueue.restore` brings the stored jobs back after a restart or a crash. A failing store
-is logged and never stops a transcription.
+:meth:`JobQueue.restore` brings the stored jobs back after a restart or a crash.
+
+A store that cannot be written (a full disk, a read-only file) never stops a transcription, and
+never diverges silently: the first failure is announced once (:attr:`JobQueue.store_failed`, with
+what to do), the queue goes on in memory, and at most every :data:`STORE_RETRY_INTERVAL_S` a
+change tries to rewrite the whole store from memory; when that succeeds the store matches the
+queue again (:attr:`JobQueue.store_recovered`). Refusing new work instead would stop the user for
+a problem that losing nothing in memory does not need: the notice says the session's jobs will
+not survive a restart until the problem is fixed.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +35,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop_app.core.errors import JobCancelled, VerbatimError
-from desktop_app.core.job_store import JobStore
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.job_store import JobStore, OwedExport, describe_write_failure
+from desktop_app.core.jobs import Job, JobState, KeptResult
 from desktop_app.core.memory import release_free_memory
 from desktop_app.core.priority import lower_current_thread_priority
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
@@ -38,6 +45,8 @@ from desktop_app.core.transcript import Segment, Transcript
 logger = logging.getLogger(__name__)
 
 AT_CAPACITY = "AT_CAPACITY"
+#: After a failed store write, the queue tries to rewrite the whole store at most this often.
+STORE_RETRY_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,8 @@ class JobQueue(QObject):
     segment_added = Signal(str, object)  # job id, Segment
     capacity_changed = Signal(object)  # Capacity
     idle = Signal()  # nothing running and nothing queued
+    store_failed = Signal(str)  # what failed and what to do; once per failure, not per write
+    store_recovered = Signal(str)  # the store was rewritten and matches the queue again
 
     def __init__(
         self,
@@ -151,6 +162,10 @@ class JobQueue(QObject):
         self._pool.setMaxThreadCount(max_workers)
         self._pool.setExpiryTimeout(5000)
         self._store = store
+        self._store_problem = ""  # non-empty while the store cannot be written
+        self._next_store_retry = 0.0
+        self._auto_export: tuple[tuple[str, ...], Path | None] = ((), None)
+        self._owed: dict[str, OwedExport] = {}
 
     # ----------------------------------------------------------------- reading
     def capacity(self) -> Capacity:
@@ -260,10 +275,14 @@ class JobQueue(QObject):
                 logger.info("Cancelling running job %s", job.path.name)
                 return True
             self._pending.remove(job_id)
-            job.state = JobState.CANCELLED
-            job.finished_at = time.time()
-            self._persist(JobStore.update_job, job)
-        self.job_state_changed.emit(job_id, JobState.CANCELLED.value)
+            if job.kept is not None:  # a cancelled re-run leaves the previous transcript
+                self._bring_back_kept(job, "")
+                self._persist(JobStore.finish_job, job, None, segments_replaced=True)
+            else:
+                job.state = JobState.CANCELLED
+                job.finished_at = time.time()
+                self._persist(JobStore.update_job, job)
+        self.job_state_changed.emit(job_id, job.state.value)
         self._after_change()
         return True
 
@@ -280,7 +299,9 @@ class JobQueue(QObject):
     ) -> SubmitResult:
         """Queue a failed or cancelled job again, optionally with new options.
 
-        ``allow_done`` re-transcribes a finished job too (say, with a larger model).
+        ``allow_done`` re-transcribes a finished job too (say, with a larger model); its
+        transcript is kept until the new one is done, and comes back if the new run fails or is
+        cancelled (the job is then done again, its ``error`` saying why the re-run did not).
         """
         retryable = {JobState.FAILED, JobState.CANCELLED} | (
             {JobState.DONE} if allow_done else set()
@@ -294,11 +315,17 @@ class JobQueue(QObject):
             capacity = self.capacity()
             if capacity.at_capacity:
                 return SubmitResult(None, AT_CAPACITY, capacity.refusal())
+            previous_options = job.options
             if options is not None:
                 job.options = options
             if job.resumed:  # a retry starts from the beginning, not from the crash point
                 job.options = job.options.with_changes(start_at=0.0)
                 job.resumed = False
+            if job.state is JobState.DONE and job.transcript is not None:
+                # Kept, in memory and in the store, until the new run has a transcript.
+                job.kept = KeptResult(
+                    job.transcript, previous_options, job.started_at, job.finished_at
+                )
             job.state = JobState.QUEUED
             job.progress = 0.0
             job.error = ""
@@ -389,6 +416,8 @@ class JobQueue(QObject):
         """
         if keep_unfinished:
             with self._lock:
+                if self._store is not None and self._store_problem:
+                    self._rewrite_store(self._store)  # a last chance to keep this session
                 self._store = None
         self.cancel_all()
         return self.wait_for_done(timeout_ms)
@@ -397,6 +426,44 @@ class JobQueue(QObject):
     @property
     def store(self) -> JobStore | None:
         return self._store
+
+    def set_auto_export(self, formats: Sequence[str], folder: Path | None) -> None:
+        """Jobs that finish from now on owe an export in ``formats`` (none: no auto-export) to
+        ``folder`` (None: beside the source). The debt is stored with the job's completion and
+        lasts until :meth:`settle_export`, so a crash in between never loses the export."""
+        with self._lock:
+            self._auto_export = (tuple(formats), folder)
+
+    def owed_export(self, job_id: str) -> OwedExport | None:
+        with self._lock:
+            return self._owed.get(job_id)
+
+    def owed_exports(self) -> list[OwedExport]:
+        """Every export still owed, in list order (at start: those a crash left unwritten)."""
+        with self._lock:
+            return [self._owed[job_id] for job_id in self._order if job_id in self._owed]
+
+    def settle_export(self, job_id: str) -> None:
+        """The owed export was attempted and its outcome shown to the user: it is owed no more."""
+        with self._lock:
+            if self._owed.pop(job_id, None) is not None:
+                self._persist(JobStore.settle_export, job_id)
+
+    @property
+    def store_problem(self) -> str:
+        """Why the store cannot be written now, or "" when it can."""
+        with self._lock:
+            return self._store_problem
+
+    def retry_store(self) -> bool:
+        """Try now to rewrite the store after writes failed; True when it matches the queue."""
+        store = self._store
+        if store is None:
+            return True
+        with self._lock:
+            if not self._store_problem:
+                return True
+            return self._rewrite_store(store)
 
     def restore(self, max_age_hours: float = 0.0) -> list[Job]:
         """Bring back the stored jobs; the window calls this once, at start, before new work.
@@ -412,9 +479,11 @@ class JobQueue(QObject):
         if self._store is None:
             return []
         store = self._store
+        self._persist(JobStore.cleanup, max_age_hours)  # a read-only store still lists its jobs
         try:
-            store.cleanup(max_age_hours)
             stored = store.load()
+            kept = store.kept_results()
+            owed = store.owed_exports()
         except Exception:
             logger.exception("Could not read the job store %s", store.path)
             return []
@@ -423,9 +492,14 @@ class JobQueue(QObject):
             for job in stored.jobs:
                 if job.id in self._jobs:
                     continue
+                if not job.state.finished:  # a re-run that a crash interrupted
+                    job.kept = kept.get(job.id)
                 self._jobs[job.id] = job
                 self._order.append(job.id)
                 restored.append(job)
+            for debt in owed:
+                if debt.job_id in self._jobs and debt.job_id not in self._owed:
+                    self._owed[debt.job_id] = debt
             for job_id in stored.pending_ids:
                 job = self._jobs[job_id]
                 if job not in restored:
@@ -470,15 +544,53 @@ class JobQueue(QObject):
             self._persist(JobStore.cleanup, max_age_hours, now)
         return removed
 
-    def _persist(self, write: Callable[..., Any], *args: Any) -> None:
-        """Write through to the store; a store failure is logged and never stops the queue."""
+    def _persist(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Write through to the store; a failure never stops the queue and is announced once.
+
+        While the store cannot be written, single writes would leave it half-updated, so each
+        change instead tries (at most every :data:`STORE_RETRY_INTERVAL_S`) to rewrite it whole.
+        """
         store = self._store  # read once: ``shutdown`` may detach it from another thread
         if store is None:
             return
+        if self._store_problem:
+            if time.monotonic() >= self._next_store_retry:
+                with self._lock:
+                    self._rewrite_store(store)
+            return
         try:
-            write(store, *args)
-        except Exception:
+            write(store, *args, **kwargs)
+        except Exception as exc:
             logger.exception("Could not save to the job store (%s)", write.__name__)
+            self._store_write_failed(store, exc)
+
+    def _store_write_failed(self, store: JobStore, error: Exception) -> None:
+        with self._lock:
+            first = not self._store_problem
+            self._store_problem = describe_write_failure(store.path, error)
+            self._next_store_retry = time.monotonic() + STORE_RETRY_INTERVAL_S
+        if first:
+            self.store_failed.emit(self._store_problem)
+
+    def _rewrite_store(self, store: JobStore) -> bool:
+        """Make the store match the queue again (called with the lock held)."""
+        try:
+            store.rewrite(
+                [self._jobs[job_id] for job_id in self._order],
+                list(self._pending),
+                list(self._owed.values()),
+            )
+        except Exception as exc:
+            logger.warning("The job store %s still cannot be written: %s", store.path, exc)
+            self._next_store_retry = time.monotonic() + STORE_RETRY_INTERVAL_S
+            return False
+        self._store_problem = ""
+        logger.info("The job store %s was rewritten after write failures", store.path)
+        self.store_recovered.emit(
+            f"The job store {store.path} can be written again: every job and transcript of "
+            "this session is saved."
+        )
+        return True
 
     # ----------------------------------------------------------------- internals
     def _dispatch_locked(self) -> list[Job]:
@@ -547,11 +659,13 @@ class JobQueue(QObject):
         self.job_progress.emit(job.id, fraction)
 
     def _finish(self, job: Job, state: JobState, error: str, transcript: Transcript | None) -> None:
+        owed: OwedExport | None = None
         with self._lock:
             self._active.discard(job.id)
             job.state = state
             job.error = error
             job.finished_at = time.time()
+            brought_back = transcript is None and job.kept is not None
             if transcript is not None:
                 if job.resumed:  # the engine returns only what it decoded after ``start_at``
                     transcript.segments = list(job.segments)
@@ -559,8 +673,36 @@ class JobQueue(QObject):
                 job.duration = transcript.duration
                 job.language = transcript.language
                 job.progress = 1.0
-            self._persist(JobStore.update_job, job)
+                job.kept = None
+                formats, folder = self._auto_export
+                if formats:
+                    owed = self._owed[job.id] = OwedExport(job.id, formats, folder)
+            elif brought_back:
+                self._bring_back_kept(job, error)
+            self._persist(JobStore.finish_job, job, owed, segments_replaced=brought_back)
             started = self._dispatch_locked()
-        self.job_state_changed.emit(job.id, state.value)
+        self.job_state_changed.emit(job.id, job.state.value)
         self._announce_started(started)
         self._after_change()
+
+    @staticmethod
+    def _bring_back_kept(job: Job, error: str) -> None:
+        """A re-run failed (``error``) or was cancelled (no error): the job is done again with
+        the result it had, and its error says why the re-run left it so."""
+        kept = job.kept
+        assert kept is not None
+        job.kept = None
+        job.state = JobState.DONE
+        job.transcript = kept.transcript
+        job.segments = list(kept.transcript.segments)
+        job.options = kept.options
+        job.started_at, job.finished_at = kept.started_at, kept.finished_at
+        job.duration = kept.transcript.duration
+        job.language = kept.transcript.language
+        job.progress = 1.0
+        job.resumed = False
+        job.error = (
+            f"Re-transcribing failed, so the previous transcript is kept: {error}"
+            if error
+            else "Re-transcribing was cancelled, so the previous transcript is kept."
+        )

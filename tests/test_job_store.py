@@ -120,7 +120,7 @@ def test_a_later_migration_keeps_existing_jobs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(job_store_module, "MIGRATIONS", [*job_store_module.MIGRATIONS, add_column])
     upgraded = JobStore(path)
-    assert upgraded.schema_version == 2
+    assert upgraded.schema_version == len(job_store_module.MIGRATIONS)
     assert [j.id for j in upgraded.load_jobs()] == [job.id]
     upgraded.close()
 
@@ -318,3 +318,116 @@ def test_a_failing_store_never_stops_the_queue(qtbot, make_queue, store, tmp_pat
     job = queue.submit(tmp_path / "a.wav").job
     qtbot.waitUntil(lambda: job.state is JobState.DONE)
     assert "Could not save to the job store" in caplog.text
+
+
+# ----------------------------------------------------------------------------- re-transcribing
+def _transcribed(qtbot, queue: JobQueue, path: Path) -> tuple[Job, dict, list[Segment]]:
+    """A job done once; returns it with its transcript and segments as they were."""
+    path.write_bytes(b"x")
+    job = queue.submit(path).job
+    assert job is not None
+    qtbot.waitUntil(lambda: job.state is JobState.DONE)
+    assert job.transcript is not None and job.segments
+    return job, job.transcript.to_dict(), list(job.segments)
+
+
+def _assert_kept(job: Job, transcript: dict, segments: list[Segment], store: JobStore) -> None:
+    """The previous result is back, in the queue and in the store, and the job says why."""
+    assert job.state is JobState.DONE
+    assert job.transcript is not None and job.transcript.to_dict() == transcript
+    assert job.segments == segments and job.kept is None
+    assert job.error.startswith("Re-transcribing")
+    assert "previous transcript is kept" in job.error
+    reopened = JobStore(store.path)  # what the next start will see
+    try:
+        back = next(j for j in reopened.load_jobs() if j.id == job.id)
+        assert reopened.kept_results() == {}
+    finally:
+        reopened.close()
+    assert back.state is JobState.DONE and back.error == job.error
+    assert back.segments == segments
+    assert back.transcript is not None and back.transcript.to_dict() == transcript
+
+
+def test_a_failed_re_run_keeps_the_previous_transcript(qtbot, make_queue, store, tmp_path):
+    queue = make_queue(FakeEngine(segments=3, check_exists=True), store)
+    source = tmp_path / "talk.wav"
+    job, transcript, segments = _transcribed(qtbot, queue, source)
+    source.rename(tmp_path / "moved.wav")  # the source moved away since
+    assert queue.retry(job.id, TranscriptionOptions(model="small"), allow_done=True).accepted
+    qtbot.waitUntil(lambda: job.state.finished)
+    _assert_kept(job, transcript, segments, store)
+    assert "does not exist" in job.error
+    assert job.options.model == TranscriptionOptions().model, "the options that made it"
+
+
+def test_a_cancelled_re_run_keeps_the_previous_transcript(qtbot, make_queue, store, tmp_path):
+    gate = threading.Event()
+    gate.set()
+    engine = FakeEngine(segments=3, gate=gate)
+    queue = make_queue(engine, store)
+    job, transcript, segments = _transcribed(qtbot, queue, tmp_path / "talk.wav")
+    gate.clear()
+    assert queue.retry(job.id, allow_done=True).accepted
+    qtbot.waitUntil(lambda: engine.running == 1)
+    assert job.transcript is None and job.kept is not None  # the new run is under way
+    assert store.kept_results()[job.id].transcript.to_dict() == transcript
+    assert queue.cancel(job.id)
+    qtbot.waitUntil(lambda: job.state.finished)
+    _assert_kept(job, transcript, segments, store)
+    assert "cancelled" in job.error
+
+
+def test_a_re_run_cancelled_before_it_starts_keeps_the_previous_transcript(
+    qtbot, make_queue, store, tmp_path
+):
+    gate = threading.Event()
+    gate.set()
+    engine = FakeEngine(segments=2, gate=gate)
+    queue = make_queue(engine, store)
+    job, transcript, segments = _transcribed(qtbot, queue, tmp_path / "talk.wav")
+    gate.clear()
+    blocker = queue.submit(tmp_path / "first.wav").job  # holds the only worker
+    assert blocker is not None
+    assert queue.retry(job.id, allow_done=True).accepted
+    assert job.state is JobState.QUEUED
+    states: list[str] = []
+    queue.job_state_changed.connect(lambda job_id, state: states.append(state))
+    assert queue.cancel(job.id)
+    assert states == [JobState.DONE.value]
+    _assert_kept(job, transcript, segments, store)
+    gate.set()
+    qtbot.waitUntil(queue.is_idle)
+
+
+def test_a_re_run_that_succeeds_replaces_the_transcript(qtbot, make_queue, store, tmp_path):
+    queue = make_queue(FakeEngine(segments=2), store)
+    job, _transcript, _segments = _transcribed(qtbot, queue, tmp_path / "talk.wav")
+    assert queue.retry(job.id, TranscriptionOptions(model="small"), allow_done=True).accepted
+    qtbot.waitUntil(lambda: job.state.finished)
+    assert job.state is JobState.DONE and not job.error and job.kept is None
+    assert len(job.segments) == 2 and job.options.model == "small"
+    [back] = store.load_jobs()
+    assert len(back.segments) == 2 and back.options.model == "small"
+    assert store.kept_results() == {}
+
+
+def test_a_re_run_interrupted_by_a_crash_still_keeps_the_previous_transcript(
+    qtbot, make_queue, store, tmp_path
+):
+    gate = threading.Event()
+    gate.set()
+    queue = make_queue(FakeEngine(segments=3, gate=gate), store)
+    source = tmp_path / "talk.wav"
+    job, transcript, segments = _transcribed(qtbot, queue, source)
+    gate.clear()
+    assert queue.retry(job.id, allow_done=True).accepted
+    store.append_segment(job.id, 0, segment(0))  # as if the re-run had decoded one
+    queue._store = None  # "crash": from here on, the first queue writes nothing
+    source.unlink()  # and the source is gone by the next start
+    again = make_queue(FakeEngine(segments=3, check_exists=True), JobStore(store.path))
+    [restored] = again.restore()
+    assert restored.kept is not None and restored.kept.transcript.to_dict() == transcript
+    qtbot.waitUntil(lambda: restored.state.finished)
+    _assert_kept(restored, transcript, segments, store)
+    gate.set()

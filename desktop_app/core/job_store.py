@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop_app.core.errors import VerbatimError
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.jobs import Job, JobState, KeptResult
 from desktop_app.core.paths import data_dir
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
@@ -92,12 +92,55 @@ def _statements(*sql: str) -> Migration:
     return migrate
 
 
+# What a finished job still owes or keeps, beside the job (so loading the job list never reads it):
+# the result kept while a finished job is transcribed again, and the auto-export files owed by a
+# job stored as done, written in the same transaction as the job's completion.
+_V2_KEPT_AND_OWED = (
+    """
+    CREATE TABLE kept_results (
+        job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+        options TEXT NOT NULL,
+        transcript TEXT NOT NULL,
+        started_at REAL,
+        finished_at REAL
+    )
+    """,
+    """
+    CREATE TABLE owed_exports (
+        job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+        formats TEXT NOT NULL,
+        folder BLOB
+    )
+    """,
+)
+
 #: ``MIGRATIONS[n]`` takes a store from schema version ``n`` to ``n + 1``; append, never edit.
-MIGRATIONS: list[Migration] = [_statements(*_V1)]
+MIGRATIONS: list[Migration] = [_statements(*_V1), _statements(*_V2_KEPT_AND_OWED)]
 
 
 class JobStoreError(VerbatimError):
     """The job store cannot be used (locked by another process, or from a newer Verbatim)."""
+
+
+class StoreFolderError(JobStoreError):
+    """The folder that should hold the job store cannot be made or written (a setup problem)."""
+
+
+class DamagedStoreError(JobStoreError):
+    """The store is damaged and was opened read-only, so it was left where it is."""
+
+
+@dataclass(frozen=True)
+class OwedExport:
+    """Files a job stored as done still owes: its auto-export, until the export is written.
+
+    Stored in the same transaction that stores the job as done, and cleared once the export has
+    been attempted and its outcome shown, so a crash in between never loses the export.
+    """
+
+    job_id: str
+    formats: tuple[str, ...]
+    folder: Path | None  # None: beside the source file
 
 
 @dataclass(frozen=True)
@@ -110,6 +153,24 @@ class StoredJobs:
 
 def default_store_path() -> Path:
     return data_dir() / STORE_FILE_NAME
+
+
+def describe_write_failure(path: Path, error: BaseException) -> str:
+    """What the user reads when the store cannot be written: what happened, what it means,
+    what to do. Shared by the faces, so the window and the command line say the same."""
+    problem = str(error) or type(error).__name__
+    lowered = problem.lower()
+    if "full" in lowered:
+        advice = "free some disk space"
+    elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
+        advice = f"make {path} and its folder writable"
+    else:
+        advice = f"check the disk and the permissions of {path.parent}"
+    return (
+        f"Verbatim cannot save its jobs to {path} ({problem}). Transcription goes on, but the "
+        f"jobs and transcripts of this session will not survive a restart until this is fixed: "
+        f"{advice}. Verbatim saves everything again as soon as it can."
+    )
 
 
 def _text(value: str) -> str:
@@ -134,18 +195,48 @@ def _words_json(segment: Segment) -> str:
     return json.dumps([[w.start, w.end, w.text, w.probability] for w in segment.words])
 
 
+_OWED_INSERT = "INTO owed_exports (job_id, formats, folder) VALUES (?, ?, ?)"
+
+
+def _owed_row(owed: OwedExport) -> tuple[str, str, bytes | None]:
+    folder = None if owed.folder is None else os.fsencode(owed.folder)
+    return (owed.job_id, json.dumps(list(owed.formats)), folder)
+
+
+def _transcript_from_json(raw: str) -> Transcript:
+    """Values as stored, not re-typed (an int stays an int), so a kept transcript that comes
+    back exports byte for byte as it did before."""
+    data = json.loads(raw)
+    return Transcript(
+        segments=[
+            Segment(s["start"], s["end"], s["text"], tuple(Word(**w) for w in s.get("words", ())))
+            for s in data.get("segments", [])
+        ],
+        language=data.get("language", ""),
+        language_probability=data.get("language_probability", 0.0),
+        duration=data.get("duration", 0.0),
+        model=data.get("model", ""),
+        source=data.get("source", ""),
+    )
+
+
 class JobStore:
     """Jobs and their segments in one SQLite file; safe to call from any thread."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, read_only: bool = False) -> None:
+        """``read_only`` (``verbatim-cli jobs``) never creates, migrates or moves anything: a
+        damaged store raises :class:`DamagedStoreError` and stays where it is."""
         self.path = Path(path) if path is not None else default_store_path()
+        self.read_only = read_only
+        #: Where a damaged store was moved at opening (the faces tell the user); else None.
+        self.moved_aside: Path | None = None
         self._lock = threading.RLock()
         self._last_progress: dict[str, float] = {}
-        self._connection = self._open()
+        self._connection = self._open_read_only() if read_only else self._open()
 
     # ----------------------------------------------------------------- opening
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder()
         try:
             return self._connect_and_migrate()
         except sqlite3.OperationalError as exc:
@@ -154,10 +245,12 @@ class JobStore:
                     f"The job store {self.path} is locked by another program (is Verbatim "
                     "already running?). Close it and start again."
                 ) from None
+            if not os.access(self.path.parent, os.W_OK | os.X_OK):
+                raise StoreFolderError(self._folder_problem("it is not writable")) from None
             raise JobStoreError(f"The job store {self.path} cannot be opened: {exc}.") from None
         except sqlite3.DatabaseError as exc:
             # Not a database, or damaged: keep the evidence, start fresh, never loop on it.
-            aside = self._move_aside()
+            aside = self.moved_aside = self._move_aside()
             logger.warning(
                 "The job store %s was damaged (%s); moved it to %s and started a new one",
                 self.path,
@@ -170,6 +263,58 @@ class JobStore:
                 raise JobStoreError(
                     f"The job store {self.path} cannot be created: {again}."
                 ) from None
+
+    def _make_folder(self) -> None:
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreFolderError(
+                self._folder_problem("a file is in the way of it (or of a folder above it)")
+            ) from None
+        except OSError as exc:
+            raise StoreFolderError(self._folder_problem(exc.strerror or str(exc))) from None
+
+    def _folder_problem(self, problem: str) -> str:
+        folder = self.path.parent
+        return (
+            f"Verbatim cannot keep its jobs in the folder {folder}: {problem}. Make that folder "
+            f"(and {folder.parent}) a writable folder, or set XDG_DATA_HOME to one, then start "
+            "Verbatim again."
+        )
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise JobStoreError(f"The job store {self.path} cannot be read: {exc}.") from None
+        try:
+            check = connection.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            raise JobStoreError(f"The job store {self.path} cannot be read: {exc}.") from None
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise DamagedStoreError(
+                f"The job store {self.path} is damaged ({exc}). It was left as it is; the next "
+                "start of the Verbatim window moves it aside and starts a new one."
+            ) from None
+        if version > len(MIGRATIONS):
+            connection.close()
+            raise JobStoreError(
+                f"The job store {self.path} was written by a newer Verbatim (schema {version}, "
+                f"this version knows {len(MIGRATIONS)}). Update Verbatim to read it."
+            )
+        return connection
 
     def _connect_and_migrate(self) -> sqlite3.Connection:
         connection = sqlite3.connect(
@@ -318,13 +463,70 @@ class JobStore:
     def requeue(self, job: Job) -> None:
         """A job is queued again (retry, or restored after a crash) at the end of the queue.
 
-        Its segments are cleared unless it resumes from them.
+        Its segments are cleared unless it resumes from them. A finished job run again keeps
+        its previous result (``job.kept``) in the same transaction, so no moment exists at which
+        the store holds neither the old transcript nor a finished new one.
         """
         with self._transaction() as db:
             if not job.resumed:
                 db.execute("DELETE FROM segments WHERE job_id = ?", (job.id,))
+            if job.kept is not None:
+                self._write_kept(db, job.id, job.kept)
             db.execute("UPDATE jobs SET queue_rank = ? WHERE id = ?", (self._next_rank(db), job.id))
             self._write_job(db, job)
+
+    def finish_job(
+        self, job: Job, owed: OwedExport | None = None, *, segments_replaced: bool = False
+    ) -> None:
+        """Store a job's end durably, in one transaction with what its end changes.
+
+        The export it owes (``owed``) is stored with it, so a crash right after this commit still
+        writes the export at the next start. Its kept result is dropped: the job now holds either
+        the new transcript or, after a failed re-run, the kept one again, whose segments
+        (``segments_replaced``) replace those of the failed run.
+        """
+        with self._transaction(durable=job.state.finished) as db:
+            self._write_job(db, job)
+            db.execute("DELETE FROM kept_results WHERE job_id = ?", (job.id,))
+            if segments_replaced:
+                self._write_segments(db, job)
+            if owed is not None:
+                db.execute(f"INSERT OR REPLACE {_OWED_INSERT}", _owed_row(owed))
+        self._last_progress.pop(job.id, None)
+
+    def settle_export(self, job_id: str) -> None:
+        """The export a job owed was attempted and its outcome shown: it is owed no more."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM owed_exports WHERE job_id = ?", (job_id,))
+
+    def rewrite(self, jobs: list[Job], pending_ids: list[str], owed: list[OwedExport]) -> None:
+        """Replace everything stored with ``jobs`` (in list order), in one transaction.
+
+        After writes failed (a full disk, a read-only file) the store no longer matches what the
+        queue holds; once it can be written again, this makes it match exactly: list order,
+        queue order (``pending_ids``), segments, kept results and owed exports.
+        """
+        ranks = {job_id: rank for rank, job_id in enumerate(pending_ids, start=1)}
+        listed = {job.id for job in jobs}
+        with self._transaction(durable=True) as db:
+            db.execute("DELETE FROM jobs")  # segments, kept results and owed exports cascade
+            for position, job in enumerate(jobs, start=1):
+                columns = {
+                    "id": job.id,
+                    "path": os.fsencode(job.path),
+                    "created_at": job.created_at,
+                    "position": position,
+                    "queue_rank": ranks.get(job.id),
+                    **self._changing_columns(job, _options_json(job.options)),
+                }
+                names = ", ".join(columns)  # ours, never user input; values are parameters
+                marks = ", ".join("?" * len(columns))
+                db.execute(f"INSERT INTO jobs ({names}) VALUES ({marks})", tuple(columns.values()))
+                self._write_segments(db, job)
+                if job.kept is not None:
+                    self._write_kept(db, job.id, job.kept)
+            rows = [_owed_row(debt) for debt in owed if debt.job_id in listed]
+            db.executemany(f"INSERT {_OWED_INSERT}", rows)
 
     def move_to_top(self, job_id: str, order: list[str]) -> None:
         """The job runs next; ``order`` is the whole list as it is now shown."""
@@ -420,11 +622,73 @@ class JobStore:
     def load_jobs(self) -> list[Job]:
         return self.load().jobs
 
+    def kept_results(self) -> dict[str, KeptResult]:
+        """Job id -> the result kept while that job is transcribed again (see ``requeue``)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT job_id, options, transcript, started_at, finished_at FROM kept_results"
+            ).fetchall()
+        kept: dict[str, KeptResult] = {}
+        for job_id, options, transcript, started_at, finished_at in rows:
+            try:
+                kept[str(job_id)] = KeptResult(
+                    _transcript_from_json(transcript),
+                    _options_from_json(options),
+                    started_at,
+                    finished_at,
+                )
+            except (ValueError, TypeError, KeyError) as exc:
+                logger.warning("Skipped an unreadable kept result of job %r: %s", job_id, exc)
+        return kept
+
+    def owed_exports(self) -> list[OwedExport]:
+        """The exports jobs stored as done still owe, oldest first."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT owed_exports.job_id, formats, folder FROM owed_exports "
+                "JOIN jobs ON jobs.id = owed_exports.job_id ORDER BY jobs.position"
+            ).fetchall()
+        owed: list[OwedExport] = []
+        for job_id, formats, folder in rows:
+            try:
+                chosen = tuple(str(fmt) for fmt in json.loads(formats))
+            except (ValueError, TypeError) as exc:
+                logger.warning("Skipped an unreadable owed export of job %r: %s", job_id, exc)
+                continue
+            where = None if folder is None else Path(os.fsdecode(bytes(folder)))
+            owed.append(OwedExport(str(job_id), chosen, where))
+        return owed
+
     def count(self) -> int:
         with self._lock:
             return int(self._connection.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
 
     # ----------------------------------------------------------------- helpers
+    @staticmethod
+    def _write_segments(db: sqlite3.Connection, job: Job) -> None:
+        db.execute("DELETE FROM segments WHERE job_id = ?", (job.id,))
+        db.executemany(
+            "INSERT INTO segments (job_id, idx, start, end, text, words) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (job.id, index, s.start, s.end, s.text, _words_json(s))
+                for index, s in enumerate(job.segments)
+            ],
+        )
+
+    @staticmethod
+    def _write_kept(db: sqlite3.Connection, job_id: str, kept: KeptResult) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO kept_results "
+            "(job_id, options, transcript, started_at, finished_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                job_id,
+                _options_json(kept.options),
+                json.dumps(kept.transcript.to_dict(), default=str),
+                kept.started_at,
+                kept.finished_at,
+            ),
+        )
+
     def _write_job(self, db: sqlite3.Connection, job: Job) -> None:
         columns = self._changing_columns(job, _options_json(job.options))
         assignments = ", ".join(f"{name} = ?" for name in columns)

@@ -35,6 +35,21 @@ class JobState(str, Enum):
         }[self]
 
 
+@dataclass(frozen=True)
+class KeptResult:
+    """A finished job's result, kept while the job is transcribed again.
+
+    Re-transcribing (another model, another language) must never cost the transcript the user
+    already has: the new run may fail (the file moved, the model is missing) or be cancelled, and
+    then this result comes back as it was.
+    """
+
+    transcript: Transcript
+    options: TranscriptionOptions
+    started_at: float | None
+    finished_at: float | None
+
+
 @dataclass(eq=False)
 class Job:
     """One file to transcribe. Only the job queue changes a job; faces read it."""
@@ -54,6 +69,8 @@ class Job:
     finished_at: float | None = None
     attempts: int = 0
     resumed: bool = False
+    #: The previous result while a finished job runs again; None otherwise.
+    kept: KeptResult | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
