@@ -378,6 +378,7 @@ class JobQueue(QObject):
                 return False
             del self._jobs[job_id]
             self._order.remove(job_id)
+            self._owed.pop(job_id, None)  # the store's row goes with the job
             self._persist(JobStore.delete_job, job_id)
         self.job_removed.emit(job_id)
         return True

@@ -108,3 +108,93 @@ def test_sigkill_mid_run_then_restore_loses_and_duplicates_nothing(
     for job in queue.jobs():  # what the window shows is what the next start will show
         assert transcript_bytes(after[job.id].transcript) == transcript_bytes(job.transcript)
     assert transcript_bytes(after[done.id].transcript) == transcript_bytes(done.transcript)
+
+
+# A window with auto-export (JSON into a folder) that stalls inside the export's atomic write,
+# after the temp file is written and before it is renamed: the moment the SIGKILL comes.
+AUTO_EXPORT_CHILD = """
+import os, sys, threading
+from pathlib import Path
+store_path, export_folder, source = map(Path, sys.argv[1:4])
+os.fsync = lambda descriptor: threading.Event().wait()  # the export never gets past its write
+from PySide6.QtWidgets import QApplication
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.settings import load_settings
+from desktop_app.gui.main_window import MainWindow
+from desktop_app.gui.preferences import Preferences
+from tests.fakes import FakeEngine
+app = QApplication([])
+window = MainWindow(
+    settings=load_settings(environ={}, saved={}), engine=FakeEngine(segments=2), environ={},
+    store=JobStore(store_path),
+)
+window.preferences = Preferences(
+    auto_export=True, auto_export_folder=str(export_folder), auto_export_formats=["json"]
+)
+window.apply_auto_export()
+window.add_paths([source])
+app.exec()
+"""
+
+
+def owed_and_state(store: Path) -> tuple[int, list[str]]:
+    connection = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+    try:
+        owed = connection.execute("SELECT COUNT(*) FROM owed_exports").fetchone()[0]
+        return owed, [row[0] for row in connection.execute("SELECT state FROM jobs")]
+    except sqlite3.OperationalError:  # the child has not created the tables yet
+        return 0, []
+    finally:
+        connection.close()
+
+
+def test_an_auto_export_killed_mid_write_is_written_at_the_next_start(qtbot, tmp_path):
+    from desktop_app.core.settings import load_settings
+    from desktop_app.gui.main_window import MainWindow
+    from tests.fakes import FakeEngine
+
+    store_path, exports = tmp_path / "jobs.sqlite3", tmp_path / "exports"
+    source = tmp_path / "a.wav"
+    exports.mkdir()
+    source.write_bytes(b"x")
+    child = subprocess.Popen(
+        [sys.executable, "-c", AUTO_EXPORT_CHILD, str(store_path), str(exports), str(source)],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until the job is stored as done and the export's temp file is on disk
+            assert child.poll() is None, "the child ended before it could be killed"
+            assert time.monotonic() < deadline, "the child never reached its export"
+            states = owed_and_state(store_path)[1] if store_path.exists() else []
+            if states == ["done"] and list(exports.glob(".a.json.*.tmp")):
+                break
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert not (exports / "a.json").exists()
+    assert owed_and_state(store_path)[0] == 1, "the export owed is stored with the job's end"
+
+    # The next start, with auto-export now switched off: what was owed is still written.
+    window = MainWindow(
+        settings=load_settings(environ={}, saved={}),
+        engine=FakeEngine(),
+        environ={},
+        store=JobStore(store_path),
+    )
+    qtbot.addWidget(window)
+    try:
+        assert not window.preferences.auto_export
+        with qtbot.waitSignal(window.export_finished, timeout=20_000) as blocker:
+            pass
+        assert blocker.args[0].written == [exports / "a.json"]
+        [job] = window.queue.jobs()
+        written = json.loads((exports / "a.json").read_text(encoding="utf-8"))
+        assert written == json.loads(json.dumps(job.transcript.to_dict()))
+        assert sorted(path.name for path in exports.iterdir()) == ["a.json"], "no leftovers"
+        assert window.queue.owed_exports() == []
+    finally:
+        window.shutdown()
+    assert owed_and_state(store_path)[0] == 0, "settled in the store: not written twice"

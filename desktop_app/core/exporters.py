@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,12 @@ WINDOWS_RESERVED_NAMES = frozenset(
 # Most file systems cap a name at 255 bytes; leave room for the extension and a temp prefix.
 MAX_STEM_BYTES = 200
 UNSAFE_NAME_CHARS = re.compile(r'[/\\<>:"|?*]')
+#: Our atomic writes' temp files: ``.{destination name}.{8 random characters}.tmp``.
+TEMP_SUFFIX = ".tmp"
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+# Temp files of writes under way in this process, which the clean-up of leftovers must not take.
+_writing: set[Path] = set()
+_writing_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -400,9 +407,11 @@ def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> Non
     """
     folder = destination.parent
     descriptor, temp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".tmp", dir=folder
+        prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=folder
     )
     temp_path = Path(temp_name)
+    with _writing_lock:
+        _writing.add(temp_path)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(content)
@@ -424,7 +433,40 @@ def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> Non
     finally:
         with contextlib.suppress(FileNotFoundError):
             temp_path.unlink()
+        with _writing_lock:
+            _writing.discard(temp_path)
     _sync_folder(folder)
+
+
+def remove_leftover_temp_files(destination: Path) -> list[Path]:
+    """Delete the hidden temp files that a crash in the middle of writing ``destination`` left.
+
+    Only files named as :func:`_write_atomically` names them for this destination, and never one
+    that a write in this process is still using. Returns what was deleted. It lists the folder,
+    so callers use it where a crash may have struck (an auto-export, written once per job at
+    transcription pace), not before each of thousands of exports into one folder.
+    """
+    prefix = f".{destination.name}."
+    removed: list[Path] = []
+    try:
+        candidates = [
+            entry
+            for entry in destination.parent.iterdir()
+            if entry.name.startswith(prefix)
+            and entry.name.endswith(TEMP_SUFFIX)
+            and _TEMP_RANDOM.fullmatch(entry.name[len(prefix) : -len(TEMP_SUFFIX)])
+        ]
+    except OSError:
+        return removed  # the write that follows reports a folder it cannot use
+    with _writing_lock:
+        for entry in candidates:
+            if entry in _writing or not entry.is_file():
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry)
+                logger.info("Removed %s, left by an export that was interrupted", entry)
+    return removed
 
 
 def _sync_folder(folder: Path) -> None:

@@ -61,8 +61,8 @@ from PySide6.QtWidgets import (
 from desktop_app import APP_NAME
 from desktop_app.core.audio import find_media_files, is_media_file
 from desktop_app.core.errors import ConfigError, ExportError
-from desktop_app.core.exporters import export_all, output_path
-from desktop_app.core.job_store import JobStore, JobStoreError, default_store_path
+from desktop_app.core.exporters import export_all, output_path, remove_leftover_temp_files
+from desktop_app.core.job_store import JobStore, JobStoreError, OwedExport, default_store_path
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings, load_settings
@@ -173,6 +173,7 @@ class AddOutcome:
 
 @dataclass
 class ExportOutcome:
+    job_ids: list[str] = field(default_factory=list)  # the jobs whose transcripts were exported
     written: list[Path] = field(default_factory=list)
     conflicts: dict[str, list[Path]] = field(default_factory=dict)  # job id -> existing files
     errors: list[str] = field(default_factory=list)
@@ -298,6 +299,7 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._restoring = False
         self._held_scans: list[ScanResult] = []  # files added while the stored jobs load
+        self._owed_in_flight: set[str] = set()  # jobs whose owed export is being written
         self.job_options_dialog: JobOptionsDialog | None = None
 
         self.setWindowTitle(APP_NAME)
@@ -307,6 +309,7 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._connect_queue()
+        self.apply_auto_export()
         self._add_live_tab()
         self.capacity_label.show_capacity(queue.capacity())
         self._update_actions()
@@ -531,6 +534,8 @@ class MainWindow(QMainWindow):
         queue.segment_added.connect(self.transcript.append_segment)
         queue.job_state_changed.connect(self._on_job_state)
         queue.idle.connect(self._on_idle)
+        queue.store_failed.connect(self.show_notice)
+        queue.store_recovered.connect(self.show_notice)
 
     def _add_live_tab(self) -> None:
         """Add the Live dictation panel when that module is installed; the window works without."""
@@ -612,6 +617,8 @@ class MainWindow(QMainWindow):
         if count and not self.table.selectionModel().hasSelection():
             self.select_job(self.model.job_id(0))
         self._update_actions()
+        for owed in self.queue.owed_exports():  # exports a crash kept from being written
+            self.write_owed_export(owed)
         held, self._held_scans = self._held_scans, []
         for result in held:
             self._on_scanned(result)
@@ -908,13 +915,11 @@ class MainWindow(QMainWindow):
         if job.state is JobState.DONE:
             self.export_all_action.setEnabled(True)
             self._finished_in_batch[job_id] = None
-            if self.preferences.auto_export and self.preferences.auto_export_formats:
-                self.export_jobs(
-                    [job_id],
-                    self.preferences.auto_export_formats,
-                    self.preferences.auto_export_dir(),
-                    automatic=True,
-                )
+            if job.error:  # a re-run that failed: the previous transcript is back
+                self.show_notice(f"{job.name}: {job.error}")
+            owed = self.queue.owed_export(job_id)
+            if owed is not None:
+                self.write_owed_export(owed)
         elif job.state.finished:
             self._finished_in_batch[job_id] = None
 
@@ -933,6 +938,24 @@ class MainWindow(QMainWindow):
         self.batch_finished.emit()
 
     # ----------------------------------------------------------------- export
+    def apply_auto_export(self) -> None:
+        """Tell the queue what finishing jobs owe: it stores the debt with each job's completion,
+        so an auto-export survives a crash between the two (see ``write_owed_export``)."""
+        prefs = self.preferences
+        formats = prefs.auto_export_formats if prefs.auto_export else []
+        self.queue.set_auto_export(formats, prefs.auto_export_dir())
+
+    def write_owed_export(self, owed: OwedExport) -> None:
+        """Write an export the queue says a job owes; once its outcome is shown, it is settled.
+
+        A job that finishes while the stored jobs load is owed once but heard of twice (its
+        state change, the owed list after loading): an export already under way is not redone.
+        """
+        if owed.job_id in self._owed_in_flight:
+            return
+        self._owed_in_flight.add(owed.job_id)
+        self.export_jobs([owed.job_id], list(owed.formats), owed.folder, automatic=True)
+
     @Slot()
     def export_selected(self) -> None:
         ids = [job.id for job in self.selected_jobs() if job.state is JobState.DONE]
@@ -973,15 +996,15 @@ class MainWindow(QMainWindow):
         fmts = list(formats)
 
         def write() -> ExportOutcome:
-            outcome = ExportOutcome()
+            outcome = ExportOutcome(job_ids=[job_id for job_id, _source, _transcript in work])
             if output_dir is not None:
                 output_dir.mkdir(parents=True, exist_ok=True)
             for job_id, source, transcript in work:
-                existing = [
-                    path
-                    for path in (output_path(source, fmt, output_dir) for fmt in fmts)
-                    if path.exists()
-                ]
+                destinations = [output_path(source, fmt, output_dir) for fmt in fmts]
+                if automatic:  # an owed export may follow a crash in the middle of writing it
+                    for destination in destinations:
+                        remove_leftover_temp_files(destination)
+                existing = [path for path in destinations if path.exists()]
                 if existing and not overwrite:
                     outcome.conflicts[job_id] = existing
                     continue
@@ -1020,6 +1043,10 @@ class MainWindow(QMainWindow):
                 )
             elif self.confirm_overwrite(existing):
                 self.export_jobs(list(outcome.conflicts), formats, output_dir, overwrite=True)
+        if automatic:
+            for job_id in outcome.job_ids:
+                self.queue.settle_export(job_id)
+                self._owed_in_flight.discard(job_id)
         self.export_finished.emit(outcome)
 
     def confirm_overwrite(self, existing: list[Path]) -> bool:
@@ -1048,6 +1075,7 @@ class MainWindow(QMainWindow):
         if preferences is not None:
             preferences.save()
             self.preferences = preferences
+            self.apply_auto_export()
         try:
             new = load_settings(self.environ, load_saved())
         except ConfigError as error:
