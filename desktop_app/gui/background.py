@@ -6,6 +6,7 @@ compete with transcription workers for a place. The function itself never sees a
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,15 +17,22 @@ logger = logging.getLogger(__name__)
 
 
 class _TaskSignals(QObject):
-    finished = Signal(object)
-    failed = Signal(str)
+    """One per :class:`BackgroundTasks`, living as long as it does: results carry their task's
+    number. A QObject per task, deleted once its result arrived, raced with the worker thread
+    still releasing its reference to it, and crashed in ``QObject::~QObject``."""
+
+    finished = Signal(int, object)
+    failed = Signal(int, str)
 
 
 class _Task(QRunnable):
-    def __init__(self, function: Callable[[], Any], signals: _TaskSignals, what: str) -> None:
+    def __init__(
+        self, function: Callable[[], Any], signals: _TaskSignals, number: int, what: str
+    ) -> None:
         super().__init__()
         self.function = function
         self.signals = signals
+        self.number = number
         self.what = what
 
     def run(self) -> None:
@@ -33,9 +41,9 @@ class _Task(QRunnable):
             result = self.function()
         except Exception as error:
             logger.exception("Background task failed: %s", self.what)
-            self.signals.failed.emit(f"{self.what} failed: {error}")
+            self.signals.failed.emit(self.number, f"{self.what} failed: {error}")
             return
-        self.signals.finished.emit(result)
+        self.signals.finished.emit(self.number, result)
 
 
 class BackgroundTasks(QObject):
@@ -45,7 +53,11 @@ class BackgroundTasks(QObject):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
-        self._live: set[_TaskSignals] = set()
+        self._signals = _TaskSignals(self)  # lives on the GUI thread, so its slots run there
+        self._signals.finished.connect(self._finished)
+        self._signals.failed.connect(self._failed)
+        self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[str], None]]] = {}
+        self._numbers = itertools.count()
 
     def start(
         self,
@@ -55,24 +67,17 @@ class BackgroundTasks(QObject):
         on_failed: Callable[[str], None],
     ) -> None:
         """Run ``function`` on the pool; exactly one of the callbacks runs later on this thread."""
-        signals = _TaskSignals(self)  # lives on the GUI thread, so its slots run there
-        self._live.add(signals)
+        number = next(self._numbers)
+        self._callbacks[number] = (on_finished, on_failed)
+        self.pool.start(_Task(function, self._signals, number, what))
 
-        def done(result: object) -> None:
-            self._release(signals)
-            on_finished(result)
+    def _finished(self, number: int, result: object) -> None:
+        on_finished, _on_failed = self._callbacks.pop(number)
+        on_finished(result)
 
-        def failed(message: str) -> None:
-            self._release(signals)
-            on_failed(message)
-
-        signals.finished.connect(done)
-        signals.failed.connect(failed)
-        self.pool.start(_Task(function, signals, what))
-
-    def _release(self, signals: _TaskSignals) -> None:
-        self._live.discard(signals)
-        signals.deleteLater()
+    def _failed(self, number: int, message: str) -> None:
+        _on_finished, on_failed = self._callbacks.pop(number)
+        on_failed(message)
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
         return bool(self.pool.waitForDone(timeout_ms))
