@@ -3,15 +3,19 @@ or locked files, segment-by-segment persistence, restore order and clean-up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from desktop_app import job_queue as job_queue_module
 from desktop_app.core import job_store as job_store_module
 from desktop_app.core.job_store import JobStore, JobStoreError
 from desktop_app.core.jobs import Job, JobState
@@ -431,3 +435,122 @@ def test_a_re_run_interrupted_by_a_crash_still_keeps_the_previous_transcript(
     qtbot.waitUntil(lambda: restored.state.finished)
     _assert_kept(restored, transcript, segments, store)
     gate.set()
+
+
+# ----------------------------------------------------------------------------- unwritable store
+@pytest.fixture
+def disk_full(monkeypatch) -> Callable[[bool], None]:
+    """Switch on and off a store whose every write fails as on a full disk."""
+    full = threading.Event()
+    real = JobStore._transaction
+
+    @contextmanager
+    def transaction(self: JobStore, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        if full.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        with real(self, durable=durable) as db:
+            yield db
+
+    monkeypatch.setattr(JobStore, "_transaction", transaction)
+    return lambda on: full.set() if on else full.clear()
+
+
+def _matches(store: JobStore, queue: JobQueue) -> None:
+    """What the next start would load is what the queue holds now."""
+    stored = store.load()
+    assert [j.id for j in stored.jobs] == [j.id for j in queue.jobs()]
+    for back, job in zip(stored.jobs, queue.jobs(), strict=True):
+        assert (back.state, back.segments, back.error) == (job.state, job.segments, job.error)
+    assert [i for i in stored.pending_ids if queue.job(i).state is JobState.QUEUED] == (
+        queue.pending_ids()
+    )
+
+
+def test_a_full_disk_is_announced_once_and_the_store_is_rewritten_when_it_has_room(
+    qtbot, make_queue, store, tmp_path, disk_full
+):
+    gate = threading.Event()
+    queue = make_queue(FakeEngine(segments=2, gate=gate), store)
+    failures: list[str] = []
+    recoveries: list[str] = []
+    queue.store_failed.connect(failures.append)
+    queue.store_recovered.connect(recoveries.append)
+    before = queue.submit(tmp_path / "before.wav").job
+    disk_full(True)
+    during = [queue.submit(tmp_path / f"{name}.wav").job for name in ("a", "b", "c")]
+    gate.set()
+    qtbot.waitUntil(lambda: all(j.state is JobState.DONE for j in queue.jobs()))
+    assert [j.state for j in (before, *during)] == [JobState.DONE] * 4, "the work goes on"
+    assert len(failures) == 1, "told once, not once per write"
+    assert str(store.path) in failures[0] and "database or disk is full" in failures[0]
+    assert "free some disk space" in failures[0]
+    assert "will not survive a restart" in failures[0]
+    assert queue.store_problem == failures[0]
+    behind = [j.state for j in store.load_jobs()]
+    assert behind == [JobState.RUNNING], "the store is behind: only what it took before"
+    assert not queue.retry_store(), "still full"
+    assert len(failures) == 1 and not recoveries
+
+    disk_full(False)
+    assert queue.retry_store()
+    assert len(recoveries) == 1 and str(store.path) in recoveries[0]
+    assert queue.store_problem == ""
+    _matches(store, queue)
+
+
+def test_after_a_full_disk_the_next_change_rewrites_the_store(
+    qtbot, make_queue, store, tmp_path, disk_full, monkeypatch
+):
+    monkeypatch.setattr(job_queue_module, "STORE_RETRY_INTERVAL_S", 0.0)
+    queue = make_queue(FakeEngine(segments=2), store)
+    disk_full(True)
+    first = queue.submit(tmp_path / "a.wav").job
+    qtbot.waitUntil(lambda: first.state is JobState.DONE)
+    assert store.load_jobs() == []
+    disk_full(False)
+    second = queue.submit(tmp_path / "b.wav").job  # any change tries the whole store again
+    qtbot.waitUntil(lambda: second.state is JobState.DONE)
+    qtbot.waitUntil(queue.is_idle)
+    assert queue.store_problem == ""
+    _matches(store, queue)
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Make a file read-only, for root too (whom permission bits do not stop)."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        path.chmod(0o444)
+        made.append(path)
+        # Root ignores permission bits: only the immutable attribute stops its writes.
+        immutable = ["chattr", "+i", str(path)]
+        if os.access(path, os.W_OK) and subprocess.run(immutable, capture_output=True).returncode:
+            pytest.skip("cannot make a file read-only for this user")
+
+    yield make
+    for path in made:
+        with contextlib.suppress(OSError):  # no chattr: nothing was made immutable
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        path.chmod(0o644)
+
+
+def test_a_read_only_store_is_announced_once_and_still_lists_its_jobs(
+    qtbot, make_queue, store, tmp_path, read_only
+):
+    done = Job(path=tmp_path / "done.wav", options=TranscriptionOptions(), state=JobState.DONE)
+    done.segments = [segment(0)]
+    waiting = Job(path=tmp_path / "waiting.wav", options=TranscriptionOptions())
+    store.add_jobs([done, waiting])
+    store.close()
+    read_only(store.path)
+    queue = make_queue(FakeEngine(segments=1), JobStore(store.path))
+    failures: list[str] = []
+    queue.store_failed.connect(failures.append)
+    restored = queue.restore(max_age_hours=1.0)  # its clean-up cannot write either
+    assert [j.id for j in restored] == [done.id, waiting.id], "the stored jobs still come back"
+    late = queue.submit(tmp_path / "late.wav").job
+    qtbot.waitUntil(lambda: all(j.state is JobState.DONE for j in queue.jobs()))
+    assert late is not None and len(failures) == 1
+    assert "attempt to write a readonly database" in failures[0]
+    assert f"make {store.path} and its folder writable" in failures[0]
