@@ -3,10 +3,8 @@ or locked files, segment-by-segment persistence, restore order and clean-up."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +21,7 @@ from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
+from tests.read_only import read_only
 
 
 def segment(index: int, text: str = "") -> Segment:
@@ -515,42 +514,23 @@ def test_after_a_full_disk_the_next_change_rewrites_the_store(
     _matches(store, queue)
 
 
-@pytest.fixture
-def read_only() -> Iterator[Callable[[Path], None]]:
-    """Make a file read-only, for root too (whom permission bits do not stop)."""
-    made: list[Path] = []
-
-    def make(path: Path) -> None:
-        path.chmod(0o444)
-        made.append(path)
-        # Root ignores permission bits: only the immutable attribute stops its writes.
-        immutable = ["chattr", "+i", str(path)]
-        if os.access(path, os.W_OK) and subprocess.run(immutable, capture_output=True).returncode:
-            pytest.skip("cannot make a file read-only for this user")
-
-    yield make
-    for path in made:
-        with contextlib.suppress(OSError):  # no chattr: nothing was made immutable
-            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-        path.chmod(0o644)
-
-
 def test_a_read_only_store_is_announced_once_and_still_lists_its_jobs(
-    qtbot, make_queue, store, tmp_path, read_only
+    qtbot, make_queue, store, tmp_path
 ):
     done = Job(path=tmp_path / "done.wav", options=TranscriptionOptions(), state=JobState.DONE)
     done.segments = [segment(0)]
     waiting = Job(path=tmp_path / "waiting.wav", options=TranscriptionOptions())
     store.add_jobs([done, waiting])
     store.close()
-    read_only(store.path)
-    queue = make_queue(FakeEngine(segments=1), JobStore(store.path))
-    failures: list[str] = []
-    queue.store_failed.connect(failures.append)
-    restored = queue.restore(max_age_hours=1.0)  # its clean-up cannot write either
-    assert [j.id for j in restored] == [done.id, waiting.id], "the stored jobs still come back"
-    late = queue.submit(tmp_path / "late.wav").job
-    qtbot.waitUntil(lambda: all(j.state is JobState.DONE for j in queue.jobs()))
+    with read_only(store.path):
+        queue = make_queue(FakeEngine(segments=1), JobStore(store.path))
+        failures: list[str] = []
+        queue.store_failed.connect(failures.append)
+        restored = queue.restore(max_age_hours=1.0)  # its clean-up cannot write either
+        assert [j.id for j in restored] == [done.id, waiting.id], "the stored jobs come back"
+        late = queue.submit(tmp_path / "late.wav").job
+        qtbot.waitUntil(lambda: all(j.state is JobState.DONE for j in queue.jobs()))
+        queue.shutdown()
     assert late is not None and len(failures) == 1
     assert "attempt to write a readonly database" in failures[0]
     assert f"make {store.path} and its folder writable" in failures[0]

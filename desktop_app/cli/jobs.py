@@ -1,7 +1,8 @@
 """``verbatim-cli jobs``: list what the window's job store holds, as a table or as JSON.
 
 It reads the same store the window writes (SQLite's write-ahead log lets it read while the window
-runs) and never changes a job; a store that does not exist yet is not created.
+runs) and never changes a job; a store that does not exist yet is not created, and a damaged one
+is reported and left where it is (the window moves it aside when it next starts).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop_app.core.job_store import JobStore, default_store_path
+from desktop_app.cli import EXIT_FAILED, EXIT_OK
+from desktop_app.core.job_store import JobStore, JobStoreError, default_store_path
 from desktop_app.core.jobs import Job
-
-EXIT_OK = 0
 
 
 def _display(path: Path) -> str:
@@ -46,7 +46,11 @@ def run_jobs(
     path = store_path or default_store_path()
     jobs: list[Job] = []
     if path.exists():
-        store = JobStore(path)
+        try:
+            store = JobStore(path, read_only=True)
+        except JobStoreError as error:
+            print(f"verbatim-cli: {error}", file=sys.stderr)
+            return EXIT_FAILED
         try:
             jobs = store.load_jobs()
         finally:

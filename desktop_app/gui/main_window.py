@@ -274,15 +274,15 @@ class MainWindow(QMainWindow):
         self.background = BackgroundTasks(self)
         self._owns_queue = queue is None
         self._owned_store: JobStore | None = None
+        store_problem = ""
         if queue is None:
             if store is None and persist:
                 try:
                     store = self._owned_store = JobStore(default_store_path())
                 except JobStoreError as error:
                     logger.warning("No job store this session: %s", error)
-                    startup_problem = (
-                        f"{startup_problem} {error} Jobs of this session will not be kept."
-                    ).strip()
+                    store_problem = f"{error} Jobs of this session will not be kept."
+                    startup_problem = f"{startup_problem} {store_problem}".strip()
             engine = engine or WhisperEngine.from_settings(settings)
             queue = JobQueue(
                 engine,
@@ -315,6 +315,15 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if startup_problem:
             self.show_notice(startup_problem)
+        self.store_dialog: QMessageBox | None = None
+        if store_problem:
+            self._show_store_dialog(store_problem)
+        elif self.queue.store is not None and self.queue.store.moved_aside is not None:
+            self.show_notice(
+                "The job store was damaged, so Verbatim moved it to "
+                f"{self.queue.store.moved_aside} and started a new one: the jobs it held are not "
+                "listed. Keep that file for a bug report, or delete it."
+            )
         self.cleanup_timer = QTimer(self)
         self.cleanup_timer.setInterval(CLEANUP_INTERVAL_MS)
         self.cleanup_timer.timeout.connect(self.clean_up_old_jobs)
@@ -1113,6 +1122,20 @@ class MainWindow(QMainWindow):
         logger.info("Notice: %s", text)
         self.notice.show_message(text)
         self.notice_shown.emit(text)
+
+    def _show_store_dialog(self, text: str) -> None:
+        """Without a store nothing of this session is kept: that is said at once, in a dialog
+        (window-modal, not blocking: the window works, only without keeping its jobs)."""
+        dialog = QMessageBox(
+            QMessageBox.Icon.Warning,
+            f"{APP_NAME} cannot keep its jobs",
+            text,
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self.store_dialog = dialog
+        dialog.open()
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
         """Cancel the window's work and wait for its threads; safe to call twice."""
