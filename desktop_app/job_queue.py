@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from desktop_app.core.transcript import Segment, Transcript
 logger = logging.getLogger(__name__)
 
 AT_CAPACITY = "AT_CAPACITY"
+ExportPolicy = Callable[[Job], OwedExport | None]
 #: After a failed store write, the queue tries to rewrite the whole store at most this often.
 STORE_RETRY_INTERVAL_S = 5.0
 
@@ -164,7 +165,7 @@ class JobQueue(QObject):
         self._store = store
         self._store_problem = ""  # non-empty while the store cannot be written
         self._next_store_retry = 0.0
-        self._auto_export: tuple[tuple[str, ...], Path | None] = ((), None)
+        self._export_policy: ExportPolicy | None = None
         self._owed: dict[str, OwedExport] = {}
 
     # ----------------------------------------------------------------- reading
@@ -428,12 +429,15 @@ class JobQueue(QObject):
     def store(self) -> JobStore | None:
         return self._store
 
-    def set_auto_export(self, formats: Sequence[str], folder: Path | None) -> None:
-        """Jobs that finish from now on owe an export in ``formats`` (none: no auto-export) to
-        ``folder`` (None: beside the source). The debt is stored with the job's completion and
-        lasts until :meth:`settle_export`, so a crash in between never loses the export."""
+    def set_export_policy(self, policy: ExportPolicy | None) -> None:
+        """``policy(job)`` says what export a job that just finished owes (None: none).
+
+        It is asked on the worker thread, under the queue's lock, as the job is stored as done;
+        the debt is stored in that same transaction and lasts until :meth:`settle_export`, so a
+        crash in between never loses the export. It must only read plain data.
+        """
         with self._lock:
-            self._auto_export = (tuple(formats), folder)
+            self._export_policy = policy
 
     def owed_export(self, job_id: str) -> OwedExport | None:
         with self._lock:
@@ -675,9 +679,9 @@ class JobQueue(QObject):
                 job.language = transcript.language
                 job.progress = 1.0
                 job.kept = None
-                formats, folder = self._auto_export
-                if formats:
-                    owed = self._owed[job.id] = OwedExport(job.id, formats, folder)
+                owed = self._owed_by(job)
+                if owed is not None:
+                    self._owed[job.id] = owed
             elif brought_back:
                 self._bring_back_kept(job, error)
             self._persist(JobStore.finish_job, job, owed, segments_replaced=brought_back)
@@ -685,6 +689,16 @@ class JobQueue(QObject):
         self.job_state_changed.emit(job.id, job.state.value)
         self._announce_started(started)
         self._after_change()
+
+    def _owed_by(self, job: Job) -> OwedExport | None:
+        """Ask the export policy; a failing policy costs the export, never the job's end."""
+        if self._export_policy is None:
+            return None
+        try:
+            return self._export_policy(job)
+        except Exception:
+            logger.exception("The export policy failed for %s; no export is owed", job.path)
+            return None
 
     @staticmethod
     def _bring_back_kept(job: Job, error: str) -> None:

@@ -131,7 +131,6 @@ window = MainWindow(
 window.preferences = Preferences(
     auto_export=True, auto_export_folder=str(export_folder), auto_export_formats=["json"]
 )
-window.apply_auto_export()
 window.add_paths([source])
 app.exec()
 """
@@ -146,7 +145,7 @@ def owed(store: Path) -> int:
         connection.close()
 
 
-def test_an_auto_export_killed_mid_write_is_written_at_the_next_start(qtbot, tmp_path):
+def test_an_auto_export_killed_mid_write_is_written_at_the_next_start(qtbot, tmp_path, monkeypatch):
     from desktop_app.core.settings import load_settings
     from desktop_app.gui.main_window import MainWindow
     from tests.fakes import FakeEngine
@@ -176,6 +175,7 @@ def test_an_auto_export_killed_mid_write_is_written_at_the_next_start(qtbot, tmp
     assert owed(store_path) == 1, "the export owed is stored with the job's end"
 
     # The next start, with auto-export now switched off: what was owed is still written.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # default preferences
     window = MainWindow(
         settings=load_settings(environ={}, saved={}),
         engine=FakeEngine(),

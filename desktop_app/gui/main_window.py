@@ -309,7 +309,6 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._connect_queue()
-        self.apply_auto_export()
         self._add_live_tab()
         self.capacity_label.show_capacity(queue.capacity())
         self._update_actions()
@@ -543,6 +542,7 @@ class MainWindow(QMainWindow):
         queue.segment_added.connect(self.transcript.append_segment)
         queue.job_state_changed.connect(self._on_job_state)
         queue.idle.connect(self._on_idle)
+        queue.set_export_policy(self.owed_export)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
 
@@ -947,12 +947,17 @@ class MainWindow(QMainWindow):
         self.batch_finished.emit()
 
     # ----------------------------------------------------------------- export
-    def apply_auto_export(self) -> None:
-        """Tell the queue what finishing jobs owe: it stores the debt with each job's completion,
-        so an auto-export survives a crash between the two (see ``write_owed_export``)."""
+    def owed_export(self, job: Job) -> OwedExport | None:
+        """The queue's export policy: what a job that just finished owes (auto-export).
+
+        The queue asks on a worker thread and stores the answer with the job's completion, so
+        the export survives a crash between the two (see ``write_owed_export``). It reads only
+        ``preferences``, a plain record that settings replace whole.
+        """
         prefs = self.preferences
-        formats = prefs.auto_export_formats if prefs.auto_export else []
-        self.queue.set_auto_export(formats, prefs.auto_export_dir())
+        if not (prefs.auto_export and prefs.auto_export_formats):
+            return None
+        return OwedExport(job.id, tuple(prefs.auto_export_formats), prefs.auto_export_dir())
 
     def write_owed_export(self, owed: OwedExport) -> None:
         """Write an export the queue says a job owes; once its outcome is shown, it is settled.
@@ -1084,7 +1089,6 @@ class MainWindow(QMainWindow):
         if preferences is not None:
             preferences.save()
             self.preferences = preferences
-            self.apply_auto_export()
         try:
             new = load_settings(self.environ, load_saved())
         except ConfigError as error:
