@@ -334,6 +334,13 @@ def _transcribed(qtbot, queue: JobQueue, path: Path) -> tuple[Job, dict, list[Se
     return job, job.transcript.to_dict(), list(job.segments)
 
 
+def _until_stored(qtbot, queue: JobQueue, job: Job) -> None:
+    """Until the job's end is stored too: the queue shows it first, then writes it under its
+    lock, which ``is_idle`` waits for."""
+    qtbot.waitUntil(lambda: job.state.finished)
+    qtbot.waitUntil(queue.is_idle)
+
+
 def _assert_kept(job: Job, transcript: dict, segments: list[Segment], store: JobStore) -> None:
     """The previous result is back, in the queue and in the store, and the job says why."""
     assert job.state is JobState.DONE
@@ -358,7 +365,7 @@ def test_a_failed_re_run_keeps_the_previous_transcript(qtbot, make_queue, store,
     job, transcript, segments = _transcribed(qtbot, queue, source)
     source.rename(tmp_path / "moved.wav")  # the source moved away since
     assert queue.retry(job.id, TranscriptionOptions(model="small"), allow_done=True).accepted
-    qtbot.waitUntil(lambda: job.state.finished)
+    _until_stored(qtbot, queue, job)
     _assert_kept(job, transcript, segments, store)
     assert "does not exist" in job.error
     assert job.options.model == TranscriptionOptions().model, "the options that made it"
@@ -376,7 +383,7 @@ def test_a_cancelled_re_run_keeps_the_previous_transcript(qtbot, make_queue, sto
     assert job.transcript is None and job.kept is not None  # the new run is under way
     assert store.kept_results()[job.id].transcript.to_dict() == transcript
     assert queue.cancel(job.id)
-    qtbot.waitUntil(lambda: job.state.finished)
+    _until_stored(qtbot, queue, job)
     _assert_kept(job, transcript, segments, store)
     assert "cancelled" in job.error
 
@@ -407,7 +414,7 @@ def test_a_re_run_that_succeeds_replaces_the_transcript(qtbot, make_queue, store
     queue = make_queue(FakeEngine(segments=2), store)
     job, _transcript, _segments = _transcribed(qtbot, queue, tmp_path / "talk.wav")
     assert queue.retry(job.id, TranscriptionOptions(model="small"), allow_done=True).accepted
-    qtbot.waitUntil(lambda: job.state.finished)
+    _until_stored(qtbot, queue, job)
     assert job.state is JobState.DONE and not job.error and job.kept is None
     assert len(job.segments) == 2 and job.options.model == "small"
     [back] = store.load_jobs()
@@ -431,7 +438,7 @@ def test_a_re_run_interrupted_by_a_crash_still_keeps_the_previous_transcript(
     again = make_queue(FakeEngine(segments=3, check_exists=True), JobStore(store.path))
     [restored] = again.restore()
     assert restored.kept is not None and restored.kept.transcript.to_dict() == transcript
-    qtbot.waitUntil(lambda: restored.state.finished)
+    _until_stored(qtbot, again, restored)
     _assert_kept(restored, transcript, segments, store)
     gate.set()
 
