@@ -570,12 +570,13 @@ class JobQueue(QObject):
             self._store_write_failed(store, exc)
 
     def _store_write_failed(self, store: JobStore, error: Exception) -> None:
+        message = describe_write_failure(store.path, error)
         with self._lock:
             first = not self._store_problem
-            self._store_problem = describe_write_failure(store.path, error)
+            self._store_problem = message
             self._next_store_retry = time.monotonic() + STORE_RETRY_INTERVAL_S
         if first:
-            self.store_failed.emit(self._store_problem)
+            self.store_failed.emit(message)
 
     def _rewrite_store(self, store: JobStore) -> bool:
         """Make the store match the queue again (called with the lock held)."""

@@ -506,6 +506,11 @@ class JobStore:
         queue holds; once it can be written again, this makes it match exactly: list order,
         queue order (``pending_ids``), segments, kept results and owed exports.
         """
+        # A one-page write first: while the disk is still full or the file read-only, each
+        # attempt costs that, not the whole store written into the log and rolled back.
+        with self._transaction() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute(f"PRAGMA user_version = {version}")  # an int we read; no parameters here
         ranks = {job_id: rank for rank, job_id in enumerate(pending_ids, start=1)}
         listed = {job.id for job in jobs}
         with self._transaction(durable=True) as db:
