@@ -541,3 +541,22 @@ def test_a_read_only_store_is_announced_once_and_still_lists_its_jobs(
     assert late is not None and len(failures) == 1
     assert "attempt to write a readonly database" in failures[0]
     assert f"make {store.path} and its folder writable" in failures[0]
+
+
+def test_closing_after_a_full_disk_writes_the_session_if_the_store_has_room_again(
+    qtbot, make_queue, store, tmp_path, disk_full
+):
+    gate = threading.Event()
+    queue = make_queue(FakeEngine(segments=2, gate=gate), store)
+    disk_full(True)
+    running = queue.submit(tmp_path / "running.wav").job
+    waiting = queue.submit(tmp_path / "waiting.wav").job
+    qtbot.waitUntil(lambda: running.state is JobState.RUNNING)
+    assert store.load_jobs() == [] and queue.store_problem
+    disk_full(False)
+    assert queue.shutdown(10_000, keep_unfinished=True)  # as closing the window does
+    stored = store.load()
+    assert [j.id for j in stored.jobs] == [running.id, waiting.id]
+    assert [j.state for j in stored.jobs] == [JobState.RUNNING, JobState.QUEUED]
+    assert stored.pending_ids == [running.id, waiting.id], "resumed, then queued, at next start"
+    gate.set()
