@@ -438,6 +438,21 @@ def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> Non
     _sync_folder(folder)
 
 
+def holds_export(
+    destination: Path, transcript: Transcript, fmt: str, *, txt_timestamps: bool = False
+) -> bool:
+    """True when ``destination`` already holds exactly this export.
+
+    An export owed from before a crash may have been written just before it: finding it in
+    place is not a conflict to report.
+    """
+    try:
+        on_disk = destination.read_bytes()
+    except OSError:
+        return False
+    return on_disk == render(transcript, fmt, txt_timestamps=txt_timestamps).encode("utf-8")
+
+
 def remove_leftover_temp_files(destination: Path) -> list[Path]:
     """Delete the hidden temp files that a crash in the middle of writing ``destination`` left.
 

@@ -61,7 +61,12 @@ from PySide6.QtWidgets import (
 from desktop_app import APP_NAME
 from desktop_app.core.audio import find_media_files, is_media_file
 from desktop_app.core.errors import ConfigError, ExportError
-from desktop_app.core.exporters import export_all, output_path, remove_leftover_temp_files
+from desktop_app.core.exporters import (
+    export_all,
+    holds_export,
+    output_path,
+    remove_leftover_temp_files,
+)
 from desktop_app.core.job_store import JobStore, JobStoreError, OwedExport, default_store_path
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.paths import log_dir
@@ -1014,17 +1019,22 @@ class MainWindow(QMainWindow):
             if output_dir is not None:
                 output_dir.mkdir(parents=True, exist_ok=True)
             for job_id, source, transcript in work:
-                destinations = [output_path(source, fmt, output_dir) for fmt in fmts]
-                if automatic:  # an owed export may follow a crash in the middle of writing it
-                    for destination in destinations:
+                todo = list(fmts)
+                if automatic:  # an owed export may follow a crash while it was being written
+                    for fmt in fmts:
+                        destination = output_path(source, fmt, output_dir)
                         remove_leftover_temp_files(destination)
+                        if holds_export(destination, transcript, fmt):
+                            outcome.written.append(destination)
+                            todo.remove(fmt)
+                destinations = [output_path(source, fmt, output_dir) for fmt in todo]
                 existing = [path for path in destinations if path.exists()]
                 if existing and not overwrite:
                     outcome.conflicts[job_id] = existing
                     continue
                 try:
                     outcome.written += export_all(
-                        transcript, fmts, source, output_dir, overwrite=overwrite
+                        transcript, todo, source, output_dir, overwrite=overwrite
                     )
                 except ExportError as error:
                     outcome.errors.append(str(error))

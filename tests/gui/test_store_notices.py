@@ -112,3 +112,36 @@ def test_a_failed_re_transcription_says_so_and_keeps_the_transcript(qtbot, drop,
         assert job.state is JobState.DONE and job.transcript.text == text
     finally:
         window.shutdown()
+
+
+def test_an_owed_export_found_already_written_is_settled_without_a_conflict(
+    qtbot, tmp_path, monkeypatch
+):
+    """A crash between writing an owed export and settling it: the next start finds the file
+    in place, counts it as written and says nothing about keeping an existing file."""
+    from desktop_app.core.exporters import export, output_path
+    from desktop_app.core.job_store import OwedExport
+    from desktop_app.core.jobs import Job
+    from desktop_app.core.transcriber import TranscriptionOptions
+    from desktop_app.core.transcript import Segment, Transcript
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # auto-export off now
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job = Job(path=tmp_path / "talk.wav", options=TranscriptionOptions(), state=JobState.DONE)
+    job.transcript = Transcript([Segment(0.0, 1.5, " Hello there.")], language="en", model="m")
+    job.segments = list(job.transcript.segments)
+    store.add_job(job)
+    store.finish_job(job, OwedExport(job.id, ("srt", "txt"), exports))
+    written = export(job.transcript, "srt", output_path(job.path, "srt", exports))
+    window = _window(qtbot, FakeEngine(), store)
+    try:
+        qtbot.waitUntil(lambda: not window.queue.owed_exports(), timeout=20_000)
+        assert sorted(p.name for p in exports.iterdir()) == ["talk.srt", "talk.txt"]
+        assert written.read_text(encoding="utf-8").count("Hello there.") == 1
+        assert window.notice.isHidden(), window.notice.text()
+        assert store.owed_exports() == []
+    finally:
+        window.shutdown()
+        store.close()
