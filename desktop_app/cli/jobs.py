@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from desktop_app.cli import ExitCode
 from desktop_app.core.job_store import JobStore, default_store_path
 from desktop_app.core.jobs import Job
-
-EXIT_OK = 0
 
 
 def _display(path: Path) -> str:
@@ -54,10 +53,10 @@ def run_jobs(
     if args.json:
         json.dump([job_record(job) for job in jobs], out, indent=2)
         out.write("\n")
-        return EXIT_OK
+        return ExitCode.OK
     if not jobs:
         print(f"No jobs stored ({path}).", file=out)
-        return EXIT_OK
+        return ExitCode.OK
     print(f"{'ID':<8}  {'STATE':<9}  {'PROGRESS':>8}  FILE", file=out)
     for job in jobs:
         mark = " (resumed)" if job.resumed else ""
@@ -68,4 +67,4 @@ def run_jobs(
         )
         if job.error:
             print(f"{'':<8}  error: {job.error}", file=out)
-    return EXIT_OK
+    return ExitCode.OK

@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -392,6 +392,14 @@ def _exists_message(destination: Path) -> str:
     )
 
 
+def existing_outputs(destinations: Iterable[Path]) -> list[Path]:
+    """The destinations already taken: the one "does the output exist" check of every face.
+
+    A dangling symbolic link counts as taken, because writing there would replace the link.
+    """
+    return [Path(destination) for destination in destinations if os.path.lexists(destination)]
+
+
 def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> None:
     """Write beside the destination and swap it in, so readers see the old file or the new one.
 
@@ -418,7 +426,7 @@ def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> Non
             except OSError as error:
                 if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                     raise
-                if destination.exists():
+                if existing_outputs([destination]):
                     raise ExportError(_exists_message(destination)) from None
                 os.replace(temp_path, destination)
     finally:
@@ -456,7 +464,7 @@ def export(
     """
     destination = Path(destination)
     content = render(transcript, fmt, txt_timestamps=txt_timestamps).encode("utf-8")
-    if not overwrite and destination.exists():
+    if not overwrite and existing_outputs([destination]):
         raise ExportError(_exists_message(destination))
     try:
         _write_atomically(content, destination, overwrite)
@@ -499,17 +507,101 @@ def export_all(
     *,
     txt_timestamps: bool = False,
 ) -> list[Path]:
-    """Write several formats, refusing before writing any if one would clobber a file.
+    """Write several formats named after ``source``; see :func:`export_planned`."""
+    chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
+    destinations = {fmt: output_path(source, fmt, output_dir) for fmt in chosen}
+    return export_planned(
+        transcript, destinations, overwrite=overwrite, txt_timestamps=txt_timestamps
+    )
+
+
+def export_planned(
+    transcript: Transcript,
+    destinations: Mapping[str, Path],
+    *,
+    overwrite: bool = False,
+    txt_timestamps: bool = False,
+) -> list[Path]:
+    """Write each format to its destination, refusing before writing any if one would clobber a
+    file.
 
     Checking every name first means a refusal leaves no half-finished set of exports behind.
     """
-    chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
-    destinations = [output_path(source, fmt, output_dir) for fmt in chosen]
     if not overwrite:
-        for destination in destinations:
-            if destination.exists():
-                raise ExportError(_exists_message(destination))
+        taken = existing_outputs(destinations.values())
+        if taken:
+            raise ExportError(_exists_message(taken[0]))
     return [
         export(transcript, fmt, destination, overwrite=overwrite, txt_timestamps=txt_timestamps)
-        for fmt, destination in zip(chosen, destinations, strict=True)
+        for fmt, destination in destinations.items()
     ]
+
+
+def _path_key(path: Path) -> str:
+    """One spelling per file: absolute, symbolic links resolved, case folded where the system
+    folds it."""
+    return os.path.normcase(str(Path(path).resolve()))
+
+
+def plan_outputs(
+    sources: Sequence[Path],
+    formats: Iterable[str],
+    output_dir: Path | None = None,
+    subfolders: Mapping[Path, Path] | None = None,
+) -> dict[Path, dict[str, Path]]:
+    """Name every output of a batch before any is written: no two share a name, none is an input.
+
+    Each output is named after its source, beside it or in ``output_dir`` (under the source's
+    entry in ``subfolders``: the folders between a searched folder and the file). Where names
+    still collide, they are made distinct in this order: the colliding sources keep their
+    folders relative to the folder they have in common (``monday/intro.txt``,
+    ``tuesday/intro.txt``); then the source's extension stays in the name (``intro.wav.txt``
+    beside ``intro.mp3.txt``); then a number. A destination that is one of the sources counts
+    as a collision, so a WAV named ``talk.srt`` is never replaced by its own subtitles.
+    """
+    chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
+    subfolders = subfolders or {}
+    inputs = {_path_key(source) for source in sources}
+
+    def folder_of(source: Path, relative: Path) -> Path:
+        if output_dir is None:
+            return source.parent
+        return Path(output_dir) / relative
+
+    stems = {source: _safe_stem(source.stem) for source in sources}
+    folders = {source: folder_of(source, subfolders.get(source, Path("."))) for source in sources}
+
+    def colliding() -> list[list[Path]]:
+        """Groups of sources whose outputs would share a name (or land on an input)."""
+        groups: dict[str, list[Path]] = {}
+        for source in sources:
+            for fmt in chosen:
+                key = _path_key(folders[source] / f"{stems[source]}.{fmt}")
+                groups.setdefault(key, []).append(source)
+        clashes = [group for key, group in groups.items() if len(group) > 1 or key in inputs]
+        return [list(dict.fromkeys(group)) for group in clashes]
+
+    if output_dir is not None:
+        for group in colliding():
+            if len(group) < 2:
+                continue
+            parents = [Path(os.path.abspath(source.parent)) for source in group]
+            try:
+                common = Path(os.path.commonpath(parents))
+            except ValueError:  # on different drives: the later steps tell them apart
+                continue
+            for source, parent in zip(group, parents, strict=True):
+                folders[source] = folders[source] / parent.relative_to(common)
+    for group in colliding():
+        for source in group:
+            stems[source] = _safe_stem(source.name)
+    number = 2
+    while clashes := colliding():
+        for group in clashes:
+            for source in group[1:] if len(group) > 1 else group:
+                stems[source] = _safe_stem(f"{source.name} ({number})")
+        number += 1
+    return {
+        source: {fmt: folders[source] / f"{stems[source]}.{fmt}" for fmt in chosen}
+        for source in sources
+    }
