@@ -543,6 +543,13 @@ def _path_key(path: Path) -> str:
     return os.path.normcase(str(Path(path).resolve()))
 
 
+def _numbered(stem: str, number: int) -> str:
+    """``stem (number)``, the stem cut first so that the number always fits in a name."""
+    suffix = f" ({number})"
+    room = MAX_STEM_BYTES - len(suffix)
+    return stem.encode("utf-8")[:room].decode("utf-8", errors="ignore") + suffix
+
+
 def plan_outputs(
     sources: Sequence[Path],
     formats: Iterable[str],
@@ -560,6 +567,7 @@ def plan_outputs(
     as a collision, so a WAV named ``talk.srt`` is never replaced by its own subtitles.
     """
     chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
+    sources = list(dict.fromkeys(sources))  # a source named twice is one source
     subfolders = subfolders or {}
     inputs = {_path_key(source) for source in sources}
 
@@ -578,8 +586,12 @@ def plan_outputs(
             for fmt in chosen:
                 key = _path_key(folders[source] / f"{stems[source]}.{fmt}")
                 groups.setdefault(key, []).append(source)
-        clashes = [group for key, group in groups.items() if len(group) > 1 or key in inputs]
-        return [list(dict.fromkeys(group)) for group in clashes]
+        clashes = (
+            tuple(dict.fromkeys(group))
+            for key, group in groups.items()
+            if len(group) > 1 or key in inputs
+        )
+        return [list(group) for group in dict.fromkeys(clashes)]  # once, not once per format
 
     if output_dir is not None:
         for group in colliding():
@@ -599,7 +611,7 @@ def plan_outputs(
     while clashes := colliding():
         for group in clashes:
             for source in group[1:] if len(group) > 1 else group:
-                stems[source] = _safe_stem(f"{source.name} ({number})")
+                stems[source] = _numbered(_safe_stem(source.name), number)
         number += 1
     return {
         source: {fmt: folders[source] / f"{stems[source]}.{fmt}" for fmt in chosen}
