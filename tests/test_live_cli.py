@@ -114,3 +114,26 @@ def test_devices_lists_inputs_or_says_why_not() -> None:
         assert "input" in done.stdout.lower() or "default" in done.stdout.lower()
     else:
         assert "PortAudio" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_listen_with_standard_input_already_closed_fails_and_records_nothing(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """``listen < /dev/null`` used to exit 0 at once with an empty recording."""
+    output = tmp_path / "nothing.wav"
+    replay = ["--replay", str(corpus / "jfk.flac"), "--output", str(output)]
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "listen", *replay],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "verbatim-cli: nothing was recorded: standard input was closed before listening began"
+    ), done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+    assert not output.exists()
