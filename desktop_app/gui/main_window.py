@@ -61,7 +61,7 @@ from PySide6.QtWidgets import (
 from desktop_app import APP_NAME
 from desktop_app.core.audio import find_media_files, is_media_file
 from desktop_app.core.errors import ConfigError, ExportError
-from desktop_app.core.exporters import export_all, output_path
+from desktop_app.core.exporters import existing_outputs, export_all, output_path
 from desktop_app.core.job_store import JobStore, JobStoreError, default_store_path
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.paths import log_dir
@@ -977,11 +977,7 @@ class MainWindow(QMainWindow):
             if output_dir is not None:
                 output_dir.mkdir(parents=True, exist_ok=True)
             for job_id, source, transcript in work:
-                existing = [
-                    path
-                    for path in (output_path(source, fmt, output_dir) for fmt in fmts)
-                    if path.exists()
-                ]
+                existing = existing_outputs(output_path(source, fmt, output_dir) for fmt in fmts)
                 if existing and not overwrite:
                     outcome.conflicts[job_id] = existing
                     continue
