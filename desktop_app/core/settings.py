@@ -191,7 +191,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         str,
         BUNDLED_MODEL,
         "Speech model: tiny.en (bundled, works offline), another faster-whisper model name "
-        "(downloaded once when online), or the path of a local CTranslate2 model folder.",
+        "(downloaded once when online), or the path of a local CTranslate2 model folder (a "
+        "path contains / or starts with . or ~; a name is never looked up in the current "
+        "folder).",
     ),
     SettingSpec(
         "language",
