@@ -312,3 +312,19 @@ def test_models_list_names_the_model_not_its_package():
     assert (
         result.stdout == "tiny.en\tWhisper tiny.en (OpenAI, MIT licence)\tbundled with Verbatim\n"
     )
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path, corpus):
+    (tmp_path / "afile").write_text("not a folder")
+    result = cli("transcribe", str(corpus / "jfk.flac"), "-o", str(tmp_path / "afile" / "out"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"verbatim-cli: --output-dir {tmp_path / 'afile' / 'out'} cannot be used: "
+        f"{tmp_path / 'afile'} is a file, not a folder.\n"
+    )
+
+
+def test_an_input_name_the_system_refuses_is_a_failed_file_not_a_traceback(tmp_path):
+    result = cli("transcribe", str(tmp_path / ("n" * 300 + ".wav")))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the file cannot be read (File name too long)." in result.stdout

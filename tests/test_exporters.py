@@ -643,3 +643,13 @@ def test_plan_numbers_names_that_only_differ_past_the_length_limit(tmp_path: Pat
     plan = exporters.plan_outputs(sources, ["txt"], tmp_path / "out")
     names = [plan[source]["txt"].name for source in sources]
     assert len(set(names)) == 2 and all(len(name.encode()) <= 255 for name in names)
+
+
+def test_folder_problem_is_found_without_creating_anything(tmp_path: Path) -> None:
+    assert exporters.folder_problem(tmp_path / "new" / "deeper") is None
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    assert exporters.folder_problem(tmp_path / "afile" / "sub") == (
+        f"{tmp_path / 'afile'} is a file, not a folder"
+    )
+    assert exporters.folder_problem(tmp_path / ("n" * 300)) == "File name too long"

@@ -29,7 +29,12 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from desktop_app.cli import ExitCode, discard_stdout
 from desktop_app.core.audio import check_file, find_media_files
 from desktop_app.core.errors import ExportError, InputError
-from desktop_app.core.exporters import existing_outputs, export_planned, plan_outputs
+from desktop_app.core.exporters import (
+    existing_outputs,
+    export_planned,
+    folder_problem,
+    plan_outputs,
+)
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.settings import Settings
 from desktop_app.core.transcriber import TranscriptionOptions, WhisperEngine
@@ -84,8 +89,11 @@ def plan_batch(
     subfolders: dict[Path, Path] = {}
     for raw in inputs:
         root = Path(raw)
-        searched = root.is_dir()
-        for path in find_media_files([root]):
+        try:
+            searched = root.is_dir()
+        except OSError:  # a name the system refuses: check_file below says why, as for any file
+            searched = False
+        for path in find_media_files([root]) if searched else [root]:
             if _input_key(path) in found:
                 continue
             found[_input_key(path)] = path
@@ -101,7 +109,16 @@ def plan_batch(
         else:
             readable.append(path)
     planned = plan_outputs(readable, formats, output_dir, subfolders)
+    problems: dict[Path, str | None] = {}
     for path, destinations in planned.items():
+        folder = next(iter(destinations.values())).parent
+        if folder not in problems:
+            problems[folder] = folder_problem(folder)
+        if problems[folder] is not None:
+            plan.failed.append(
+                (path, f"its outputs cannot be written in {folder}: {problems[folder]}")
+            )
+            continue
         existing = existing_outputs(destinations.values())
         if not existing or overwrite:
             plan.outputs[path] = destinations
@@ -362,6 +379,14 @@ def run_transcribe(
     out = out if out is not None else sys.stdout  # read at call time
     err = err if err is not None else sys.stderr  # read at call time
     formats = tuple(dict.fromkeys(args.formats or DEFAULT_FORMATS))
+    if args.output_dir is not None:
+        problem = folder_problem(args.output_dir)
+        if problem is not None:
+            print(
+                f"verbatim-cli: --output-dir {args.output_dir} cannot be used: {problem}.",
+                file=err,
+            )
+            return ExitCode.USAGE
     plan = plan_batch(
         args.inputs,
         formats,

@@ -537,6 +537,30 @@ def export_planned(
     ]
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why outputs cannot be written into ``folder`` (created if missing), or None if they can.
+
+    Found without creating anything, so that a batch can be refused before any work: the
+    nearest existing folder on the way must be a writable folder, and no name may be one the
+    system refuses (too long, say).
+    """
+    probe = Path(os.path.abspath(folder))
+    while True:
+        try:
+            if probe.is_dir():
+                break
+            if os.path.lexists(probe):
+                return f"{probe} is a file, not a folder"
+        except (OSError, ValueError) as error:
+            return getattr(error, "strerror", None) or str(error)
+        if probe.parent == probe:
+            return "no part of it exists"
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} cannot be written (permission denied)"
+    return None
+
+
 def _path_key(path: Path) -> str:
     """One spelling per file: absolute, symbolic links resolved, case folded where the system
     folds it."""
