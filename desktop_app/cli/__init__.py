@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -255,10 +254,6 @@ def _run_models(args: argparse.Namespace, settings: Settings, out: TextIO | None
         where = "bundled with Verbatim"
     print(f"{spec}\t{describe_model(spec)}\t{where}", file=out)
     return ExitCode.OK
-
-
-def install_sigint_handler(on_interrupt: Any) -> None:
-    signal.signal(signal.SIGINT, lambda *_: on_interrupt())
 
 
 if __name__ == "__main__":  # pragma: no cover
