@@ -653,3 +653,13 @@ def test_folder_problem_is_found_without_creating_anything(tmp_path: Path) -> No
         f"{tmp_path / 'afile'} is a file, not a folder"
     )
     assert exporters.folder_problem(tmp_path / ("n" * 300)) == "File name too long"
+
+
+def test_plan_treats_names_differing_only_in_case_as_one(tmp_path: Path) -> None:
+    """Intro.txt and intro.txt are one file on macOS and Windows: never plan both."""
+    upper, lower = tmp_path / "a" / "Intro.wav", tmp_path / "b" / "intro.wav"
+    plan = exporters.plan_outputs([upper, lower], ["txt"], tmp_path / "out")
+    assert plan[upper]["txt"] == tmp_path / "out" / "a" / "Intro.txt"
+    assert plan[lower]["txt"] == tmp_path / "out" / "b" / "intro.txt"
+    talk = tmp_path / "Talk.SRT"
+    assert exporters.plan_outputs([talk], ["srt"])[talk]["srt"].name == "Talk.SRT.srt"

@@ -562,9 +562,9 @@ def folder_problem(folder: Path) -> str | None:
 
 
 def _path_key(path: Path) -> str:
-    """One spelling per file: absolute, symbolic links resolved, case folded where the system
-    folds it."""
-    return os.path.normcase(str(Path(path).resolve()))
+    """One spelling per file: absolute, symbolic links resolved, and case folded, because the
+    usual file systems of macOS and Windows take ``Intro.txt`` and ``intro.txt`` for one file."""
+    return str(Path(path).resolve()).casefold()
 
 
 def _numbered(stem: str, number: int) -> str:
