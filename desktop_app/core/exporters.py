@@ -561,10 +561,22 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
-def _path_key(path: Path) -> str:
+class _PathKeys:
     """One spelling per file: absolute, symbolic links resolved, and case folded, because the
-    usual file systems of macOS and Windows take ``Intro.txt`` and ``intro.txt`` for one file."""
-    return str(Path(path).resolve()).casefold()
+    usual file systems of macOS and Windows take ``Intro.txt`` and ``intro.txt`` for one file.
+
+    Each folder is resolved once: resolving costs system calls per path component, and a batch
+    names thousands of files in a few folders.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, str] = {}
+
+    def __call__(self, folder: Path, name: str) -> str:
+        resolved = self._folders.get(folder)
+        if resolved is None:
+            resolved = self._folders[folder] = str(folder.resolve()).casefold()
+        return os.path.join(resolved, name.casefold())
 
 
 def _numbered(stem: str, number: int) -> str:
@@ -593,7 +605,8 @@ def plan_outputs(
     chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
     sources = list(dict.fromkeys(sources))  # a source named twice is one source
     subfolders = subfolders or {}
-    inputs = {_path_key(source) for source in sources}
+    path_key = _PathKeys()
+    inputs = {path_key(source.parent, source.name) for source in sources}
 
     def folder_of(source: Path, relative: Path) -> Path:
         if output_dir is None:
@@ -607,9 +620,9 @@ def plan_outputs(
         """Groups of sources whose outputs would share a name (or land on an input)."""
         groups: dict[str, list[Path]] = {}
         for source in sources:
+            folder, stem = folders[source], stems[source]
             for fmt in chosen:
-                key = _path_key(folders[source] / f"{stems[source]}.{fmt}")
-                groups.setdefault(key, []).append(source)
+                groups.setdefault(path_key(folder, f"{stem}.{fmt}"), []).append(source)
         clashes = (
             tuple(dict.fromkeys(group))
             for key, group in groups.items()
@@ -617,8 +630,9 @@ def plan_outputs(
         )
         return [list(group) for group in dict.fromkeys(clashes)]  # once, not once per format
 
-    if output_dir is not None:
-        for group in colliding():
+    clashes = colliding()
+    if clashes and output_dir is not None:
+        for group in clashes:
             if len(group) < 2:
                 continue
             parents = [Path(os.path.abspath(source.parent)) for source in group]
@@ -628,15 +642,19 @@ def plan_outputs(
                 continue
             for source, parent in zip(group, parents, strict=True):
                 folders[source] = folders[source] / parent.relative_to(common)
-    for group in colliding():
-        for source in group:
-            stems[source] = _safe_stem(source.name)
+        clashes = colliding()
+    if clashes:
+        for group in clashes:
+            for source in group:
+                stems[source] = _safe_stem(source.name)
+        clashes = colliding()
     number = 2
-    while clashes := colliding():
+    while clashes:
         for group in clashes:
             for source in group[1:] if len(group) > 1 else group:
                 stems[source] = _numbered(_safe_stem(source.name), number)
         number += 1
+        clashes = colliding()
     return {
         source: {fmt: folders[source] / f"{stems[source]}.{fmt}" for fmt in chosen}
         for source in sources
