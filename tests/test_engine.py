@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from pathlib import Path
@@ -12,7 +13,14 @@ import pytest
 
 from desktop_app.core.audio import load_audio
 from desktop_app.core.errors import JobCancelled, ModelError
-from desktop_app.core.model import ModelProvider, resolve_model
+from desktop_app.core.model import (
+    ModelProvider,
+    bundled_model_path,
+    describe_model,
+    model_credit,
+    model_title,
+    resolve_model,
+)
 from desktop_app.core.transcriber import TranscriptionOptions
 
 WER_LIMITS = {"jfk.flac": 0.10, "LJ050-0131.wav": 0.20}
@@ -113,10 +121,32 @@ def test_cancel_before_decoding_starts(whisper_engine, corpus):
         _run(whisper_engine, corpus / "jfk.flac", is_cancelled=lambda: True)
 
 
-def test_model_is_loaded_once_and_shared(corpus):
+def test_model_is_loaded_once_and_shared(corpus, caplog):
     provider = ModelProvider(cpu_threads=1, num_workers=2)
-    assert provider.get("tiny.en") is provider.get("tiny.en")
+    with caplog.at_level(logging.INFO, logger="desktop_app.core.model"):
+        assert provider.get("tiny.en") is provider.get("tiny.en")
     assert provider.loaded("tiny.en")
+    # The log names the model by its own name, never by the package that carries its files.
+    loading = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert loading == ["Loading Whisper tiny.en (OpenAI, MIT licence) (2 workers x 1 threads)"]
+
+
+def test_a_model_name_never_loads_a_same_named_folder_here(tmp_path, monkeypatch):
+    """A ./tiny.en folder in the working directory must not replace the bundled model."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.en").mkdir()
+    (tmp_path / "tiny.en" / "model.bin").write_bytes(b"planted")
+    bundled = bundled_model_path()
+    assert bundled is not None and resolve_model("tiny.en") == bundled
+    assert resolve_model("./tiny.en") == Path("tiny.en"), "an explicit path is still a path"
+
+
+def test_models_are_named_by_their_authors_not_their_packaging():
+    assert describe_model("tiny.en") == "Whisper tiny.en (OpenAI, MIT licence)"
+    assert model_title("small") == "Whisper small"
+    assert model_title("distil-large-v3") == "Distil-Whisper large-v3"
+    assert "Hugging Face" in describe_model("distil-large-v3")
+    assert model_credit("/models/mine") is None
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path):

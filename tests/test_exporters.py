@@ -567,3 +567,99 @@ def test_exporters_do_not_import_qt() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_plan_gives_same_stems_from_different_folders_their_relative_folders(
+    tmp_path: Path,
+) -> None:
+    monday, tuesday = (
+        tmp_path / "rec" / "monday" / "intro.wav",
+        tmp_path / "rec" / "tuesday" / "intro.wav",
+    )
+    out = tmp_path / "out"
+    plan = exporters.plan_outputs([monday, tuesday, tmp_path / "solo.wav"], ["txt", "srt"], out)
+    assert plan[monday] == {
+        "txt": out / "monday" / "intro.txt",
+        "srt": out / "monday" / "intro.srt",
+    }
+    assert plan[tuesday]["txt"] == out / "tuesday" / "intro.txt"
+    assert plan[tmp_path / "solo.wav"]["txt"] == out / "solo.txt", "no collision: the plain name"
+
+
+def test_plan_keeps_the_folders_below_a_searched_folder(tmp_path: Path) -> None:
+    source = tmp_path / "rec" / "2024" / "talk.wav"
+    plan = exporters.plan_outputs(
+        [source], ["txt"], tmp_path / "out", subfolders={source: Path("2024")}
+    )
+    assert plan[source]["txt"] == tmp_path / "out" / "2024" / "talk.txt"
+
+
+def test_plan_tells_same_stems_in_one_folder_apart_by_extension(tmp_path: Path) -> None:
+    wav, mp3 = tmp_path / "intro.wav", tmp_path / "intro.mp3"
+    for output_dir in (None, tmp_path / "out"):
+        plan = exporters.plan_outputs([wav, mp3], ["txt"], output_dir)
+        names = {plan[wav]["txt"].name, plan[mp3]["txt"].name}
+        assert names == {"intro.wav.txt", "intro.mp3.txt"}
+
+
+def test_plan_never_names_an_input_as_an_output(tmp_path: Path) -> None:
+    """A WAV named talk.srt, exported as SRT beside itself, must not be replaced by it."""
+    talk = tmp_path / "talk.srt"
+    plan = exporters.plan_outputs([talk], ["srt", "txt"], None)
+    assert plan[talk] == {"srt": tmp_path / "talk.srt.srt", "txt": tmp_path / "talk.srt.txt"}
+    assert exporters.output_path(talk, "srt") == talk, "what the unplanned name would have been"
+
+
+def test_plan_names_are_always_distinct(tmp_path: Path) -> None:
+    sources = [
+        tmp_path / "a" / "x.wav",
+        tmp_path / "b" / "x.wav",
+        tmp_path / "a" / "x.mp3",
+        tmp_path / "x.wav",
+        tmp_path / "x.wav.wav",
+    ]
+    for output_dir in (None, tmp_path / "out"):
+        plan = exporters.plan_outputs(sources, ["txt", "json"], output_dir)
+        planned = [path for outputs in plan.values() for path in outputs.values()]
+        assert len(set(planned)) == len(planned) == 10
+        assert not set(planned) & set(sources)
+
+
+def test_existing_outputs_counts_files_and_dangling_links(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("mine", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "nowhere")
+    wanted = [tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "link.txt"]
+    assert exporters.existing_outputs(wanted) == [tmp_path / "a.txt", tmp_path / "link.txt"]
+
+
+def test_plan_takes_a_source_named_twice_once(tmp_path: Path) -> None:
+    talk = tmp_path / "talk.wav"
+    assert exporters.plan_outputs([talk, talk], ["txt"]) == {talk: {"txt": tmp_path / "talk.txt"}}
+
+
+def test_plan_numbers_names_that_only_differ_past_the_length_limit(tmp_path: Path) -> None:
+    long = "é" * 150
+    sources = [tmp_path / f"{long}a.wav", tmp_path / f"{long}b.wav"]
+    plan = exporters.plan_outputs(sources, ["txt"], tmp_path / "out")
+    names = [plan[source]["txt"].name for source in sources]
+    assert len(set(names)) == 2 and all(len(name.encode()) <= 255 for name in names)
+
+
+def test_folder_problem_is_found_without_creating_anything(tmp_path: Path) -> None:
+    assert exporters.folder_problem(tmp_path / "new" / "deeper") is None
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    assert exporters.folder_problem(tmp_path / "afile" / "sub") == (
+        f"{tmp_path / 'afile'} is a file, not a folder"
+    )
+    assert exporters.folder_problem(tmp_path / ("n" * 300)) == "File name too long"
+
+
+def test_plan_treats_names_differing_only_in_case_as_one(tmp_path: Path) -> None:
+    """Intro.txt and intro.txt are one file on macOS and Windows: never plan both."""
+    upper, lower = tmp_path / "a" / "Intro.wav", tmp_path / "b" / "intro.wav"
+    plan = exporters.plan_outputs([upper, lower], ["txt"], tmp_path / "out")
+    assert plan[upper]["txt"] == tmp_path / "out" / "a" / "Intro.txt"
+    assert plan[lower]["txt"] == tmp_path / "out" / "b" / "intro.txt"
+    talk = tmp_path / "Talk.SRT"
+    assert exporters.plan_outputs([talk], ["srt"])[talk]["srt"].name == "Talk.SRT.srt"

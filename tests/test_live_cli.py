@@ -114,3 +114,54 @@ def test_devices_lists_inputs_or_says_why_not() -> None:
         assert "input" in done.stdout.lower() or "default" in done.stdout.lower()
     else:
         assert "PortAudio" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_listen_with_standard_input_already_closed_fails_and_records_nothing(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """``listen < /dev/null`` used to exit 0 at once with an empty recording."""
+    output = tmp_path / "nothing.wav"
+    replay = ["--replay", str(corpus / "jfk.flac"), "--output", str(output)]
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "listen", *replay],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "verbatim-cli: nothing was recorded: standard input was closed before listening began"
+    ), done.stderr
+    assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+    assert not output.exists()
+
+
+def test_listen_ends_quietly_when_its_output_is_closed(corpus: Path, tmp_path: Path) -> None:
+    """``listen --json | head -1``: stop, keep the recording, no BrokenPipeError traceback."""
+    output = tmp_path / "kept.wav"
+    replay = ["--replay", str(corpus / "jfk.flac"), "--replay-speed", "4", "--output", str(output)]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no reader at all: the first event cannot be written
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "desktop_app.cli", "listen", "--json", *replay],
+            stdin=subprocess.PIPE,  # kept open: only the closed output may stop it
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+    finally:
+        os.close(write_end)
+    with process:
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+        process.wait(timeout=60)
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    assert f"saved to {output}" in stderr
+    with wave.open(str(output)) as recorded:
+        assert recorded.getnframes() > 0

