@@ -372,6 +372,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Views")
         self.tabs.addTab(self.files_tab, "&Files")
+        self.tabs.currentChanged.connect(lambda _index: self._update_actions())
         self.setCentralWidget(self.tabs)
 
         self.model_label = ModelStateLabel()
@@ -770,8 +771,13 @@ class MainWindow(QMainWindow):
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self.transcript.show_job(self.model.job_at(current.row()) if current.isValid() else None)
 
+    @property
+    def files_tab_shown(self) -> bool:
+        return self.tabs.currentWidget() is self.files_tab
+
     def _update_actions(self) -> None:
-        jobs = self.selected_jobs()
+        # The job actions act on the Files tab's selection; on another tab it is out of sight.
+        jobs = self.selected_jobs() if self.files_tab_shown else []
         states = {job.state for job in jobs}
         self.cancel_action.setEnabled(bool(states & {JobState.QUEUED, JobState.RUNNING}))
         self.retry_action.setEnabled(bool(states & {JobState.FAILED, JobState.CANCELLED}))
@@ -782,7 +788,7 @@ class MainWindow(QMainWindow):
         self.reveal_action.setEnabled(bool(jobs))
         self.export_action.setEnabled(JobState.DONE in states)
         self.export_all_action.setEnabled(
-            any(job.state is JobState.DONE for job in self.queue.jobs())
+            self.files_tab_shown and any(job.state is JobState.DONE for job in self.queue.jobs())
         )
 
     def _context_menu(self, position: QPoint) -> None:
@@ -906,7 +912,7 @@ class MainWindow(QMainWindow):
         if job_id in self.selected_ids():
             self._update_actions()
         if job.state is JobState.DONE:
-            self.export_all_action.setEnabled(True)
+            self.export_all_action.setEnabled(self.files_tab_shown)
             self._finished_in_batch[job_id] = None
             if self.preferences.auto_export and self.preferences.auto_export_formats:
                 self.export_jobs(
