@@ -231,16 +231,22 @@ class JobQueue(QObject):
         return result
 
     def add_finished(
-        self, path: str | Path, transcript: Transcript, options: TranscriptionOptions
+        self,
+        path: str | Path,
+        transcript: Transcript,
+        options: TranscriptionOptions,
+        *,
+        started_at: float | None = None,
     ) -> Job:
         """Record work done elsewhere (a live dictation) as a finished job: listed, exportable
-        and retryable like any other, without taking a queue place."""
+        and retryable like any other, without taking a queue place. ``started_at`` (epoch
+        seconds) is when that work began, so the job's elapsed time is the real one."""
         job = Job(path=Path(path), options=options, state=JobState.DONE, progress=1.0)
         job.transcript = transcript
         job.segments = list(transcript.segments)
         job.duration = transcript.duration
         job.language = transcript.language
-        job.started_at = job.created_at
+        job.started_at = job.created_at if started_at is None else started_at
         job.finished_at = time.time()
         with self._lock:
             self._jobs[job.id] = job

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from desktop_app.core import audio_sources
 from desktop_app.core.audio_sources import ReplaySource
 from desktop_app.core.settings import load_settings
+from desktop_app.gui.job_model import Column, JobTableModel
 from desktop_app.gui.live_panel import LivePanel
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
+from tests.test_input_devices import LINUX
 
 
 def test_dictation_in_the_panel_becomes_a_finished_job(qtbot, corpus: Path) -> None:
     queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2)
     panel = LivePanel(queue, load_settings(environ={}))
     qtbot.addWidget(panel)
-    panel.source_factory = lambda device: ReplaySource(corpus / "LJ050-0131.wav", speed=4.0)
+    speed = 4.0
+    panel.source_factory = lambda device: ReplaySource(corpus / "LJ050-0131.wav", speed=speed)
     panel.record_button.click()
     qtbot.waitUntil(lambda: panel.recording, timeout=30_000)
     assert panel.record_button.text() == "Stop"
@@ -27,6 +31,15 @@ def test_dictation_in_the_panel_becomes_a_finished_job(qtbot, corpus: Path) -> N
     assert "formal review" in (job.transcript.text if job.transcript else "")
     assert "formal review" in panel.confirmed_text()
     assert panel.tentative_text() == ""
+    # The job says what really happened: the model and the language read (tiny.en reads
+    # English only; "auto" was the request), and how long the dictation took: at least the
+    # replay's own pace, however fast the machine.
+    row = JobTableModel(queue)
+    assert row.data(row.index(0, Column.MODEL)) == "tiny.en / en"
+    assert job.language == "en" and job.transcript is not None
+    assert job.transcript.language == "en"
+    elapsed = job.elapsed()
+    assert elapsed is not None and elapsed >= job.duration / speed - 0.05
     panel.clear_button.click()
     assert panel.confirmed_text() == ""
 
@@ -75,3 +88,43 @@ def test_export_writes_the_dictation_off_the_gui_thread(qtbot, tmp_path, monkeyp
     assert threads and threads[0] != "MainThread"
     assert "00:00:00,000 --> 00:00:01,000" in target.read_text(encoding="utf-8")  # 1 s at least
     assert "Ask not." in target.read_text(encoding="utf-8")
+
+
+def test_inputs_are_listed_by_names_a_person_understands(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(audio_sources, "list_input_devices", lambda rescan=False: LINUX)
+    panel = LivePanel(JobQueue(FakeEngine(), max_workers=1, max_queue_size=2), load_settings({}))
+    qtbot.addWidget(panel)
+    shown = [panel.devices.itemText(i) for i in range(panel.devices.count())]
+    assert shown == [
+        "System default",
+        "HDA Intel PCH: ALC3246 Analog",
+        "USB PnP Sound Device: Audio",
+        "PipeWire sound server",
+        "PulseAudio sound server",
+    ]
+    assert panel.devices.currentIndex() == 0
+    # Record opens the device PortAudio knows by that name, as before the friendlier labels.
+    opened = [panel.devices.itemData(i) for i in range(panel.devices.count())]
+    assert opened == [
+        "default",
+        "HDA Intel PCH: ALC3246 Analog (hw:0,0)",
+        "USB PnP Sound Device: Audio (hw:2,0)",
+        "pipewire",
+        "pulse",
+    ]
+
+
+def test_the_empty_text_area_says_what_to_do(qtbot) -> None:
+    from desktop_app.core.transcript import Word
+
+    panel = LivePanel(JobQueue(FakeEngine(), max_workers=1, max_queue_size=2), load_settings({}))
+    qtbot.addWidget(panel)
+    hint = panel.text.placeholderText()
+    key = panel.record_button.shortcut().toString()
+    assert "press Record" in hint and f"({key})" in hint and "speak" in hint
+    assert panel.text.document().isEmpty()  # so the hint is what shows
+    panel._confirmed = [Word(0.0, 0.4, "Ask")]
+    panel._render()
+    assert not panel.text.document().isEmpty()
+    panel.clear_button.click()
+    assert panel.text.document().isEmpty()  # the hint is back after Clear
