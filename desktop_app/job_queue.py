@@ -32,6 +32,7 @@ from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.memory import release_free_memory
 from desktop_app.core.priority import lower_current_thread_priority
+from desktop_app.core.settings import SPECS_BY_NAME
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 
@@ -78,10 +79,13 @@ class Capacity:
         }
 
     def refusal(self) -> str:
+        """Why a file is refused, naming the setting as Settings shows it (the environment
+        variable serves the command line)."""
+        queue_size = SPECS_BY_NAME["max_queue_size"]
         return (
             f"The queue is full ({self.queued} of {self.max_queue_size} places taken, "
             f"{self.active} of {self.max_workers} workers busy). Wait for jobs to finish, or "
-            "raise MAX_QUEUE_SIZE in Settings."
+            f"raise {queue_size.label} in Settings ({queue_size.env} for the command line)."
         )
 
 

@@ -693,12 +693,7 @@ class MainWindow(QMainWindow):
         outcome.accepted = batch.accepted
         outcome.refused = [path for path, _reason in batch.refused] + files[len(fits) :]
         if outcome.refused:
-            outcome.refusal_reason = (
-                f"The queue is full: {capacity.max_workers} workers and "
-                f"{capacity.max_queue_size} waiting places. Add the rest when jobs finish, or "
-                "raise Workers or Queue size in Settings (Ctrl+,; MAX_QUEUE_SIZE and "
-                "MAX_CONCURRENT_WORKERS in the environment)."
-            )
+            outcome.refusal_reason = self.queue.capacity().refusal()
         if outcome.accepted and not self.table.selectionModel().hasSelection():
             self.select_job(outcome.accepted[0].id)
         return outcome
