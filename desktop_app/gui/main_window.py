@@ -1055,6 +1055,8 @@ class MainWindow(QMainWindow):
             self.show_notice(f"Settings not applied: {error}")
             return False
         old, self.settings = self.settings, new
+        if hasattr(self, "live_panel"):  # the next dictation uses the new model and language
+            self.live_panel.settings = new
         self.queue.set_limits(
             max_workers=new.max_concurrent_workers, max_queue_size=new.max_queue_size
         )

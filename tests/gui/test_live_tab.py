@@ -37,3 +37,10 @@ def test_the_files_job_actions_are_disabled_while_the_live_tab_is_shown(
 
     window.tabs.setCurrentWidget(window.files_tab)
     assert all(action.isEnabled() for action in files_only)
+
+
+def test_settings_applied_in_the_window_reach_the_next_dictation(make_window) -> None:
+    window = make_window(FakeEngine())
+    assert window.apply_settings({"whisper_model_size": "base.en", "language": "en"})
+    assert window.live_panel.settings.whisper_model_size == "base.en"
+    assert window.live_panel.settings.language == "en"
