@@ -112,6 +112,9 @@ def test_inputs_are_listed_by_names_a_person_understands(qtbot, monkeypatch) -> 
         "pipewire",
         "pulse",
     ]
+    panel.devices.setCurrentIndex(2)
+    panel.refresh_button.click()
+    assert panel.devices.currentText() == "USB PnP Sound Device: Audio"  # the choice is kept
 
 
 def test_the_empty_text_area_says_what_to_do(qtbot) -> None:

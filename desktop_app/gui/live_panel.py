@@ -149,6 +149,7 @@ class LivePanel(QWidget):
     def refresh_devices(self) -> None:
         from desktop_app.core.audio_sources import input_choices, list_input_devices
 
+        chosen = self.devices.currentData()
         self.devices.clear()
         try:
             found = list_input_devices(rescan=not self.recording)
@@ -160,6 +161,8 @@ class LivePanel(QWidget):
         # Friendly labels; the item data is the PortAudio name that is opened.
         for choice in input_choices(found):
             self.devices.addItem(choice.label, choice.device)
+        if (kept := self.devices.findData(chosen)) >= 0:  # Refresh keeps the user's choice
+            self.devices.setCurrentIndex(kept)
 
     # ------------------------------------------------------------------ recording
     @property
