@@ -124,7 +124,8 @@ def test_the_empty_text_area_says_what_to_do(qtbot) -> None:
     qtbot.addWidget(panel)
     hint = panel.text.placeholderText()
     key = panel.record_button.shortcut().toString()
-    assert "press Record" in hint and f"({key})" in hint and "speak" in hint
+    assert "press Record" in hint and "speak" in hint
+    assert f"Record ({key})" in hint if key else "Record and" in hint  # the key Record has now
     assert panel.text.document().isEmpty()  # so the hint is what shows
     panel._confirmed = [Word(0.0, 0.4, "Ask")]
     panel._render()
