@@ -13,6 +13,9 @@ from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
 from tests.test_input_devices import LINUX
 
+#: How long a step may take on a very busy computer before the test gives up.
+BOUND_MS = 300_000
+
 
 def test_dictation_in_the_panel_becomes_a_finished_job(qtbot, corpus: Path) -> None:
     queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2)
@@ -21,10 +24,13 @@ def test_dictation_in_the_panel_becomes_a_finished_job(qtbot, corpus: Path) -> N
     speed = 4.0
     panel.source_factory = lambda device: ReplaySource(corpus / "LJ050-0131.wav", speed=speed)
     panel.record_button.click()
-    qtbot.waitUntil(lambda: panel.recording, timeout=30_000)
+    # Generous bounds, not speed goals: on a busy computer the words come later, never others.
+    qtbot.waitUntil(lambda: panel.recording, timeout=BOUND_MS)
     assert panel.record_button.text() == "Stop"
-    qtbot.waitUntil(lambda: bool(panel.tentative_text() or panel.confirmed_text()), timeout=30_000)
-    qtbot.waitUntil(lambda: bool(queue.jobs()), timeout=60_000)  # the replay ended: stopped
+    qtbot.waitUntil(
+        lambda: bool(panel.tentative_text() or panel.confirmed_text()), timeout=BOUND_MS
+    )
+    qtbot.waitUntil(lambda: bool(queue.jobs()), timeout=BOUND_MS)  # the replay ended: stopped
     assert not panel.recording and panel.record_button.text() == "Record"
     job = queue.jobs()[0]
     assert job.state.value == "done" and job.path.suffix == ".wav" and job.path.is_file()
@@ -132,3 +138,31 @@ def test_the_empty_text_area_says_what_to_do(qtbot) -> None:
     assert not panel.text.document().isEmpty()
     panel.clear_button.click()
     assert panel.text.document().isEmpty()  # the hint is back after Clear
+
+
+def test_a_panel_deleted_while_dictating_lets_the_session_end_without_errors(
+    qtbot, monkeypatch, corpus: Path
+) -> None:
+    """The session's threads outlive the panel (a window closed mid-dictation): what they
+    report must go nowhere quietly, not raise in them and spoil the recording's result."""
+    import shiboken6
+
+    from desktop_app.core.streaming import StreamingTranscriber
+    from desktop_app.gui import live_panel
+
+    monkeypatch.setattr(
+        live_panel,
+        "create_transcriber",
+        lambda settings: StreamingTranscriber(lambda audio, prompt: [], speech_detector=None),
+    )
+    panel = LivePanel(JobQueue(FakeEngine(), max_workers=1, max_queue_size=2), load_settings({}))
+    panel.source_factory = lambda device: ReplaySource(corpus / "jfk.flac", speed=4.0)
+    panel.record_button.click()
+    qtbot.waitUntil(lambda: panel.recording, timeout=BOUND_MS)
+    session = panel.session
+    assert session is not None
+    shiboken6.delete(panel)
+    assert session.wait(timeout=BOUND_MS / 1000)
+    assert session.result is not None and session.result.error is None
+    assert session.result.recording is not None
+    session.result.recording.unlink()

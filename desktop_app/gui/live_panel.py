@@ -67,7 +67,10 @@ class LivePanel(QWidget):
         self._tentative = ""
         self._started_at = 0.0  # time.monotonic() when capture began
         self._options = TranscriptionOptions.from_settings(settings)
-        self._bridge = _Bridge(self)
+        # No parent: the session's threads may outlive this panel (a window closed while
+        # dictating); their reports then reach a bridge whose slots are gone, instead of
+        # raising "Signal source has been deleted" in them and spoiling the recording's end.
+        self._bridge = _Bridge()
         self._bridge.stream_event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         self._bridge.status.connect(self._on_status, Qt.ConnectionType.QueuedConnection)
         self._bridge.error.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
