@@ -39,6 +39,7 @@ from desktop_app.core.job_store import JobStore, OwedExport, describe_write_fail
 from desktop_app.core.jobs import Job, JobState, KeptResult
 from desktop_app.core.memory import release_free_memory
 from desktop_app.core.priority import lower_current_thread_priority
+from desktop_app.core.settings import SPECS_BY_NAME
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 
@@ -88,10 +89,13 @@ class Capacity:
         }
 
     def refusal(self) -> str:
+        """Why a file is refused, naming the setting as Settings shows it (the environment
+        variable serves the command line)."""
+        queue_size = SPECS_BY_NAME["max_queue_size"]
         return (
             f"The queue is full ({self.queued} of {self.max_queue_size} places taken, "
             f"{self.active} of {self.max_workers} workers busy). Wait for jobs to finish, or "
-            "raise MAX_QUEUE_SIZE in Settings."
+            f"raise {queue_size.label} in Settings ({queue_size.env} for the command line)."
         )
 
 
@@ -247,16 +251,22 @@ class JobQueue(QObject):
         return result
 
     def add_finished(
-        self, path: str | Path, transcript: Transcript, options: TranscriptionOptions
+        self,
+        path: str | Path,
+        transcript: Transcript,
+        options: TranscriptionOptions,
+        *,
+        started_at: float | None = None,
     ) -> Job:
         """Record work done elsewhere (a live dictation) as a finished job: listed, exportable
-        and retryable like any other, without taking a queue place."""
+        and retryable like any other, without taking a queue place. ``started_at`` (epoch
+        seconds) is when that work began, so the job's elapsed time is the real one."""
         job = Job(path=Path(path), options=options, state=JobState.DONE, progress=1.0)
         job.transcript = transcript
         job.segments = list(transcript.segments)
         job.duration = transcript.duration
         job.language = transcript.language
-        job.started_at = job.created_at
+        job.started_at = job.created_at if started_at is None else started_at
         job.finished_at = time.time()
         with self._lock:
             self._jobs[job.id] = job

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -101,6 +102,91 @@ def list_input_devices(*, rescan: bool = False) -> list[InputDevice]:
             )
         )
     return found
+
+
+#: ALSA's names for the sound servers PortAudio reaches through it, as a person knows them.
+SOUND_SERVERS = {
+    "pulse": "PulseAudio sound server",
+    "pipewire": "PipeWire sound server",
+    "jack": "JACK sound server",
+}
+#: Names PortAudio lists as inputs that are not microphones a person picks: ALSA's plug-ins
+#: (converters, and aliases of the default) and Windows' sound mappers. Hidden unless default.
+NOT_MICROPHONES = frozenset(
+    {
+        "default",
+        "sysdefault",
+        "dsnoop",
+        "dmix",
+        "samplerate",
+        "speexrate",
+        "lavrate",
+        "upmix",
+        "vdownmix",
+        "plug",
+        "hw",
+        "plughw",
+        "front",
+        "surround40",
+        "surround51",
+        "surround71",
+        "iec958",
+        "spdif",
+        "Microsoft Sound Mapper - Input",
+        "Primary Sound Capture Driver",
+    }
+)
+#: ALSA's card address at the end of a hardware device's name: "HDA Intel PCH: ALC887 (hw:0,0)".
+_ALSA_ADDRESS = re.compile(r"\s*\((?:plug)?hw:[^)]*\)$")
+SYSTEM_DEFAULT = "System default"
+
+
+@dataclass(frozen=True)
+class InputChoice:
+    """One entry of an input list: what a person reads, and the device it opens."""
+
+    label: str
+    #: The PortAudio name handed to :class:`MicrophoneSource` (resolved by :func:`find_device`),
+    #: so a friendlier label never changes which device is opened.
+    device: str
+    is_default: bool
+
+
+def device_label(name: str) -> str:
+    """A PortAudio device name as a person reads it: sound servers named, card addresses cut."""
+    return SOUND_SERVERS.get(name, _ALSA_ADDRESS.sub("", name).strip() or name)
+
+
+def input_choices(devices: list[InputDevice]) -> list[InputChoice]:
+    """The inputs to offer a person, the system default first and called so.
+
+    PortAudio's list is made for programs: ALSA's plug-ins ("sysdefault", "speexrate") and the
+    default's alias ("default") beside the cards, card addresses ("(hw:0,0)"), and on Windows
+    sound mappers and the same microphone once per host API. Each label depends on the name
+    alone and each name is offered once (the first device of that name is the one
+    :func:`find_device` opens), so the device opened is the one the label names.
+    """
+    default = next((d for d in devices if d.is_default), None)
+    choices: list[InputChoice] = []
+    seen_names: set[str] = set()
+    seen_labels: dict[str, int] = {}
+    if default is not None:
+        label = device_label(default.name)
+        shown = SYSTEM_DEFAULT if default.name in NOT_MICROPHONES else f"{SYSTEM_DEFAULT}: {label}"
+        choices.append(InputChoice(shown, default.name, True))
+        seen_names.add(default.name)
+        seen_labels[label] = 1
+    microphones = [d for d in devices if d.name not in NOT_MICROPHONES]
+    for device in microphones if microphones or default else devices:
+        if device.name in seen_names:
+            continue
+        seen_names.add(device.name)
+        label = device_label(device.name)
+        count = seen_labels[label] = seen_labels.get(label, 0) + 1
+        choices.append(
+            InputChoice(label if count == 1 else f"{label} ({count})", device.name, False)
+        )
+    return choices
 
 
 def find_device(name: str | None, devices: list[InputDevice] | None = None) -> InputDevice | None:

@@ -91,6 +91,9 @@ class SettingSpec:
     minimum: float | None = None
     maximum: float | None = None
     unit: str = ""
+    #: The name a desktop user sees for it (the settings dialog's label); messages to that
+    #: user name the setting by it. Empty for settings the window does not show.
+    label: str = ""
 
     def default_value(self) -> Any:
         return self.default() if callable(self.default) else self.default
@@ -160,10 +163,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "MAX_CONCURRENT_WORKERS",
         int,
         default_workers,
-        "Files transcribed at the same time. Default: one per CPU core, at most 4; each worker "
-        "gets cores / workers decoding threads so the cores are never oversubscribed.",
+        "How many files are transcribed at the same time, each by one worker. The default, one "
+        "per CPU core and at most 4, is usually the fastest: the cores are shared out among the "
+        "workers (cores / workers decoding threads each), so more workers are not more speed.",
         minimum=1,
         maximum=64,
+        label="Workers",
     ),
     SettingSpec(
         "max_queue_size",
@@ -174,6 +179,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "with a message (never dropped).",
         minimum=1,
         maximum=100_000,
+        label="Queue size",
     ),
     SettingSpec(
         "max_file_size_mb",
@@ -184,6 +190,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         minimum=1,
         maximum=1_000_000,
         unit="MB",
+        label="Largest file (MB)",
     ),
     SettingSpec(
         "whisper_model_size",
@@ -194,6 +201,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "(downloaded once when online), or the path of a local CTranslate2 model folder (a "
         "path contains / or starts with . or ~; a name is never looked up in the current "
         "folder).",
+        label="Model",
     ),
     SettingSpec(
         "language",
@@ -202,6 +210,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "auto",
         "Spoken language as a code such as en or de, or auto to detect it. English-only "
         "models (names ending in .en) accept only en or auto.",
+        label="Language",
     ),
     SettingSpec(
         "task",
@@ -211,24 +220,29 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "transcribe keeps the spoken language; translate gives English text (multilingual "
         "models only).",
         choices=TASKS,
+        label="Task",
     ),
     SettingSpec(
         "beam_size",
         "WHISPER_BEAM_SIZE",
         int,
         5,
-        "Beam search width, for files and live dictation. 5 is markedly more accurate than 1 "
-        "(greedy) at a similar speed on the CPU.",
+        "How many candidate wordings the model keeps open while it decodes, taking the likeliest "
+        "at the end (beam search), for files and live dictation. 5 is markedly more accurate "
+        "than 1 (one guess at a time) at a similar speed on the CPU.",
         minimum=1,
         maximum=20,
+        label="Beam size",
     ),
     SettingSpec(
         "vad_filter",
         "WHISPER_VAD_FILTER",
         bool,
         True,
-        "Skip silence with the Silero voice-activity detector before decoding. Without it, "
-        "long pauses can make the model drop the sentences after them.",
+        "Skip the silent stretches before transcribing, found by a voice-activity detector "
+        "(VAD, Silero). Keep it on: without it, long pauses can make the model drop the "
+        "sentences after them.",
+        label="Skip silence (VAD)",
     ),
     SettingSpec(
         "log_level",

@@ -335,8 +335,11 @@ class StreamingTranscriber:
         return join_words(self.tentative)
 
     def transcript(self, *, model: str = "", source: str = "") -> Transcript:
-        """The confirmed words as segments cut at sentence ends and pauses (for export)."""
-        return words_to_transcript(self.confirmed, self.received_seconds, model, source)
+        """The confirmed words as segments cut at sentence ends and pauses (for export), in
+        the language the recognizer read (set, or detected on the first pass)."""
+        transcript = words_to_transcript(self.confirmed, self.received_seconds, model, source)
+        transcript.language = getattr(self.recognizer, "language", None) or ""
+        return transcript
 
     # ------------------------------------------------------------------ feeding
     def start(self) -> None:

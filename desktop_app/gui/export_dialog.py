@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.exporters import FORMATS
+from desktop_app.gui.settings_dialog import fit_placeholder
 
 FORMAT_NAMES = {
     "txt": "Plain text (.txt)",
@@ -56,6 +57,7 @@ class ExportDialog(QDialog):
         self.folder = QLineEdit(folder)
         self.folder.setPlaceholderText("Beside each source file")
         self.folder.setAccessibleName("Export folder")
+        fit_placeholder(self.folder)
         browse = QPushButton("&Browse…")
         browse.setAccessibleName("Choose export folder")
         browse.clicked.connect(self._browse)

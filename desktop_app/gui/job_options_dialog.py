@@ -28,8 +28,10 @@ from desktop_app.core.settings import SPECS_BY_NAME, load_settings
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.gui.settings_dialog import (
     LABELS,
+    explain,
     field_value,
     offer_translate,
+    readable_width,
     set_field_value,
     spec_field,
 )
@@ -63,16 +65,16 @@ class JobOptionsDialog(QDialog):
             else f"These apply to the {job_count} selected jobs only."
         )
         intro.setWordWrap(True)
+        intro.setMinimumWidth(readable_width(intro))  # not a narrow column of short lines
         form = QFormLayout()
         for name, option in JOB_FIELDS.items():
             spec = SPECS_BY_NAME[name]
             field = spec_field(spec, getattr(options, option), self.validate, self._on_text)
-            field.setToolTip(spec.description)
             field.setAccessibleName(LABELS[name].replace("&", ""))
-            field.setAccessibleDescription(spec.description)
             self.fields[name] = field
             label = QLabel(LABELS[name])
             label.setBuddy(field)
+            explain(label, field, spec)
             form.addRow(label, field)
         self.problem = QLabel()
         self.problem.setObjectName("jobOptionsProblem")
@@ -91,7 +93,7 @@ class JobOptionsDialog(QDialog):
         layout = QVBoxLayout(self)
         # Grow when a problem sentence appears, instead of squeezing the fields.
         layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
-        self.problem.setMinimumWidth(420)  # a readable line length for the sentence
+        self.problem.setMinimumWidth(readable_width(self.problem))
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.problem)

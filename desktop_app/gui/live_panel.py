@@ -65,8 +65,12 @@ class LivePanel(QWidget):
         self._warmed = False
         self._confirmed: list[Word] = []
         self._tentative = ""
-        self._started_at = 0.0
-        self._bridge = _Bridge(self)
+        self._started_at = 0.0  # time.monotonic() when capture began
+        self._options = TranscriptionOptions.from_settings(settings)
+        # No parent: the session's threads may outlive this panel (a window closed while
+        # dictating); their reports then reach a bridge whose slots are gone, instead of
+        # raising "Signal source has been deleted" in them and spoiling the recording's end.
+        self._bridge = _Bridge()
         self._bridge.stream_event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         self._bridge.status.connect(self._on_status, Qt.ConnectionType.QueuedConnection)
         self._bridge.error.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
@@ -86,6 +90,8 @@ class LivePanel(QWidget):
         self.status_label = QLabel("")
         self.text = QTextEdit()
         self.text.setReadOnly(True)
+        self.text.setAccessibleName("Dictated text")
+        self._show_hint()
         self.copy_button = QPushButton("Copy")
         self.clear_button = QPushButton("Clear")
         self.export_button = QPushButton("Export…")
@@ -119,9 +125,19 @@ class LivePanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self._show_hint()  # the window may have bound Record to another key since
         if not self._warmed:
             self._warmed = True
             threading.Thread(target=self._warm_up, name="live-warm-up", daemon=True).start()
+
+    def _show_hint(self) -> None:
+        """What to do, in the empty text area: a blank box tells a new user nothing."""
+        key = self.record_button.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.text.setPlaceholderText(
+            f"Choose the input above, press Record{f' ({key})' if key else ''} and speak: your "
+            "words appear here as you talk, grey until they are certain. When you stop, the "
+            "recording and its transcript are kept in the Files tab."
+        )
 
     def _warm_up(self) -> None:
         """Load the live model the first time the panel is shown, off the GUI thread, so that
@@ -134,8 +150,9 @@ class LivePanel(QWidget):
     # ------------------------------------------------------------------ devices
     @Slot()
     def refresh_devices(self) -> None:
-        from desktop_app.core.audio_sources import list_input_devices
+        from desktop_app.core.audio_sources import input_choices, list_input_devices
 
+        chosen = self.devices.currentData()
         self.devices.clear()
         try:
             found = list_input_devices(rescan=not self.recording)
@@ -144,11 +161,11 @@ class LivePanel(QWidget):
             return
         if not found:
             self.status_label.setText("No microphone found; connect one and press Refresh.")
-        for device in found:
-            self.devices.addItem(device.name + (" (default)" if device.is_default else ""))
-            self.devices.setItemData(self.devices.count() - 1, device.name)
-            if device.is_default:
-                self.devices.setCurrentIndex(self.devices.count() - 1)
+        # Friendly labels; the item data is the PortAudio name that is opened.
+        for choice in input_choices(found):
+            self.devices.addItem(choice.label, choice.device)
+        if (kept := self.devices.findData(chosen)) >= 0:  # Refresh keeps the user's choice
+            self.devices.setCurrentIndex(kept)
 
     # ------------------------------------------------------------------ recording
     @property
@@ -164,6 +181,8 @@ class LivePanel(QWidget):
 
     def start(self) -> None:
         device = self.devices.currentData()
+        # The options the session is made with, not those in force when it ends.
+        self._options = TranscriptionOptions.from_settings(self.settings)
         self.record_button.setEnabled(False)
         self.status_label.setText("Loading the model…")
         threading.Thread(
@@ -201,7 +220,7 @@ class LivePanel(QWidget):
     @Slot(object)
     def _on_started(self, session: LiveSession) -> None:
         self.session = session
-        self._started_at = time.monotonic()
+        self._started_at = session.source.started_at or time.monotonic()
         self._clock.start()
         self.record_button.setText("Stop")
         self.record_button.setEnabled(True)
@@ -243,8 +262,10 @@ class LivePanel(QWidget):
         self._tentative = ""
         self._render()
         if result.recording is not None and result.captured_seconds > 0:
-            options = TranscriptionOptions.from_settings(self.settings)
-            self.queue.add_finished(result.recording, result.transcript, options)
+            started_at = time.time() - (time.monotonic() - self._started_at)
+            self.queue.add_finished(
+                result.recording, result.transcript, self._options, started_at=started_at
+            )
             if not result.error:
                 self.status_label.setText(f"Saved {result.recording.name} to the job list.")
 

@@ -389,6 +389,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Views")
         self.tabs.addTab(self.files_tab, "&Files")
+        self.tabs.currentChanged.connect(lambda _index: self._update_actions())
         self.setCentralWidget(self.tabs)
 
         self.model_label = ModelStateLabel()
@@ -714,12 +715,7 @@ class MainWindow(QMainWindow):
         outcome.accepted = batch.accepted
         outcome.refused = [path for path, _reason in batch.refused] + files[len(fits) :]
         if outcome.refused:
-            outcome.refusal_reason = (
-                f"The queue is full: {capacity.max_workers} workers and "
-                f"{capacity.max_queue_size} waiting places. Add the rest when jobs finish, or "
-                "raise Workers or Queue size in Settings (Ctrl+,; MAX_QUEUE_SIZE and "
-                "MAX_CONCURRENT_WORKERS in the environment)."
-            )
+            outcome.refusal_reason = self.queue.capacity().refusal()
         if outcome.accepted and not self.table.selectionModel().hasSelection():
             self.select_job(outcome.accepted[0].id)
         return outcome
@@ -792,8 +788,13 @@ class MainWindow(QMainWindow):
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self.transcript.show_job(self.model.job_at(current.row()) if current.isValid() else None)
 
+    @property
+    def files_tab_shown(self) -> bool:
+        return self.tabs.currentWidget() is self.files_tab
+
     def _update_actions(self) -> None:
-        jobs = self.selected_jobs()
+        # The job actions act on the Files tab's selection; on another tab it is out of sight.
+        jobs = self.selected_jobs() if self.files_tab_shown else []
         states = {job.state for job in jobs}
         self.cancel_action.setEnabled(bool(states & {JobState.QUEUED, JobState.RUNNING}))
         self.retry_action.setEnabled(bool(states & {JobState.FAILED, JobState.CANCELLED}))
@@ -804,7 +805,7 @@ class MainWindow(QMainWindow):
         self.reveal_action.setEnabled(bool(jobs))
         self.export_action.setEnabled(JobState.DONE in states)
         self.export_all_action.setEnabled(
-            any(job.state is JobState.DONE for job in self.queue.jobs())
+            self.files_tab_shown and any(job.state is JobState.DONE for job in self.queue.jobs())
         )
 
     def _context_menu(self, position: QPoint) -> None:
@@ -928,7 +929,7 @@ class MainWindow(QMainWindow):
         if job_id in self.selected_ids():
             self._update_actions()
         if job.state is JobState.DONE:
-            self.export_all_action.setEnabled(True)
+            self.export_all_action.setEnabled(self.files_tab_shown)
             self._finished_in_batch[job_id] = None
             if job.error:  # a re-run that failed: the previous transcript is back
                 self.show_notice(f"{job.name}: {job.error}")
@@ -1106,6 +1107,8 @@ class MainWindow(QMainWindow):
             self.show_notice(f"Settings not applied: {error}")
             return False
         old, self.settings = self.settings, new
+        if hasattr(self, "live_panel"):  # the next dictation uses the new model and language
+            self.live_panel.settings = new
         self.queue.set_limits(
             max_workers=new.max_concurrent_workers, max_queue_size=new.max_queue_size
         )

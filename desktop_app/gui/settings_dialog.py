@@ -9,6 +9,7 @@ but locked, saying which variable wins.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,22 +56,60 @@ DIALOG_SETTINGS = (
     "beam_size",
 )
 
-LABELS = {
-    "whisper_model_size": "&Model",
-    "language": "&Language",
-    "task": "&Task",
-    "max_concurrent_workers": "&Workers",
-    "max_queue_size": "&Queue size",
-    "max_file_size_mb": "Largest &file (MB)",
-    "vad_filter": "Skip &silence (VAD)",
-    "beam_size": "&Beam size",
+#: The keyboard mnemonic of each setting's label (Alt+letter): the label itself is the spec's.
+MNEMONICS = {
+    "whisper_model_size": "M",
+    "language": "L",
+    "task": "T",
+    "max_concurrent_workers": "W",
+    "max_queue_size": "Q",
+    "max_file_size_mb": "f",
+    "vad_filter": "s",
+    "beam_size": "B",
 }
+
+
+def _with_mnemonic(label: str, key: str) -> str:
+    at = label.index(key)
+    return f"{label[:at]}&{label[at:]}"
+
+
+LABELS = {name: _with_mnemonic(SPECS_BY_NAME[name].label, key) for name, key in MNEMONICS.items()}
+#: Wrapped sentences (an intro, a problem) get at least this many average characters per line,
+#: so that a dialog never shrinks them into a narrow column.
+READABLE_LINE_CHARS = 60
 
 COMMON_LANGUAGES = ("auto", "en", "de", "fr", "es", "it", "nl", "pt", "pl", "ja", "zh")
 
 
 def _plain(label: str) -> str:
     return label.replace("&", "")
+
+
+def readable_width(widget: QWidget) -> int:
+    """A comfortable line length in ``widget``'s font, in pixels."""
+    return widget.fontMetrics().averageCharWidth() * READABLE_LINE_CHARS
+
+
+def fit_placeholder(edit: QLineEdit) -> None:
+    """Make ``edit`` wide enough for its whole placeholder ("Beside each source file"), which
+    otherwise is cut off to "Beside each sour…" and no longer says what an empty field means."""
+    metrics = edit.fontMetrics()
+    # QLineEdit's size hint is 17 "x" plus its frame and margins; swap the 17 "x" for the text.
+    extra = metrics.horizontalAdvance(edit.placeholderText()) - 17 * metrics.horizontalAdvance("x")
+    edit.setMinimumWidth(edit.sizeHint().width() + max(0, extra))
+
+
+def explain(label: QLabel, field: QWidget, spec: SettingSpec, note: str = "") -> None:
+    """Put the spec's description on the label as well as the field: a user points at the name
+    they do not understand ("Beam size"), not only at the box beside it. The text is the one
+    declaration's, so the dialog, the README and the command line's help say the same."""
+    text = spec.description + (f" {note}" if note else "")
+    tip = f"<p>{html.escape(text, quote=False)}</p>"  # rich text, so Qt wraps a long tip into lines
+    for widget in (label, field):
+        widget.setToolTip(tip)
+        widget.setWhatsThis(tip)
+    field.setAccessibleDescription(spec.description)
 
 
 def spec_field(
@@ -160,15 +199,17 @@ class SettingsDialog(QDialog):
         for name in DIALOG_SETTINGS:
             spec = SPECS_BY_NAME[name]
             field = self._make_field(spec, getattr(settings, name))
-            field.setToolTip(spec.description + f"\n(Environment variable: {spec.env})")
             field.setAccessibleName(_plain(LABELS[name]))
-            field.setAccessibleDescription(spec.description)
-            if environ.get(spec.env, "").strip():
-                field.setEnabled(False)
-                field.setToolTip(f"Set by the environment variable {spec.env}, which wins.")
-            self.fields[name] = field
             label = QLabel(LABELS[name])
             label.setBuddy(field)
+            if environ.get(spec.env, "").strip():
+                field.setEnabled(False)
+                explain(
+                    label, field, spec, f"Set by the environment variable {spec.env}, which wins."
+                )
+            else:
+                explain(label, field, spec, f"(Environment variable: {spec.env})")
+            self.fields[name] = field
             form.addRow(label, field)
 
         self.auto_export = QCheckBox("Export every finished job &automatically")
@@ -177,6 +218,7 @@ class SettingsDialog(QDialog):
         self.auto_folder = QLineEdit(preferences.auto_export_folder)
         self.auto_folder.setPlaceholderText("Beside each source file")
         self.auto_folder.setAccessibleName("Auto-export folder")
+        fit_placeholder(self.auto_folder)
         browse = QPushButton("Br&owse…")
         browse.setAccessibleName("Choose auto-export folder")
         browse.clicked.connect(self._browse)
@@ -201,6 +243,7 @@ class SettingsDialog(QDialog):
         self.problem.setObjectName("settingsProblem")
         self.problem.setStyleSheet("color: #b3261e;")
         self.problem.setWordWrap(True)
+        self.problem.setMinimumWidth(readable_width(self.problem))
         self.problem.setAccessibleName("Settings problem")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from desktop_app.core.jobs import JobState
+from desktop_app.core.settings import SPECS_BY_NAME
 from tests.fakes import FakeEngine
 
 
@@ -28,7 +29,14 @@ def test_a_flood_takes_exactly_the_free_places_and_refuses_the_rest_in_one_messa
     assert outcome.refused == files[102:]
     assert len(notices) == 1
     assert "Added 102 of 1000 files; 898 refused" in notices[0]
-    assert "MAX_QUEUE_SIZE" in notices[0]
+    # The setting is named as Settings shows it; the environment variable is the CLI's.
+    queue_size = SPECS_BY_NAME["max_queue_size"]
+    assert (
+        f"raise {queue_size.label} in Settings ({queue_size.env} for the command line)"
+        in (notices[0])
+    )
+    assert "in the environment" not in notices[0]
+    assert f"raise {queue_size.label} in Settings" in window.capacity_label.toolTip()
     assert window.model.rowCount() == 102
     states = [job.state for job in window.queue.jobs()]
     assert states == [JobState.RUNNING] * 2 + [JobState.QUEUED] * 100
