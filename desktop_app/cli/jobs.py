@@ -24,7 +24,8 @@ def _display(path: Path) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def job_record(job: Job) -> dict[str, Any]:
+def job_record(job: Job, segments: int) -> dict[str, Any]:
+    """``segments`` is the stored count: listing never reads the transcripts themselves."""
     return {
         "id": job.id,
         "file": _display(job.path),
@@ -33,7 +34,7 @@ def job_record(job: Job) -> dict[str, Any]:
         "error": job.error,
         "resumed": job.resumed,
         "attempts": job.attempts,
-        "segments": len(job.segments),
+        "segments": segments,
         "created_at": job.created_at,
         "finished_at": job.finished_at,
     }
@@ -45,14 +46,17 @@ def run_jobs(
     out = out if out is not None else sys.stdout  # read at call time
     path = store_path or default_store_path()
     jobs: list[Job] = []
+    counts: dict[str, int] = {}
     if path.exists():
         store = JobStore(path)
         try:
             jobs = store.load_jobs()
+            if args.json:
+                counts = store.segment_counts()
         finally:
             store.close()
     if args.json:
-        json.dump([job_record(job) for job in jobs], out, indent=2)
+        json.dump([job_record(job, counts.get(job.id, 0)) for job in jobs], out, indent=2)
         out.write("\n")
         return EXIT_OK
     if not jobs:
