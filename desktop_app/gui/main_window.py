@@ -1059,6 +1059,8 @@ class MainWindow(QMainWindow):
         )
         if hasattr(self.engine, "max_file_size_bytes"):
             self.engine.max_file_size_bytes = new.max_file_size_bytes
+        if hasattr(self.engine, "max_audio_seconds"):
+            self.engine.max_audio_seconds = new.max_audio_seconds
         if new.whisper_model_size != old.whisper_model_size:
             self.preload_model()
         self.statusBar().showMessage("Settings saved and applied.", 5000)
