@@ -173,6 +173,9 @@ class StoredJob(Job):
 
     @property
     def transcript(self) -> Transcript | None:
+        unread: _Unread | None = self.__dict__.get("_unread")
+        if unread is not None and not unread.done:
+            return None  # only a finished job has one: no need to read its segments to know
         self._read()
         return self.__dict__["_transcript"]
 
