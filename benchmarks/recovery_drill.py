@@ -488,25 +488,37 @@ def restore_kills(folder: Path, queued: int, kills: int, rng: random.Random) -> 
     }
 
 
-def scale(finished: int, queued: int, kill_queued: int, kills: int, seed: int) -> dict[str, object]:
+def scale(
+    finished: int, queued: int, kill_queued: int, kills: int, seed: int, keep: Path | None
+) -> dict[str, object]:
+    """``keep``: build the stores there once and reuse them (building 100k jobs takes minutes)."""
+    import shutil
+
     rng = random.Random(seed)
-    folder = Path(tempfile.mkdtemp(prefix="verbatim-scale-"))
+    folder = keep or Path(tempfile.mkdtemp(prefix="verbatim-scale-"))
     figures: dict[str, object] = {}
-    big = folder / "big" / "verbatim" / "jobs.sqlite3"  # XDG_DATA_HOME=big: the CLI's own store
-    big.parent.mkdir(parents=True)
-    started = time.perf_counter()
-    build_store(big, finished, 0)
-    figures["build_s"] = round(time.perf_counter() - started, 1)
-    figures["store_mb"] = round(big.stat().st_size / 2**20, 1)
-    for how in ("window", "cli", "cli-json"):
-        for name, value in open_figures(big, how).items():
-            figures[f"{how}_{name}"] = round(value, 3)
-    many = folder / "many" / "verbatim" / "jobs.sqlite3"
-    many.parent.mkdir(parents=True)
-    build_store(many, 0, queued)
-    for name, value in open_figures(many, "window").items():
-        figures[f"restore_{name}"] = round(value, 3)
-    figures.update(restore_kills(folder, kill_queued, kills, rng))
+    try:
+        stores = {}
+        for name, done, waiting in (("big", finished, 0), ("many", 0, queued)):
+            # XDG_DATA_HOME=folder/name-...: the CLI finds it as its own store.
+            store = stores[name] = folder / f"{name}-{done}-{waiting}" / "verbatim" / "jobs.sqlite3"
+            if not store.exists():
+                store.parent.mkdir(parents=True, exist_ok=True)
+                started = time.perf_counter()
+                build_store(store, done, waiting)
+                figures[f"build_{name}_s"] = round(time.perf_counter() - started, 1)
+            figures[f"store_{name}_mb"] = round(store.stat().st_size / 2**20, 1)
+        for how in ("window", "cli", "cli-json"):
+            for name, value in open_figures(stores["big"], how).items():
+                figures[f"{how}_{name}"] = round(value, 3)
+        for name, value in open_figures(stores["many"], "window").items():
+            figures[f"restore_{name}"] = round(value, 3)
+        kill_folder = Path(tempfile.mkdtemp(prefix="kills-", dir=folder))
+        figures.update(restore_kills(kill_folder, kill_queued, kills, rng))
+        shutil.rmtree(kill_folder)
+    finally:
+        if keep is None:
+            shutil.rmtree(folder)
     return figures
 
 
@@ -528,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     big.add_argument("--queued", type=int, default=16_000)
     big.add_argument("--kill-queued", type=int, default=4_000)
     big.add_argument("--restore-kills", type=int, default=12)
+    big.add_argument("--keep", type=Path, help="build the stores in this folder once, reuse them")
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--files", type=int, default=6)
@@ -540,7 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "restore-child":
         return run_restore_child(args.store)
     if args.mode == "scale":
-        figures = scale(args.finished, args.queued, args.kill_queued, args.restore_kills, args.seed)
+        figures = scale(
+            args.finished, args.queued, args.kill_queued, args.restore_kills, args.seed, args.keep
+        )
         for name, value in figures.items():
             print(f"{name:>24}: {value}")
         ok = (
