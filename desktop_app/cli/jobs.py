@@ -13,22 +13,24 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop_app.core.job_store import JobStore, default_store_path
+from desktop_app.core.job_store import JobStore, default_store_path, path_bytes
 from desktop_app.core.jobs import Job
 
 EXIT_OK = 0
 
 
-def _display(path: Path) -> str:
+def _display(path: Path | bytes) -> str:
     """A path as text a terminal can print, even when its name is not valid UTF-8."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return (path if isinstance(path, bytes) else os.fsencode(path)).decode(
+        "utf-8", "backslashreplace"
+    )
 
 
 def job_record(job: Job, segments: int) -> dict[str, Any]:
     """``segments`` is the stored count: listing never reads the transcripts themselves."""
     return {
         "id": job.id,
-        "file": _display(job.path),
+        "file": _display(path_bytes(job)),
         "state": job.state.value,
         "progress": round(job.progress, 4),
         "error": job.error,
@@ -56,8 +58,12 @@ def run_jobs(
         finally:
             store.close()
     if args.json:
-        json.dump([job_record(job, counts.get(job.id, 0)) for job in jobs], out, indent=2)
-        out.write("\n")
+        # One record a line, each by json's C encoder: ``indent`` takes the pure-Python one,
+        # 25 s for 100,000 jobs.
+        lines = ",\n".join(
+            f"  {json.dumps(job_record(job, counts.get(job.id, 0)))}" for job in jobs
+        )
+        out.write(f"[\n{lines}\n]\n" if jobs else "[]\n")
         return EXIT_OK
     if not jobs:
         print(f"No jobs stored ({path}).", file=out)
@@ -67,7 +73,7 @@ def run_jobs(
         mark = " (resumed)" if job.resumed else ""
         print(
             f"{job.id[:8]:<8}  {job.state.value:<9}  {job.progress:>8.0%}  "
-            f"{_display(job.path)}{mark}",
+            f"{_display(path_bytes(job))}{mark}",
             file=out,
         )
         if job.error:

