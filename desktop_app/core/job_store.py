@@ -520,14 +520,13 @@ class JobStore:
                 "DELETE FROM segments WHERE job_id = ?", [(j.id,) for j in jobs if not j.resumed]
             )
             first = self._next_rank(db)
-            db.executemany(
-                "UPDATE jobs SET queue_rank = ? WHERE id = ?",
-                [(first + offset, job.id) for offset, job in enumerate(jobs)],
-            )
             assignments = ", ".join(f"{name} = ?" for name in columns[0])
             db.executemany(
-                f"UPDATE jobs SET {assignments} WHERE id = ?",
-                [(*values.values(), job.id) for values, job in zip(columns, jobs, strict=True)],
+                f"UPDATE jobs SET queue_rank = ?, {assignments} WHERE id = ?",
+                [
+                    (first + offset, *values.values(), job.id)
+                    for offset, (values, job) in enumerate(zip(columns, jobs, strict=True))
+                ],
             )
 
     def move_to_top(self, job_id: str, order: list[str]) -> None:
