@@ -121,25 +121,18 @@ class _Unread:
     """What a :class:`StoredJob` needs to read its segments and rebuild its transcript later,
     captured when its row was loaded (the job's own fields may change before then)."""
 
-    __slots__ = ("defaults", "done", "store", "transcript_json")
+    __slots__ = ("defaults", "done", "store")
 
     def __init__(
-        self,
-        store: JobStore,
-        transcript_json: str | None,
-        done: bool,
-        defaults: tuple[str, float, str, bytes],
+        self, store: JobStore, done: bool, defaults: tuple[str, float, str, bytes]
     ) -> None:
         self.store = store
-        self.transcript_json = transcript_json
         self.done = done
         self.defaults = defaults  # language, duration, model, path as stored
 
-    def transcript(self, segments: list[Segment]) -> Transcript | None:
-        if not self.done:
-            return None
+    def transcript(self, segments: list[Segment], transcript_json: str | None) -> Transcript:
         language, duration, model, path = self.defaults
-        meta = json.loads(self.transcript_json) if self.transcript_json else {}
+        meta = json.loads(transcript_json) if transcript_json else {}
         # Values as stored, not re-typed: an int probability stays an int, so the
         # transcript exports byte for byte as it did before the restart.
         return Transcript(
@@ -261,13 +254,23 @@ class StoredJob(Job):
         unread: _Unread | None = self.__dict__.get("_unread")
         if unread is None:
             return
-        segments = unread.store.read_segments(self.id)  # outside the lock: it is disk I/O
-        transcript = unread.transcript(segments)
+        # Outside the lock: it is disk I/O.
+        segments = unread.store.read_segments(self.id)
+        transcript = (
+            unread.transcript(segments, unread.store.read_transcript_json(self.id))
+            if unread.done
+            else None
+        )
         with _SWAP_LOCK:
             if self.__dict__.get("_unread") is unread:  # another thread may have been first
                 self.__dict__["segments"] = segments
                 self.__dict__["transcript"] = transcript
                 self.__dict__["_unread"] = None
+
+
+def _list_order(row: tuple[Any, ...]) -> tuple[int, float]:
+    """A loaded row's place in the list: ``position``, then ``created_at``."""
+    return row[-1], row[8]
 
 
 def path_bytes(job: Job) -> bytes:
@@ -581,9 +584,10 @@ class JobStore:
         with self._lock:
             rows = self._connection.execute(
                 "SELECT id, path, options, state, progress, error, duration, language, "
-                "transcript, created_at, started_at, finished_at, attempts, resumed, "
-                "queue_rank FROM jobs ORDER BY position, created_at"
+                "created_at, started_at, finished_at, attempts, resumed, queue_rank, "
+                "position FROM jobs"
             ).fetchall()
+        rows.sort(key=_list_order)  # cheaper here than SQLite's index walk plus sort
         options: dict[str, TranscriptionOptions] = {}  # jobs share their options' few forms
         jobs: list[Job] = []
         ranks: list[tuple[int, float, float, str]] = []
@@ -602,24 +606,32 @@ class JobStore:
                 ranks.append((1, unranked, 0.0, job.id))
         return StoredJobs(jobs, [job_id for *_, job_id in sorted(ranks)])
 
+    def _read_connection(self) -> sqlite3.Connection:
+        """The lazy reads' own read-only connection (call with ``_read_lock`` held)."""
+        if self._closed:
+            raise JobStoreError(
+                f"The job store {self.path} is closed; its transcripts cannot be read."
+            )
+        if self._reader is None:
+            self._reader = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                check_same_thread=False,
+            )
+        return self._reader
+
     def read_segments(self, job_id: str) -> list[Segment]:
         """One job's stored segments, in order: one indexed read, never a writer's lock."""
         with self._read_lock:
-            if self._closed:
-                raise JobStoreError(
-                    f"The job store {self.path} is closed; its transcripts cannot be read."
+            rows = (
+                self._read_connection()
+                .execute(
+                    "SELECT start, end, text, words FROM segments WHERE job_id = ? ORDER BY idx",
+                    (job_id,),
                 )
-            if self._reader is None:
-                self._reader = sqlite3.connect(
-                    f"{self.path.resolve().as_uri()}?mode=ro",
-                    uri=True,
-                    timeout=BUSY_TIMEOUT_S,
-                    check_same_thread=False,
-                )
-            rows = self._reader.execute(
-                "SELECT start, end, text, words FROM segments WHERE job_id = ? ORDER BY idx",
-                (job_id,),
-            ).fetchall()
+                .fetchall()
+            )
         segments = []
         for start, end, text, words in rows:
             try:
@@ -628,6 +640,16 @@ class JobStore:
                 parsed = ()
             segments.append(Segment(start, end, text, parsed))
         return segments
+
+    def read_transcript_json(self, job_id: str) -> str | None:
+        """A finished job's transcript details (language, model...), read when first used."""
+        with self._read_lock:
+            row = (
+                self._read_connection()
+                .execute("SELECT transcript FROM jobs WHERE id = ?", (job_id,))
+                .fetchone()
+            )
+        return None if row is None else row[0]
 
     def segment_counts(self) -> dict[str, int]:
         """How many segments each job has stored, without reading them (for listings)."""
@@ -693,13 +715,13 @@ class JobStore:
             error,
             duration,
             language,
-            transcript,
             created_at,
             started_at,
             finished_at,
             attempts,
             resumed,
             rank,
+            _position,
         ) = row
         job_options = options.get(options_json)
         if job_options is None:
@@ -721,6 +743,6 @@ class JobStore:
             "resumed": bool(resumed),
         }
         defaults = (values["language"], duration or 0.0, job_options.model, raw_path)
-        unread = _Unread(self, transcript, job_state is JobState.DONE, defaults)
+        unread = _Unread(self, job_state is JobState.DONE, defaults)
         job = StoredJob.from_row(values, raw_path, unread)
         return job, rank
