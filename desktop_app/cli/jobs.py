@@ -60,22 +60,22 @@ def run_jobs(
     if args.json:
         # One record a line, each by json's C encoder: ``indent`` takes the pure-Python one,
         # 25 s for 100,000 jobs.
-        lines = ",\n".join(
+        records = ",\n".join(
             f"  {json.dumps(job_record(job, counts.get(job.id, 0)))}" for job in jobs
         )
-        out.write(f"[\n{lines}\n]\n" if jobs else "[]\n")
+        out.write(f"[\n{records}\n]\n" if jobs else "[]\n")
         return EXIT_OK
     if not jobs:
         print(f"No jobs stored ({path}).", file=out)
         return EXIT_OK
-    print(f"{'ID':<8}  {'STATE':<9}  {'PROGRESS':>8}  FILE", file=out)
+    lines: list[str] = [f"{'ID':<8}  {'STATE':<9}  {'PROGRESS':>8}  FILE"]
     for job in jobs:
         mark = " (resumed)" if job.resumed else ""
-        print(
+        lines.append(
             f"{job.id[:8]:<8}  {job.state.value:<9}  {job.progress:>8.0%}  "
-            f"{_display(path_bytes(job))}{mark}",
-            file=out,
+            f"{_display(path_bytes(job))}{mark}"
         )
         if job.error:
-            print(f"{'':<8}  error: {job.error}", file=out)
+            lines.append(f"{'':<8}  error: {job.error}")
+    out.write("\n".join(lines) + "\n")  # one write: a print per job was a fifth of the run
     return EXIT_OK
