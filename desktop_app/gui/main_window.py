@@ -964,18 +964,23 @@ class MainWindow(QMainWindow):
         overwrite: bool = False,
         automatic: bool = False,
     ) -> None:
-        """Write the transcripts on a background thread; existing files are asked about."""
-        work: list[tuple[str, Path, Transcript]] = [
-            (job.id, job.path, job.transcript)
-            for job in map(self.queue.job, job_ids)
-            if job is not None and job.transcript is not None
-        ]
+        """Write the transcripts on a background thread; existing files are asked about.
+
+        A restored job's transcript is read from the store on first use: that happens in
+        ``write``, off the GUI thread (exporting 100,000 restored jobs reads them all).
+        """
+        jobs = [job for job in map(self.queue.job, job_ids) if job is not None]
         fmts = list(formats)
 
         def write() -> ExportOutcome:
             outcome = ExportOutcome()
             if output_dir is not None:
                 output_dir.mkdir(parents=True, exist_ok=True)
+            work: list[tuple[str, Path, Transcript]] = [
+                (job.id, job.path, transcript)
+                for job in jobs
+                if (transcript := job.transcript) is not None
+            ]
             for job_id, source, transcript in work:
                 existing = [
                     path
