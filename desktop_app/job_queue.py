@@ -132,6 +132,7 @@ class JobQueue(QObject):
     """Owns every job; the only thing in Verbatim that starts transcriptions."""
 
     job_added = Signal(str)
+    jobs_added = Signal(object)  # list of job ids appended at once, in list order (restore)
     job_removed = Signal(str)
     job_moved = Signal(str, int)  # job id, new index in jobs()
     job_state_changed = Signal(str, str)  # job id, JobState value (emitted on transitions only)
@@ -490,6 +491,10 @@ class JobQueue(QObject):
         the queue cap: they were accepted before, so the pending queue may hold more than
         ``max_queue_size`` until it drains (as after lowering the limit). Finished jobs older
         than ``max_age_hours`` (0 keeps all) are cleaned up first. Returns the restored jobs.
+
+        It costs O(n): the jobs come back as rows (their transcripts are read when first used),
+        the new queue order is stored in one transaction (so a kill at any moment keeps the old
+        order or the new one, never a mix), and the list hears of them in one ``jobs_added``.
         """
         if self._store is None:
             return []
@@ -503,6 +508,7 @@ class JobQueue(QObject):
             logger.exception("Could not read the job store %s", store.path)
             return []
         restored: list[Job] = []
+        requeued: list[Job] = []
         with self._lock:
             for job in stored.jobs:
                 if job.id in self._jobs:
@@ -515,10 +521,11 @@ class JobQueue(QObject):
             for debt in owed:
                 if debt.job_id in self._jobs and debt.job_id not in self._owed:
                     self._owed[debt.job_id] = debt
+            fresh = {job.id for job in restored}
             for job_id in stored.pending_ids:
-                job = self._jobs[job_id]
-                if job not in restored:
+                if job_id not in fresh:
                     continue
+                job = self._jobs[job_id]
                 if job.state is JobState.RUNNING:
                     start_at = job.segments[-1].end if job.segments else 0.0
                     job.options = job.options.with_changes(start_at=start_at)
@@ -527,10 +534,11 @@ class JobQueue(QObject):
                     logger.info("Resuming interrupted job %s at %.1f s", job.name, start_at)
                 job.state = JobState.QUEUED
                 self._pending.append(job_id)
-                self._persist(JobStore.requeue, job)
+                requeued.append(job)
+            self._persist(JobStore.requeue_all, requeued)
             started = self._dispatch_locked()
-        for job in restored:
-            self.job_added.emit(job.id)
+        if restored:
+            self.jobs_added.emit([job.id for job in restored])
         self._announce_started(started)
         self._after_change()
         logger.info(

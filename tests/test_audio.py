@@ -149,3 +149,55 @@ def test_folders_are_searched_recursively_for_media_only(tmp_path):
     assert found == ["a/b/three.mkv", "a/b/two.wav", "a/one.MP3"]
     explicit = tmp_path / "a" / "readme.txt"
     assert list(find_media_files([explicit])) == [explicit], "named files are kept for an error"
+
+
+# ----------------------------------------------------------------------------- bounded work
+@pytest.mark.parametrize("rate", [1, 999, 384_001, 1_000_000])
+def test_an_absurd_sample_rate_is_refused_before_decoding(tmp_path, rate):
+    """A 352 KB WAV claiming 1 Hz decoded to 48.9 hours of audio: days of CPU for nothing."""
+    from desktop_app.core.audio import AudioStream
+
+    path = write_wav(tmp_path / "claims.wav", np.zeros(176_000, dtype=np.float32), rate=rate)
+    with pytest.raises(errors.UnsupportedAudioError) as refused:
+        probe(path)
+    message = str(refused.value)
+    assert message.startswith("claims.wav: ") and f"sample rate of {rate:,} Hz" in message
+    with pytest.raises(errors.UnsupportedAudioError):
+        AudioStream(path)  # opening a stream probes: nothing is decoded
+
+
+@pytest.mark.parametrize("rate", [1_000, 8_000, 384_000])
+def test_real_sample_rates_are_accepted(tmp_path, rate):
+    path = write_wav(tmp_path / "ok.wav", np.zeros(rate // 10, dtype=np.float32), rate=rate)
+    assert probe(path).duration == pytest.approx(0.1, abs=0.01)
+
+
+def test_decoding_stops_at_the_duration_limit(corpus):
+    """The bound holds on what is decoded, not on what the header says (a liar header or a
+    container without a duration cannot slip past it), and decoding stops right there."""
+    from desktop_app.core.audio import SAMPLE_RATE, AudioStream
+
+    stream = AudioStream(corpus / "jfk.flac", max_seconds=2.0)
+    decoded = 0
+    with pytest.raises(errors.InputTooLargeError) as refused:
+        for block in stream.blocks():
+            decoded += block.size
+    assert "jfk.flac: the audio lasts over" in str(refused.value)
+    assert "MAX_AUDIO_DURATION_HOURS" in str(refused.value)
+    assert decoded <= 2.0 * SAMPLE_RATE < stream.decoded_samples < 3.0 * SAMPLE_RATE
+    with pytest.raises(errors.InputTooLargeError):
+        load_audio(corpus / "jfk.flac", max_seconds=2.0)
+    assert load_audio(corpus / "jfk.flac", max_seconds=12.0).size > 10 * SAMPLE_RATE
+
+
+def test_the_duration_limit_is_a_declared_setting():
+    from desktop_app.core.settings import SPECS_BY_NAME, load_settings
+    from desktop_app.core.transcriber import WhisperEngine
+
+    spec = SPECS_BY_NAME["max_audio_duration_hours"]
+    assert (spec.env, spec.default) == ("MAX_AUDIO_DURATION_HOURS", 24.0)
+    settings = load_settings({"MAX_AUDIO_DURATION_HOURS": "1.5"})
+    assert settings.max_audio_seconds == 5400
+    assert WhisperEngine.from_settings(settings).max_audio_seconds == 5400
+    with pytest.raises(errors.ConfigError, match="MAX_AUDIO_DURATION_HOURS=0 is not allowed"):
+        load_settings({"MAX_AUDIO_DURATION_HOURS": "0"})

@@ -49,6 +49,9 @@ def build_hostile_files(folder: Path, corpus: Path) -> dict[str, tuple[Path, str
     (folder / "truncated.mp3").write_bytes(full[: len(full) // 2])
     add("truncated-mp3", folder / "truncated.mp3", "done", "speech")
     add("4gb-header", wav_header_claiming(folder / "liar.wav", 0xFFFF_FFFF - 36), "done", "")
+    # 352 KB claiming 1 Hz: 48.9 hours once resampled, refused before any decoding.
+    one_hz = write_wav(folder / "one-hertz.wav", np.zeros(176_000, dtype=np.float32), rate=1)
+    add("1hz-header", one_hz, "failed", "sample rate of 1 Hz")
     zero = write_wav(folder / "zero.wav", np.zeros(0, dtype=np.float32))
     add("zero-length-wav", zero, "failed", "no audio")
     silence = write_wav(folder / "silence.wav", np.zeros(16_000 * 600, dtype=np.float32))

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -196,3 +197,85 @@ def test_an_auto_export_killed_mid_write_is_written_at_the_next_start(qtbot, tmp
     finally:
         window.shutdown()
     assert owed(store_path) == 0, "settled in the store: not written twice"
+
+
+class _Crash(BaseException):
+    """The process dies here: not an ``Exception``, so nothing on the way may swallow it."""
+
+
+class _DyingConnection:
+    """The store's connection, which dies before its ``fatal``-th statement (a ROLLBACK, as
+    SQLite does for a dead process's open transaction, still runs)."""
+
+    def __init__(self, connection: sqlite3.Connection, fatal: int) -> None:
+        self._connection = connection
+        self.fatal = fatal
+        self.statements = 0
+
+    def _count(self, sql: str) -> None:
+        if sql != "ROLLBACK":
+            self.statements += 1
+            if self.statements == self.fatal:
+                raise _Crash()
+
+    def execute(self, sql: str, *args):
+        self._count(sql)
+        return self._connection.execute(sql, *args)
+
+    def executemany(self, sql: str, rows):
+        self._count(sql)
+        return self._connection.executemany(sql, rows)
+
+    def __getattr__(self, name: str):
+        return getattr(self._connection, name)
+
+
+def test_a_kill_at_any_statement_of_a_restore_keeps_the_queue_order(qapp, tmp_path):
+    """Restoring requeued job by job: a kill part-way stored the requeued jobs behind the rest,
+    a rotated order kept for good. Die before each statement of a restore in turn: the stored
+    queue must always hold every job once, in the original order."""
+    from desktop_app.core.jobs import Job
+    from desktop_app.core.transcriber import TranscriptionOptions
+    from desktop_app.core.transcript import Segment
+    from tests.fakes import FakeEngine
+
+    pristine = tmp_path / "pristine.sqlite3"
+    store = JobStore(pristine)
+    running = Job(tmp_path / "running.wav", TranscriptionOptions(), state=JobState.RUNNING)
+    running.started_at = 5.0
+    queued = [Job(tmp_path / f"q{i}.wav", TranscriptionOptions()) for i in range(6)]
+    store.add_jobs([running, *queued])
+    store.append_segment(running.id, 0, Segment(0.0, 1.5, "kept"))
+    store.move_to_top(queued[3].id, [running.id, queued[3].id, *(j.id for j in queued[:3])])
+    expected = store.load().pending_ids
+    assert expected == [running.id, queued[3].id, *(j.id for j in queued if j is not queued[3])]
+    store.close()
+
+    fatal, completed = 0, False
+    while not completed:
+        fatal += 1
+        trial = tmp_path / f"trial-{fatal}.sqlite3"
+        trial.write_bytes(pristine.read_bytes())
+        store = JobStore(trial)
+        dying = _DyingConnection(store._connection, fatal)
+        store._connection = dying  # type: ignore[assignment]
+        gate = threading.Event()
+        queue = JobQueue(FakeEngine(segments=1, gate=gate), max_workers=1, max_queue_size=2)
+        queue._store = store
+        try:
+            queue.restore()
+            completed = True
+        except _Crash:
+            pass
+        queue._store = None
+        with queue._lock:  # the "dead" queue starts nothing more
+            queue._pending.clear()
+        gate.set()
+        assert queue.wait_for_done(10_000)
+        store.close()
+        after = JobStore(trial)
+        try:
+            assert after.load().pending_ids == expected, f"died before statement {fatal}"
+        finally:
+            after.close()
+    assert fatal > 3, "the restore was interrupted at each of its statements"

@@ -25,6 +25,7 @@ from desktop_app.core.errors import (
     NoAudioStreamError,
     NotAFileError,
     NotDecodableError,
+    UnsupportedAudioError,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
+#: Sample rates a real recording can have. A header outside them is damaged or hostile: a 352 KB
+#: WAV claiming 1 Hz resamples to 48.9 hours of 16 kHz audio, days of CPU for nothing.
+MIN_SAMPLE_RATE_HZ = 1_000
+MAX_SAMPLE_RATE_HZ = 384_000
 
 AUDIO_EXTENSIONS = frozenset(
     [
@@ -185,6 +190,7 @@ def probe(path: str | Path, max_size_bytes: int | None = None) -> MediaInfo:
             has_video = bool(container.streams.video)
             duration = container.duration / av.time_base if container.duration else None
             stream = container.streams.audio[0]
+            _check_sample_rate(path, stream.sample_rate)
             if duration is None and stream.duration and stream.time_base:
                 duration = float(stream.duration * stream.time_base)
     except PermissionError:
@@ -200,24 +206,55 @@ def probe(path: str | Path, max_size_bytes: int | None = None) -> MediaInfo:
     return MediaInfo(path=path, size_bytes=size, duration=duration, has_video=has_video)
 
 
-def load_audio(path: str | Path, max_size_bytes: int | None = None) -> np.ndarray:
+def _check_sample_rate(path: Path, rate: int | None) -> None:
+    if rate is None or rate == 0:  # not declared: the decoder finds out, the length bound holds
+        return
+    if not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+        raise UnsupportedAudioError(
+            path,
+            f"its header claims a sample rate of {rate:,} Hz, which no real recording has "
+            f"(accepted: {MIN_SAMPLE_RATE_HZ:,} to {MAX_SAMPLE_RATE_HZ:,} Hz); the file is "
+            "damaged or not what it seems.",
+        )
+
+
+def _too_long(path: Path, max_seconds: float) -> InputTooLargeError:
+    return InputTooLargeError(
+        path,
+        f"the audio lasts over {max_seconds / 3600:g} hours, the limit "
+        "(MAX_AUDIO_DURATION_HOURS). Split it into shorter files, or raise the limit.",
+    )
+
+
+def load_audio(
+    path: str | Path, max_size_bytes: int | None = None, max_seconds: float | None = None
+) -> np.ndarray:
     """Check and decode ``path`` to 16 kHz mono float32 samples.
 
-    :raises InputError: the file is missing, unreadable, too large, not media, has no audio
-        stream, or holds no audio at all.
+    :raises InputError: the file is missing, unreadable, too large or too long, not media, has
+        no audio stream, or holds no audio at all.
     """
     path = Path(path)
     probe(path, max_size_bytes)
     with _decoding_errors(path):
-        audio = decode_to_mono(path)
+        audio = decode_to_mono(path, max_seconds)
     if audio.size == 0:
         raise EmptyAudioError(path, "the file contains no audio (duration 0 s).")
     return audio
 
 
-def decode_to_mono(path: Path) -> np.ndarray:
-    """Decode the first audio stream to 16 kHz mono float32, skipping damaged packets."""
-    chunks = list(_decode_blocks(path))
+def decode_to_mono(path: Path, max_seconds: float | None = None) -> np.ndarray:
+    """Decode the first audio stream to 16 kHz mono float32, skipping damaged packets.
+
+    :raises InputTooLargeError: the audio lasts longer than ``max_seconds``.
+    """
+    chunks = []
+    decoded, limit = 0, _sample_limit(max_seconds)
+    for block in _decode_blocks(path):
+        decoded += block.size
+        if decoded > limit:
+            raise _too_long(path, max_seconds or 0.0)
+        chunks.append(block)
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
@@ -230,9 +267,14 @@ class AudioStream:
     duration the container declares, if any); :meth:`blocks` then decodes on demand.
     """
 
-    def __init__(self, path: str | Path, max_size_bytes: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, max_size_bytes: int | None = None, max_seconds: float | None = None
+    ) -> None:
         self.path = Path(path)
         self.info = probe(self.path, max_size_bytes)
+        #: What decoding may cost: past this many seconds of audio it stops with an error. The
+        #: declared duration is not trusted for it (streamed WAVs claim 4 GB of data).
+        self.max_seconds = max_seconds
         #: Samples decoded so far (a resumed job still decodes, then drops, what it skips).
         self.decoded_samples = 0
         self._bytes_read = 0
@@ -246,11 +288,15 @@ class AudioStream:
     def blocks(self) -> Generator[np.ndarray, None, None]:
         """Yield the 16 kHz mono float32 samples in decoding order, a frame's worth at a time.
 
-        :raises InputError: the file cannot be decoded past some point, or holds no audio.
+        :raises InputError: the file cannot be decoded past some point, holds no audio, or
+            lasts longer than :attr:`max_seconds`.
         """
+        limit = _sample_limit(self.max_seconds)
         with _decoding_errors(self.path):
             for block in _decode_blocks(self.path, self._note_packet):
                 self.decoded_samples += block.size
+                if self.decoded_samples > limit:
+                    raise _too_long(self.path, self.max_seconds or 0.0)
                 yield block
         if self.decoded_samples == 0:
             raise EmptyAudioError(self.path, "the file contains no audio (duration 0 s).")
@@ -259,6 +305,10 @@ class AudioStream:
         position = packet.pos if packet.pos is not None and packet.pos >= 0 else -1
         end = position + packet.size if position >= 0 else self._bytes_read + packet.size
         self._bytes_read = max(self._bytes_read, end)
+
+
+def _sample_limit(max_seconds: float | None) -> float:
+    return float("inf") if max_seconds is None else max_seconds * SAMPLE_RATE
 
 
 @contextmanager

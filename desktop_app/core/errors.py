@@ -61,6 +61,10 @@ class NotDecodableError(InputError):
     pass
 
 
+class UnsupportedAudioError(InputError):
+    """The file decodes, but its header makes no sense for a recording (say, a 1 Hz rate)."""
+
+
 class NoAudioStreamError(InputError):
     pass
 

@@ -193,6 +193,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         label="Largest file (MB)",
     ),
     SettingSpec(
+        "max_audio_duration_hours",
+        "MAX_AUDIO_DURATION_HOURS",
+        float,
+        24.0,
+        "Longest audio accepted, in hours of sound. A file's size does not bound the work: a "
+        "small file can hold days of audio, so decoding stops with a message past this.",
+        minimum=0.01,
+        maximum=10_000,
+        unit="hours",
+    ),
+    SettingSpec(
         "whisper_model_size",
         "WHISPER_MODEL_SIZE",
         str,
@@ -296,6 +307,7 @@ class Settings:
     max_concurrent_workers: int
     max_queue_size: int
     max_file_size_mb: int
+    max_audio_duration_hours: float
     whisper_model_size: str
     language: str
     task: str
@@ -314,6 +326,10 @@ class Settings:
     @property
     def max_file_size_bytes(self) -> int:
         return self.max_file_size_mb * 1024 * 1024
+
+    @property
+    def max_audio_seconds(self) -> float:
+        return self.max_audio_duration_hours * 3600
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` validated like any other source."""

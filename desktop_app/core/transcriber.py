@@ -116,12 +116,14 @@ class WhisperEngine:
         cpu_threads: int,
         num_workers: int,
         max_file_size_bytes: int | None = None,
+        max_audio_seconds: float | None = None,
         window_seconds: float | None = WINDOW_SECONDS,
     ) -> None:
         self.models = ModelProvider(
             cpu_threads=cpu_threads, num_workers=num_workers, batch_priority=True
         )
         self.max_file_size_bytes = max_file_size_bytes
+        self.max_audio_seconds = max_audio_seconds
         self.window_seconds = window_seconds
 
     @property
@@ -146,6 +148,7 @@ class WhisperEngine:
             cpu_threads=settings.cpu_threads,
             num_workers=settings.max_concurrent_workers,
             max_file_size_bytes=settings.max_file_size_bytes,
+            max_audio_seconds=settings.max_audio_seconds,
         )
 
     def preload(self, model: str) -> None:
@@ -174,7 +177,7 @@ class WhisperEngine:
         is_cancelled: CancelCheck,
         on_duration: DurationCallback | None = None,
     ) -> Transcript:
-        stream = AudioStream(path, self.max_file_size_bytes)
+        stream = AudioStream(path, self.max_file_size_bytes, self.max_audio_seconds)
         blocks = stream.blocks()
         try:
             pending = _PendingAudio(blocks, _skip_samples(options), is_cancelled)

@@ -1008,18 +1008,23 @@ class MainWindow(QMainWindow):
         overwrite: bool = False,
         automatic: bool = False,
     ) -> None:
-        """Write the transcripts on a background thread; existing files are asked about."""
-        work: list[tuple[str, Path, Transcript]] = [
-            (job.id, job.path, job.transcript)
-            for job in map(self.queue.job, job_ids)
-            if job is not None and job.transcript is not None
-        ]
+        """Write the transcripts on a background thread; existing files are asked about.
+
+        A restored job's transcript is read from the store on first use: that happens in
+        ``write``, off the GUI thread (exporting 100,000 restored jobs reads them all).
+        """
+        jobs = [job for job in map(self.queue.job, job_ids) if job is not None]
         fmts = list(formats)
 
         def write() -> ExportOutcome:
-            outcome = ExportOutcome(job_ids=[job_id for job_id, _source, _transcript in work])
             if output_dir is not None:
                 output_dir.mkdir(parents=True, exist_ok=True)
+            work: list[tuple[str, Path, Transcript]] = [
+                (job.id, job.path, transcript)
+                for job in jobs
+                if (transcript := job.transcript) is not None
+            ]
+            outcome = ExportOutcome(job_ids=[job_id for job_id, _source, _transcript in work])
             for job_id, source, transcript in work:
                 todo = list(fmts)
                 if automatic:  # an owed export may follow a crash while it was being written
@@ -1114,6 +1119,8 @@ class MainWindow(QMainWindow):
         )
         if hasattr(self.engine, "max_file_size_bytes"):
             self.engine.max_file_size_bytes = new.max_file_size_bytes
+        if hasattr(self.engine, "max_audio_seconds"):
+            self.engine.max_audio_seconds = new.max_audio_seconds
         if new.whisper_model_size != old.whisper_model_size:
             self.preload_model()
         self.statusBar().showMessage("Settings saved and applied.", 5000)

@@ -175,3 +175,37 @@ def test_a_dropped_batch_is_stored_in_one_go_in_its_order(stored_window, drop, t
     assert [job.name for job in stored.jobs] == names[:12]
     assert [job.state for job in stored.jobs] == [JobState.RUNNING] * 2 + [JobState.QUEUED] * 10
     assert stored.pending_ids == [job.id for job in outcome.accepted]
+
+
+def test_exporting_restored_jobs_reads_their_transcripts_off_the_gui_thread(
+    stored_window, qtbot, tmp_path, monkeypatch
+):
+    """A restored job's transcript is read from the store when first used (issue 15 #10):
+    exporting must do that reading in the background, never on the GUI thread."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    queue_options = TranscriptionOptions(language="en")
+    from desktop_app.core.jobs import Job
+
+    for name in ("a.wav", "b.wav"):
+        job = Job(path=tmp_path / name, options=queue_options, state=JobState.DONE)
+        job.segments = [Segment(0.0, 1.0, f" words of {name}")]
+        job.transcript = Transcript(list(job.segments), "en", 1.0, 1.0, "tiny.en")
+        store.add_job(job)
+    readers: list[str] = []
+    read_segments = JobStore.read_segments
+
+    def spy(self: JobStore, job_id: str) -> list[Segment]:
+        readers.append(threading.current_thread().name)
+        return read_segments(self, job_id)
+
+    monkeypatch.setattr(JobStore, "read_segments", spy)
+    window = stored_window(FakeEngine(), JobStore(store.path))
+    unread = [job for job in window.queue.jobs() if not job.is_read]  # the pane read the first
+    assert unread
+    readers.clear()
+    with qtbot.waitSignal(window.export_finished, timeout=10_000):
+        window.export_jobs([job.id for job in window.queue.jobs()], ["txt"], tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt", "b.txt"]
+    assert len(readers) == len(unread), readers
+    assert threading.current_thread().name not in readers, "read on the GUI thread"
+    store.close()
