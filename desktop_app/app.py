@@ -9,6 +9,7 @@ instead and this process exits (:mod:`desktop_app.gui.single_instance`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -16,10 +17,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop_app import APP_NAME, __version__
 
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
 logger = logging.getLogger(__name__)
+
+#: Exit status when another Verbatim owns the job store and would not take the files.
+EXIT_ALREADY_RUNNING = 1
+#: How long a start that finds the store locked waits for its owner to open its socket.
+OWNER_START_TIMEOUT_MS = 30_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,12 +93,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
 
     # One window per user and data folder: a second ``verbatim FILE`` hands its files over.
+    from desktop_app.core.errors import VerbatimError
+    from desktop_app.core.job_store import StoreLock, StoreLockedError, default_store_path
     from desktop_app.gui.single_instance import SingleInstance
 
-    instance = SingleInstance()
+    try:
+        instance = SingleInstance()
+    except VerbatimError as error:  # no private folder for the socket
+        return _refuse_to_start(str(error), args.quit_when_done)
     if instance.send(args.files):
         return 0
-    if not instance.listen() and instance.send(args.files):  # another start won the race
+    try:
+        store_lock = StoreLock.acquire(default_store_path())
+    except StoreLockedError as error:
+        # Another start owns the store: it may still be opening its socket.
+        if instance.send(args.files, timeout_ms=OWNER_START_TIMEOUT_MS, retry=True):
+            return 0
+        return _refuse_to_start(str(error), args.quit_when_done)
+    except (OSError, VerbatimError):
+        store_lock = None  # the window reports an unusable data folder itself
+    if not instance.listen() and instance.send(args.files):
         return 0
 
     from desktop_app.core.errors import ConfigError
@@ -126,10 +150,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.batch_finished.connect(app.quit)
         window.files_added.connect(lambda outcome: outcome.accepted or app.quit())
 
+    close_on_signals(window)
     status = app.exec()
     instance.close()
     window.shutdown()
+    if store_lock is not None:
+        store_lock.release()
     reporter.uninstall()
     timings.mark("quit")
     timings.write()
     return int(status)
+
+
+def _refuse_to_start(message: str, quietly: bool) -> int:
+    """Say why no window opens: on stderr, and in a message box for a start from a desktop."""
+    sys.stderr.write(f"verbatim: {message}\n")
+    if not quietly:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.warning(None, APP_NAME, message)
+    return EXIT_ALREADY_RUNNING
+
+
+def close_on_signals(window: QWidget) -> None:
+    """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its close button does,
+    keeping unfinished jobs for the next start.
+
+    Python runs a signal handler only between bytecodes, never while Qt's event loop waits in
+    C++, so the signal also writes a byte to a socket pair that a Qt notifier watches: the
+    loop wakes, and the handler runs on the GUI thread.
+    """
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, window)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            reader.recv(64)
+
+    notifier.activated.connect(drain)
+    # The window keeps the sockets alive as long as it lives.
+    window.setProperty("_signal_sockets", (reader, writer))
+
+    def on_signal(number: int, _frame: object) -> None:
+        logger.info("Closing on signal %s", signal.Signals(number).name)
+        window.close()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)

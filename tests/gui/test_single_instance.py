@@ -23,10 +23,16 @@ def _unique_name() -> str:
     return f"verbatim-test-{uuid.uuid4().hex[:12]}"
 
 
-def test_the_name_depends_on_the_user_and_the_data_folder(tmp_path):
+def test_the_socket_is_in_the_private_runtime_folder_named_after_the_data_folder(
+    tmp_path, monkeypatch
+):
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    assert Path(server_name(tmp_path / "a")).parent == runtime
     assert server_name(tmp_path / "a") != server_name(tmp_path / "b")
     assert server_name(tmp_path / "a") == server_name(tmp_path / "a")
-    assert len(server_name(tmp_path)) < 40  # Unix socket paths are short
+    assert len(os.fsencode(server_name(tmp_path))) < 108  # a Unix socket path's limit
 
 
 def test_a_second_instance_hands_its_files_to_the_first(qtbot, tmp_path):
