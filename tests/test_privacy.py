@@ -9,16 +9,28 @@ child must set them on its own).
 
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from desktop_app.core.exporters import export
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.jobs import Job
+from desktop_app.core.logs import setup_logging
 from desktop_app.core.privacy import TELEMETRY_OFF
+from desktop_app.core.recording import WavRecorder, new_recording_path
+from desktop_app.core.transcriber import TranscriptionOptions
+from desktop_app.core.transcript import Segment, Transcript
 
 REPO = Path(__file__).resolve().parent.parent
 #: The system calls that create a socket or send anything through one, and execve: the trace of
@@ -187,3 +199,80 @@ def test_the_window_transcribes_a_file_without_any_network_call(tmp_path, corpus
     traced.check()
     store = traced.home / ".local" / "share" / "verbatim" / "jobs.sqlite3"
     assert store.is_file(), "the window ran and stored its job"
+
+
+# ----------------------------------------------------------------- private files (0600 / 0700)
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The umask most systems give users, which makes new files world-readable (0644)."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_job_store_its_wal_and_its_folder_are_private(tmp_path, usual_umask):
+    folder = tmp_path / "data" / "verbatim"
+    store = JobStore(folder / "jobs.sqlite3")
+    try:
+        store.add_job(Job(path=tmp_path / "talk.wav", options=TranscriptionOptions()))
+        files = [folder / name for name in ("jobs.sqlite3", "jobs.sqlite3-wal", "jobs.sqlite3-shm")]
+        assert {path.name: oct(mode(path)) for path in files} == {
+            path.name: oct(0o600) for path in files
+        }
+        assert oct(mode(folder)) == oct(0o700)
+        assert oct(mode(folder.parent)) == oct(0o700), "a folder Verbatim creates is private"
+    finally:
+        store.close()
+
+
+def test_a_store_left_world_readable_by_an_older_version_is_made_private(tmp_path, usual_umask):
+    folder = tmp_path / "verbatim"
+    JobStore(folder / "jobs.sqlite3", writer=False).close()
+    os.chmod(folder, 0o755)
+    os.chmod(folder / "jobs.sqlite3", 0o644)
+    JobStore(folder / "jobs.sqlite3").close()
+    assert (oct(mode(folder)), oct(mode(folder / "jobs.sqlite3"))) == (oct(0o700), oct(0o600))
+
+
+def test_the_log_and_its_rotations_are_private(tmp_path, monkeypatch, usual_umask):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = logging.getLogger()
+    level = root.level
+    log_file = setup_logging("INFO")
+    try:
+        handler = next(h for h in root.handlers if getattr(h, "_verbatim", False))
+        assert isinstance(handler, logging.handlers.RotatingFileHandler)
+        logging.getLogger("verbatim.test").info("transcribing secret-meeting.wav")
+        handler.doRollover()  # the file after a rotation is created anew
+        assert oct(mode(log_file)) == oct(0o600)
+        assert oct(mode(log_file.with_name("verbatim.log.1"))) == oct(0o600)
+        assert oct(mode(log_file.parent)) == oct(0o700)
+    finally:
+        for handler in [h for h in root.handlers if getattr(h, "_verbatim", False)]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
+
+
+def test_a_dictation_recording_is_private(tmp_path, monkeypatch, usual_umask):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    recorder = WavRecorder(new_recording_path())
+    recorder.write(np.zeros(1600, dtype=np.float32))
+    path = recorder.close()
+    assert (oct(mode(path)), oct(mode(path.parent))) == (oct(0o600), oct(0o700))
+
+
+def test_an_export_is_the_users_document_and_overwriting_keeps_its_mode(tmp_path, usual_umask):
+    transcript = Transcript([Segment(0.0, 1.0, " Hello.")], language="en", duration=1.0)
+    fresh = export(transcript, "txt", tmp_path / "new.txt")
+    assert oct(mode(fresh)) == oct(0o644), "a new export gets the usual mode (umask 022)"
+    shared = tmp_path / "shared.srt"
+    shared.write_text("old")
+    os.chmod(shared, 0o664)
+    export(transcript, "srt", shared, overwrite=True)
+    assert oct(mode(shared)) == oct(0o664), "--overwrite keeps the existing file's mode"
+    assert "Hello" in shared.read_text()
