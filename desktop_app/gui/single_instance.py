@@ -103,6 +103,7 @@ class SingleInstance(QObject):
         self.name = name or server_name()
         self.server: QLocalServer | None = None
         self._buffers: dict[QLocalSocket, bytes] = {}
+        self._dropped = 0  # connections dropped to stay under MAX_CONNECTIONS
 
     # ----------------------------------------------------------------- client side
     def send(
@@ -229,9 +230,12 @@ class SingleInstance(QObject):
                 socket.deleteLater()
                 continue
             if len(self._buffers) >= MAX_CONNECTIONS:
-                oldest = next(iter(self._buffers))
-                logger.warning("Too many single-instance connections: dropped the oldest")
-                self._forget(oldest)
+                self._forget(next(iter(self._buffers)))  # the oldest
+                self._dropped += 1
+                if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
+                    logger.warning(
+                        "Too many single-instance connections: %d dropped so far", self._dropped
+                    )
             self._buffers[socket] = b""
             socket.readyRead.connect(partial(self._on_ready_read, socket))
             socket.disconnected.connect(partial(self._forget, socket))

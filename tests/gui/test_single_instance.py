@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
+import resource
+import shutil
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QDir
 
+from desktop_app.core.errors import VerbatimError
 from desktop_app.core.jobs import JobState
 from desktop_app.gui.single_instance import SingleInstance, server_name
 from tests.fakes import FakeEngine
@@ -111,3 +119,196 @@ def test_verbatim_file_with_a_window_running_hands_over_and_exits_0(qtbot, corpu
             child.kill()
             child.communicate()
         instance.close()
+
+
+# ----------------------------------------------------------------- hostile local clients
+def test_bad_messages_are_dropped_and_the_server_keeps_working(qtbot, tmp_path):
+    """Deeply nested JSON made the parser raise into Qt (the "unexpected error" dialog)."""
+    name = _unique_name()
+    instance = SingleInstance(name)
+    assert instance.listen()
+    received: list[list[str]] = []
+    instance.files_received.connect(received.append)
+    path = os.path.join(QDir.tempPath(), name)
+    try:
+        for message in (
+            b"[" * 50_000 + b"\n",
+            b'{"files": "abc"}\n',
+            b'{"files": [1, 2]}\n',
+            b"[1, 2]\n",
+            b"\xff\xfe\n",
+        ):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(path)
+            client.sendall(message)
+            client.setblocking(False)
+            qtbot.waitUntil(lambda client=client: _closed_by_server(client), timeout=10_000)
+            client.close()
+        assert received == []
+        with qtbot.waitSignal(instance.files_received, timeout=10_000):
+            assert SingleInstance(name).send([tmp_path / "after.wav"])
+    finally:
+        instance.close()
+
+
+def _closed_by_server(client: socket.socket) -> bool:
+    try:
+        return client.recv(16) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+FLOOD = """
+import resource, socket, sys
+_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the lowered limit is the server's
+path, count, done = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+clients = []
+try:
+    for _ in range(count):
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(path)
+        clients.append(client)
+except OSError as error:
+    print("stopped after", len(clients), error)
+open(done, "w").close()
+sys.stdin.read()
+"""
+
+
+def test_the_server_survives_a_flood_of_idle_connections(qtbot, tmp_path):
+    """Qt closes and deletes a server whose accept() fails; running out of descriptors did it
+    (~1,060 connections with the usual limit of 1,024, here scaled to a lowered limit)."""
+    name = _unique_name()
+    instance = SingleInstance(name)
+    assert instance.listen()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_now = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 200, hard))
+    done = tmp_path / "flooded"
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-c", FLOOD, os.path.join(QDir.tempPath(), name), "400", str(done)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as flood:
+            qtbot.waitUntil(done.exists, timeout=120_000)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            assert instance.server is not None and instance.server.isListening()
+            with qtbot.waitSignal(instance.files_received, timeout=10_000) as blocker:
+                assert SingleInstance(name).send([tmp_path / "after.wav"])
+            assert blocker.args[0] == [str(tmp_path / "after.wav")]
+            output, _ = flood.communicate("", timeout=30)
+        assert "stopped" not in output, output
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        instance.close()
+
+
+# ----------------------------------------------------------------- another user on the computer
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to act as a second user",
+)
+NOBODY = 65534
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder every user can enter, as /tmp is: where a squatter can meet us."""
+    folder = Path(tempfile.mkdtemp(prefix="verbatim-open-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+SQUATTER = """
+import os, socket, sys
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)
+server.listen(1)
+print("ready", flush=True)
+connection, _ = server.accept()
+received = b""
+while chunk := connection.recv(65536):
+    received += chunk
+print(repr(received), flush=True)
+"""
+
+
+@needs_root
+def test_files_are_never_handed_to_a_socket_of_another_user(qtbot, tmp_path, open_folder):
+    path = str(open_folder / "verbatim-squatted")
+    with subprocess.Popen(
+        [*AS_NOBODY, "/usr/bin/python3", "-c", SQUATTER, path],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as squatter:
+        assert squatter.stdout is not None
+        assert squatter.stdout.readline().strip() == "ready"
+        assert not SingleInstance(path).send([tmp_path / "secret-meeting.wav"], timeout_ms=10_000)
+        output, _ = squatter.communicate(timeout=30)
+    assert output.strip() == "b''", "the other user received the file list"
+
+
+INTRUDER = """
+import socket, sys
+client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+client.connect(sys.argv[1])
+try:
+    client.sendall(b'{"files": ["/home/victim/evil.wav"]}\\n')
+    print(repr(client.recv(16)), flush=True)
+except OSError as error:
+    print("refused:", error, flush=True)
+"""
+
+
+@needs_root
+def test_the_server_refuses_a_peer_of_another_user(qtbot, open_folder):
+    path = str(open_folder / "verbatim-server")
+    instance = SingleInstance(path)
+    assert instance.listen()
+    os.chmod(path, 0o777)  # even if the socket's own mode let others in
+    received: list[list[str]] = []
+    instance.files_received.connect(received.append)
+    try:
+        with subprocess.Popen(
+            [*AS_NOBODY, "/usr/bin/python3", "-c", INTRUDER, path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as intruder:
+            qtbot.waitUntil(lambda: intruder.poll() is not None, timeout=30_000)
+            output, _ = intruder.communicate()
+        assert received == [], "a file list from another user was accepted"
+        assert "b'ok" not in output, output
+    finally:
+        instance.close()
+
+
+@needs_root
+def test_a_fallback_socket_folder_created_by_another_user_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    squatted = tmp_path / f"verbatim-{os.getuid()}"
+    squatted.mkdir(mode=0o777)
+    os.chown(squatted, NOBODY, NOBODY)
+    with pytest.raises(VerbatimError, match=re.escape(str(squatted))):
+        server_name()
+
+
+def test_the_runtime_folder_falls_back_to_a_private_one_of_ours(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))  # open to others: not what XDG promises
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = Path(server_name()).parent
+    assert folder == tmp_path / f"verbatim-{os.getuid()}"
+    info = folder.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o700, os.getuid())
