@@ -6,7 +6,9 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -14,8 +16,10 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QDir
 
@@ -23,6 +27,7 @@ from desktop_app.core.errors import VerbatimError
 from desktop_app.core.jobs import JobState
 from desktop_app.gui.single_instance import SingleInstance, server_name
 from tests.fakes import FakeEngine
+from tests.media import write_wav
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -312,3 +317,74 @@ def test_the_runtime_folder_falls_back_to_a_private_one_of_ours(tmp_path, monkey
     assert folder == tmp_path / f"verbatim-{os.getuid()}"
     info = folder.stat()
     assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o700, os.getuid())
+
+
+# ----------------------------------------------------------------- whole starts, as a user's
+def app_environment(root: Path) -> dict[str, str]:
+    """``verbatim`` in a child process with its own data and runtime folders."""
+    runtime = root / "run"
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(runtime))
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    for variable, folder in (
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("XDG_STATE_HOME", "state"),
+    ):
+        env[variable] = str(root / folder)
+    return env
+
+
+def stored_paths(store: Path) -> list[str]:
+    """What the store holds now, read as ``verbatim-cli jobs`` does (beside the window)."""
+    try:
+        with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+            return [os.fsdecode(row[0]) for row in db.execute("SELECT path FROM jobs")]
+    except sqlite3.Error:
+        return []  # not created yet
+
+
+def test_ten_simultaneous_starts_open_one_window_and_ctrl_c_closes_it(qtbot, tmp_path):
+    """Two windows on one store transcribed its jobs twice (2 of 10 rounds); Ctrl+C in the
+    terminal did not stop the window."""
+    env = app_environment(tmp_path)
+    files = [write_wav(tmp_path / f"start{i}.wav", np.zeros(8000, np.float32)) for i in range(10)]
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "desktop_app", "--timings", str(tmp_path / f"t{i}.json"), path],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i, path in enumerate(map(str, files))
+    ]
+    try:
+        qtbot.waitUntil(lambda: sum(s.poll() is None for s in starts) <= 1, timeout=300_000)
+        owners = [start for start in starts if start.poll() is None]
+        assert len(owners) == 1, "exactly one start keeps running: the one window"
+        for start in starts:
+            if start is not owners[0]:
+                output, _ = start.communicate()
+                assert start.returncode == 0, output
+        store = tmp_path / "data" / "verbatim" / "jobs.sqlite3"
+        qtbot.waitUntil(lambda: len(stored_paths(store)) == len(files), timeout=120_000)
+        assert sorted(stored_paths(store)) == sorted(map(str, files)), "each file once"
+
+        owners[0].send_signal(signal.SIGINT)
+        qtbot.waitUntil(lambda: owners[0].poll() is not None, timeout=120_000)
+        output, _ = owners[0].communicate()
+        assert owners[0].returncode == 0, output
+        assert "Traceback" not in output, output
+    finally:
+        for start in starts:
+            if start.poll() is None:
+                start.kill()
+            start.wait()
+            if start.stdout is not None:
+                start.stdout.close()
+    timings = sorted(path.name for path in tmp_path.glob("t*.json"))
+    assert len(timings) == 1, f"one window was shown and closed normally: {timings}"
+    assert len(stored_paths(store)) == len(files), "closing kept every job"
