@@ -349,6 +349,7 @@ def test_ten_simultaneous_starts_open_one_window_and_ctrl_c_closes_it(qtbot, tmp
     """Two windows on one store transcribed its jobs twice (2 of 10 rounds); Ctrl+C in the
     terminal did not stop the window."""
     env = app_environment(tmp_path)
+    store = tmp_path / "data" / "verbatim" / "jobs.sqlite3"
     files = [write_wav(tmp_path / f"start{i}.wav", np.zeros(8000, np.float32)) for i in range(10)]
     starts = [
         subprocess.Popen(
@@ -362,19 +363,18 @@ def test_ten_simultaneous_starts_open_one_window_and_ctrl_c_closes_it(qtbot, tmp
         for i, path in enumerate(map(str, files))
     ]
     try:
-        qtbot.waitUntil(lambda: sum(s.poll() is None for s in starts) <= 1, timeout=300_000)
+        qtbot.waitUntil(lambda: sum(s.poll() is None for s in starts) <= 1, timeout=150_000)
         owners = [start for start in starts if start.poll() is None]
         assert len(owners) == 1, "exactly one start keeps running: the one window"
         for start in starts:
             if start is not owners[0]:
                 output, _ = start.communicate()
                 assert start.returncode == 0, output
-        store = tmp_path / "data" / "verbatim" / "jobs.sqlite3"
-        qtbot.waitUntil(lambda: len(stored_paths(store)) == len(files), timeout=120_000)
+        qtbot.waitUntil(lambda: len(stored_paths(store)) == len(files), timeout=60_000)
         assert sorted(stored_paths(store)) == sorted(map(str, files)), "each file once"
 
         owners[0].send_signal(signal.SIGINT)
-        qtbot.waitUntil(lambda: owners[0].poll() is not None, timeout=120_000)
+        qtbot.waitUntil(lambda: owners[0].poll() is not None, timeout=60_000)
         output, _ = owners[0].communicate()
         assert owners[0].returncode == 0, output
         assert "Traceback" not in output, output
