@@ -73,6 +73,12 @@ def _strace() -> str:
     return strace
 
 
+def refuse_untraced(stderr: str) -> None:
+    """A system that forbids tracing (ptrace) must fail the test with a reason, not pass it."""
+    if "ptrace" in stderr.lower() and "strace:" in stderr:
+        pytest.fail(f"strace cannot trace processes here (ptrace is not permitted): {stderr}")
+
+
 class Traced:
     """A child process of this checkout with its own HOME, XDG and runtime folders, under strace."""
 
@@ -114,7 +120,7 @@ class Traced:
         ]
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        done = subprocess.run(
             self.command(*args),
             capture_output=True,
             text=True,
@@ -122,6 +128,8 @@ class Traced:
             cwd=self.home,
             timeout=timeout,
         )
+        refuse_untraced(done.stderr)
+        return done
 
     def check(self) -> None:
         """No network socket, no connection but local sockets of ours, no telemetry files."""
@@ -186,6 +194,7 @@ def test_live_dictation_makes_no_network_call(tmp_path, corpus):
         events = process.stdout.read()
         stderr = process.stderr.read()
         process.wait(timeout=300)
+    refuse_untraced(stderr)
     assert process.returncode == 0, stderr
     assert '"final"' in events, stderr
     assert recording.stat().st_size > 44
