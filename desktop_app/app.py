@@ -110,8 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if instance.send(args.files, timeout_ms=OWNER_START_TIMEOUT_MS, retry=True):
             return 0
         return _refuse_to_start(str(error), args.quit_when_done)
-    except (OSError, VerbatimError):
-        store_lock = None  # the window reports an unusable data folder itself
+    except VerbatimError:
+        store_lock = None  # an unusable data folder: the window reports it itself
     if not instance.listen() and instance.send(args.files):
         return 0
 

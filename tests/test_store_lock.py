@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from desktop_app.core.job_store import JobStore, StoreLock, StoreLockedError
+from desktop_app.core.job_store import JobStore, JobStoreError, StoreLock, StoreLockedError
 from tests.processes import REPO, run_python
 
 OPEN_FOR_WRITING = """
@@ -77,3 +78,10 @@ def test_a_killed_owner_leaves_no_lock_behind(tmp_path):
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=30)
     StoreLock.acquire(path).release()
+
+
+def test_a_file_where_the_data_folder_should_be_is_a_sentence_not_a_traceback(tmp_path):
+    blocker = tmp_path / "verbatim"
+    blocker.write_text("not a folder")
+    with pytest.raises(JobStoreError, match=re.escape(str(blocker))):
+        JobStore(blocker / "jobs.sqlite3")

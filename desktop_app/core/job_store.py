@@ -142,8 +142,14 @@ class StoreLock:
             if held is not None:
                 cls._held[path] = (held[0], held[1] + 1)
                 return held[0]
-            private_dir(path.parent)
-            handle = open_private(path, "a+b")
+            try:
+                private_dir(path.parent)
+                handle = open_private(path, "a+b")
+            except OSError as error:
+                raise JobStoreError(
+                    f"The job store's folder {path.parent} cannot be used: "
+                    f"{error.strerror or error}. Make sure it is a folder you can write to."
+                ) from None
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -152,6 +158,8 @@ class StoreLock:
                     f"Verbatim is already running with the job store {store_path} (another "
                     "window holds it). Use that window, or close it and start again."
                 ) from None
+            except OSError as error:  # a file system without locks (some network shares)
+                logger.warning("Cannot lock the job store %s: %s", store_path, error)
             lock = cls(path, handle)
             cls._held[path] = (lock, 1)
             return lock
