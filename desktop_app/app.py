@@ -13,9 +13,10 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 EXIT_ALREADY_RUNNING = 1
 #: How long a start that finds the store locked waits for its owner to open its socket.
 OWNER_START_TIMEOUT_MS = 30_000
+#: Signals that close the window as its close button does (Ctrl+C in the terminal, logout).
+CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,8 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.batch_finished.connect(app.quit)
         window.files_added.connect(lambda outcome: outcome.accepted or app.quit())
 
-    close_on_signals(window)
+    stop_closing_on_signals = close_on_signals(window)
     status = app.exec()
+    stop_closing_on_signals()
     instance.close()
     window.shutdown()
     if store_lock is not None:
@@ -172,15 +176,14 @@ def _refuse_to_start(message: str, quietly: bool) -> int:
     return EXIT_ALREADY_RUNNING
 
 
-def close_on_signals(window: QWidget) -> None:
+def close_on_signals(window: QWidget) -> Callable[[], None]:
     """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its close button does,
-    keeping unfinished jobs for the next start.
+    keeping unfinished jobs for the next start. Returns what undoes it, for after the loop.
 
     Python runs a signal handler only between bytecodes, never while Qt's event loop waits in
     C++, so the signal also writes a byte to a socket pair that a Qt notifier watches: the
     loop wakes, and the handler runs on the GUI thread.
     """
-    import signal
     import socket
 
     from PySide6.QtCore import QSocketNotifier
@@ -188,20 +191,26 @@ def close_on_signals(window: QWidget) -> None:
     reader, writer = socket.socketpair()
     reader.setblocking(False)
     writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno())
     notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, window)
 
     def drain() -> None:
         with contextlib.suppress(OSError):
             reader.recv(64)
 
-    notifier.activated.connect(drain)
-    # The window keeps the sockets alive as long as it lives.
-    window.setProperty("_signal_sockets", (reader, writer))
-
     def on_signal(number: int, _frame: object) -> None:
         logger.info("Closing on signal %s", signal.Signals(number).name)
         window.close()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    notifier.activated.connect(drain)
+    previous_fd = signal.set_wakeup_fd(writer.fileno())
+    previous = {number: signal.signal(number, on_signal) for number in CLOSING_SIGNALS}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        signal.set_wakeup_fd(previous_fd)
+        notifier.setEnabled(False)
+        reader.close()
+        writer.close()
+
+    return restore
