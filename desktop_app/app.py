@@ -16,13 +16,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app import APP_NAME, __version__
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import QObject
     from PySide6.QtWidgets import QWidget
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
+    closer = CloseOnSignals(app)
 
     # One window per user and data folder: a second ``verbatim FILE`` hands its files over.
     from desktop_app.core.errors import VerbatimError
@@ -153,9 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.batch_finished.connect(app.quit)
         window.files_added.connect(lambda outcome: outcome.accepted or app.quit())
 
-    stop_closing_on_signals = close_on_signals(window)
+    closer.watch(window)
     status = app.exec()
-    stop_closing_on_signals()
+    closer.stop()
     instance.close()
     window.shutdown()
     if store_lock is not None:
@@ -176,41 +178,60 @@ def _refuse_to_start(message: str, quietly: bool) -> int:
     return EXIT_ALREADY_RUNNING
 
 
-def close_on_signals(window: QWidget) -> Callable[[], None]:
+class CloseOnSignals:
     """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its close button does,
-    keeping unfinished jobs for the next start. Returns what undoes it, for after the loop.
+    keeping unfinished jobs for the next start, even when the signal comes while it is still
+    being built (it is then closed as soon as it is shown).
 
     Python runs a signal handler only between bytecodes, never while Qt's event loop waits in
     C++, so the signal also writes a byte to a socket pair that a Qt notifier watches: the
-    loop wakes, and the handler runs on the GUI thread.
+    loop wakes, and the handler runs on the GUI thread. The close itself is queued, so it also
+    happens when the signal comes before the loop runs.
     """
-    import socket
 
-    from PySide6.QtCore import QSocketNotifier
+    def __init__(self, app: QObject) -> None:
+        import socket
 
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, window)
+        from PySide6.QtCore import QSocketNotifier
 
-    def drain() -> None:
-        with contextlib.suppress(OSError):
-            reader.recv(64)
+        self.requested = False
+        self._window: QWidget | None = None
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, app)
+        self._notifier.activated.connect(self._drain)
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
+        self._previous = {
+            number: signal.signal(number, self._on_signal) for number in CLOSING_SIGNALS
+        }
 
-    def on_signal(number: int, _frame: object) -> None:
-        logger.info("Closing on signal %s", signal.Signals(number).name)
-        window.close()
+    def watch(self, window: QWidget) -> None:
+        """The window to close; closed at once if a signal came while it was being built."""
+        self._window = window
+        if self.requested:
+            self._close_soon()
 
-    notifier.activated.connect(drain)
-    previous_fd = signal.set_wakeup_fd(writer.fileno())
-    previous = {number: signal.signal(number, on_signal) for number in CLOSING_SIGNALS}
-
-    def restore() -> None:
-        for number, handler in previous.items():
+    def stop(self) -> None:
+        """Give the signals back their previous handlers (after the event loop)."""
+        for number, handler in self._previous.items():
             signal.signal(number, handler)
-        signal.set_wakeup_fd(previous_fd)
-        notifier.setEnabled(False)
-        reader.close()
-        writer.close()
+        signal.set_wakeup_fd(self._previous_fd)
+        self._notifier.setEnabled(False)
+        self._reader.close()
+        self._writer.close()
 
-    return restore
+    def _on_signal(self, number: int, _frame: object) -> None:
+        logger.info("Closing on signal %s", signal.Signals(number).name)
+        self.requested = True
+        self._close_soon()
+
+    def _close_soon(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        if self._window is not None:
+            QTimer.singleShot(0, self._window.close)
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError):
+            self._reader.recv(64)

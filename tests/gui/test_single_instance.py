@@ -388,3 +388,42 @@ def test_ten_simultaneous_starts_open_one_window_and_ctrl_c_closes_it(qtbot, tmp
     timings = sorted(path.name for path in tmp_path.glob("t*.json"))
     assert len(timings) == 1, f"one window was shown and closed normally: {timings}"
     assert len(stored_paths(store)) == len(files), "closing kept every job"
+
+
+def test_a_crashed_window_leaves_no_socket_behind_once_verbatim_starts_again(qtbot, tmp_path):
+    """Stale sockets piled up after crashes: the next start takes the place of its own."""
+    env = app_environment(tmp_path)
+    runtime = Path(env["XDG_RUNTIME_DIR"])
+
+    def sockets() -> list[Path]:  # PulseAudio keeps a folder there too
+        return sorted(runtime.glob("verbatim-*"))
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "desktop_app"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    crashed = start()
+    qtbot.waitUntil(lambda: bool(sockets()), timeout=60_000)
+    crashed.kill()  # what a crash leaves: the socket, with nobody listening
+    crashed.wait()
+    left = sockets()
+    assert len(left) == 1
+    again = start()
+    try:
+        qtbot.waitUntil(
+            lambda: SingleInstance(str(left[0])).send([], timeout_ms=1000), timeout=60_000
+        )
+        assert sockets() == left, "the same socket again, no second one"
+        again.send_signal(signal.SIGINT)
+        qtbot.waitUntil(lambda: again.poll() is not None, timeout=60_000)
+    finally:
+        if again.poll() is None:
+            again.kill()
+        again.wait()
+    assert again.returncode == 0
+    assert sockets() == [], "a window closed normally removes its socket"
