@@ -23,7 +23,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QDir
 
+from desktop_app.app import EXIT_ALREADY_RUNNING
 from desktop_app.core.errors import VerbatimError
+from desktop_app.core.job_store import StoreLock
 from desktop_app.core.jobs import JobState
 from desktop_app.gui.single_instance import SingleInstance, server_name
 from tests.fakes import FakeEngine
@@ -427,3 +429,24 @@ def test_a_crashed_window_leaves_no_socket_behind_once_verbatim_starts_again(qtb
         again.wait()
     assert again.returncode == 0
     assert sockets() == [], "a window closed normally removes its socket"
+
+
+def test_a_start_that_finds_the_store_owned_but_no_window_answering_says_so(qtbot, tmp_path):
+    """The store's owner does not answer (hung, or its socket gone): no second window opens,
+    and the start says why instead (on stderr; a message box when started from a desktop)."""
+    env = app_environment(tmp_path)
+    owner = StoreLock.acquire(tmp_path / "data" / "verbatim" / "jobs.sqlite3")
+    try:
+        start = subprocess.run(
+            [sys.executable, "-m", "desktop_app", "--quit-when-done", str(tmp_path / "a.wav")],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    finally:
+        owner.release()
+    assert start.returncode == EXIT_ALREADY_RUNNING, start.stderr
+    assert "Verbatim is already running" in start.stderr
+    assert not (tmp_path / "state" / "verbatim" / "log").exists(), "no window was started"
