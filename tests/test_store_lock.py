@@ -35,7 +35,7 @@ def test_a_second_process_cannot_write_a_store_another_one_writes(tmp_path):
         refused = open_elsewhere(path)
         assert refused.returncode == 3, refused.stderr
         assert "already running" in refused.stdout and str(path) in refused.stdout
-        reader = JobStore(path, writer=False)  # verbatim-cli jobs reads beside the window
+        reader = JobStore(path, read_only=True)  # verbatim-cli jobs reads beside the window
         assert reader.load_jobs() == []
         reader.close()
     finally:

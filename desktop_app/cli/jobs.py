@@ -46,7 +46,7 @@ def run_jobs(
     path = store_path or default_store_path()
     jobs: list[Job] = []
     if path.exists():
-        store = JobStore(path, writer=False)  # reads beside a running window
+        store = JobStore(path, read_only=True)  # reads beside a running window
         try:
             jobs = store.load_jobs()
         finally:

@@ -214,15 +214,15 @@ def _words_json(segment: Segment) -> str:
 class JobStore:
     """Jobs and their segments in one SQLite file; safe to call from any thread."""
 
-    def __init__(self, path: Path | None = None, *, writer: bool = True) -> None:
-        """``writer=False`` (``verbatim-cli jobs``) reads beside the window without its lock.
+    def __init__(self, path: Path | None = None, *, read_only: bool = False) -> None:
+        """``read_only`` (``verbatim-cli jobs``) reads beside the window, without its lock.
 
-        :raises StoreLockedError: a writer, and another process writes this store.
+        :raises StoreLockedError: not read-only, and another process writes this store.
         """
         self.path = Path(path) if path is not None else default_store_path()
         self._lock = threading.RLock()
         self._last_progress: dict[str, float] = {}
-        self._store_lock = StoreLock.acquire(self.path) if writer else None
+        self._store_lock = None if read_only else StoreLock.acquire(self.path)
         try:
             self._connection = self._open()
         except BaseException:
