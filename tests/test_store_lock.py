@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 
@@ -83,5 +84,7 @@ def test_a_killed_owner_leaves_no_lock_behind(tmp_path):
 def test_a_file_where_the_data_folder_should_be_is_a_sentence_not_a_traceback(tmp_path):
     blocker = tmp_path / "verbatim"
     blocker.write_text("not a folder")
+    blocker.chmod(0o644)
     with pytest.raises(JobStoreError, match=re.escape(str(blocker))):
         JobStore(blocker / "jobs.sqlite3")
+    assert stat.S_IMODE(blocker.stat().st_mode) == 0o644, "the file in the way is left as it was"

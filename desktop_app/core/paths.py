@@ -9,6 +9,7 @@ the normal mode (:mod:`desktop_app.core.exporters`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -51,6 +52,8 @@ def private_dir(folder: Path) -> Path:
         with contextlib.suppress(FileExistsError):  # another process was quicker: fine
             path.mkdir(mode=PRIVATE_DIR_MODE)
         os.chmod(path, PRIVATE_DIR_MODE)  # mkdir's mode passes through the umask
+    if not folder.is_dir():  # a file in the way: never change its mode
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
     if stat.S_IMODE(folder.stat().st_mode) != PRIVATE_DIR_MODE:
         os.chmod(folder, PRIVATE_DIR_MODE)
     return folder
