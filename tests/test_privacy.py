@@ -240,7 +240,7 @@ def test_the_job_store_its_wal_and_its_folder_are_private(tmp_path, usual_umask)
 
 def test_a_store_left_world_readable_by_an_older_version_is_made_private(tmp_path, usual_umask):
     folder = tmp_path / "verbatim"
-    JobStore(folder / "jobs.sqlite3", read_only=True).close()
+    JobStore(folder / "jobs.sqlite3").close()
     os.chmod(folder, 0o755)
     os.chmod(folder / "jobs.sqlite3", 0o644)
     JobStore(folder / "jobs.sqlite3").close()

@@ -55,16 +55,19 @@ def private_dir(folder: Path) -> Path:
     if not folder.is_dir():  # a file in the way: never change its mode
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
     if stat.S_IMODE(folder.stat().st_mode) != PRIVATE_DIR_MODE:
-        os.chmod(folder, PRIVATE_DIR_MODE)
+        # Not ours to change (another owner, immutable): what uses it then says what is wrong.
+        with contextlib.suppress(PermissionError):
+            os.chmod(folder, PRIVATE_DIR_MODE)
     return folder
 
 
 def make_private(path: Path) -> None:
     """Close an existing file to others (one an older Verbatim created world-readable).
 
-    Only group and other permissions are removed: a store the user made read-only stays so.
+    Only group and other permissions are removed: a store the user made read-only stays so,
+    and a file whose mode cannot be changed (immutable, another owner's) is left as it is.
     """
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(FileNotFoundError, PermissionError):
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
             os.chmod(path, mode & 0o700)
