@@ -74,8 +74,11 @@ def make_private(path: Path) -> None:
 
 
 def create_private(path: Path) -> None:
-    """Create an empty 0600 file if there is none, so that what writes it later keeps 0600."""
-    with contextlib.suppress(FileExistsError):
+    """Create an empty 0600 file if there is none, so that what writes it later keeps 0600.
+
+    Where it cannot be created (a read-only folder), what opens it next reports the problem.
+    """
+    with contextlib.suppress(FileExistsError, PermissionError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
 
 
