@@ -9,17 +9,31 @@ instead and this process exits (:mod:`desktop_app.gui.single_instance`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop_app import APP_NAME, __version__
 
+if TYPE_CHECKING:
+    from PySide6.QtCore import QObject
+    from PySide6.QtWidgets import QWidget
+
 logger = logging.getLogger(__name__)
+
+#: Exit status when another Verbatim owns the job store and would not take the files.
+EXIT_ALREADY_RUNNING = 1
+#: How long a start that finds the store locked waits for its owner to open its socket.
+OWNER_START_TIMEOUT_MS = 30_000
+#: Signals that close the window as its close button does (Ctrl+C in the terminal, logout).
+CLOSING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,14 +95,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
+    closer = CloseOnSignals(app)
 
     # One window per user and data folder: a second ``verbatim FILE`` hands its files over.
+    from desktop_app.core.errors import VerbatimError
+    from desktop_app.core.job_store import StoreLock, StoreLockedError, default_store_path
     from desktop_app.gui.single_instance import SingleInstance
 
-    instance = SingleInstance()
+    try:
+        instance = SingleInstance()
+    except VerbatimError as error:  # no private folder for the socket
+        return _refuse_to_start(str(error), args.quit_when_done)
     if instance.send(args.files):
         return 0
-    if not instance.listen() and instance.send(args.files):  # another start won the race
+    try:
+        store_lock = StoreLock.acquire(default_store_path())
+    except StoreLockedError as error:
+        # Another start owns the store: it may still be opening its socket.
+        if instance.send(args.files, timeout_ms=OWNER_START_TIMEOUT_MS, retry=True):
+            return 0
+        return _refuse_to_start(str(error), args.quit_when_done)
+    except VerbatimError:
+        store_lock = None  # an unusable data folder: the window reports it itself
+    if not instance.listen() and instance.send(args.files):
         return 0
 
     from desktop_app.core.errors import ConfigError
@@ -126,10 +155,83 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.batch_finished.connect(app.quit)
         window.files_added.connect(lambda outcome: outcome.accepted or app.quit())
 
+    closer.watch(window)
     status = app.exec()
+    closer.stop()
     instance.close()
     window.shutdown()
+    if store_lock is not None:
+        store_lock.release()
     reporter.uninstall()
     timings.mark("quit")
     timings.write()
     return int(status)
+
+
+def _refuse_to_start(message: str, quietly: bool) -> int:
+    """Say why no window opens: on stderr, and in a message box for a start from a desktop."""
+    sys.stderr.write(f"verbatim: {message}\n")
+    if not quietly:
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.warning(None, APP_NAME, message)
+    return EXIT_ALREADY_RUNNING
+
+
+class CloseOnSignals:
+    """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its close button does,
+    keeping unfinished jobs for the next start, even when the signal comes while it is still
+    being built (it is then closed as soon as it is shown).
+
+    Python runs a signal handler only between bytecodes, never while Qt's event loop waits in
+    C++, so the signal also writes a byte to a socket pair that a Qt notifier watches: the
+    loop wakes, and the handler runs on the GUI thread. The close itself is queued, so it also
+    happens when the signal comes before the loop runs.
+    """
+
+    def __init__(self, app: QObject) -> None:
+        import socket
+
+        from PySide6.QtCore import QSocketNotifier
+
+        self.requested = False
+        self._window: QWidget | None = None
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, app)
+        self._notifier.activated.connect(self._drain)
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
+        self._previous = {
+            number: signal.signal(number, self._on_signal) for number in CLOSING_SIGNALS
+        }
+
+    def watch(self, window: QWidget) -> None:
+        """The window to close; closed at once if a signal came while it was being built."""
+        self._window = window
+        if self.requested:
+            self._close_soon()
+
+    def stop(self) -> None:
+        """Give the signals back their previous handlers (after the event loop)."""
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._notifier.setEnabled(False)
+        self._reader.close()
+        self._writer.close()
+
+    def _on_signal(self, number: int, _frame: object) -> None:
+        logger.info("Closing on signal %s", signal.Signals(number).name)
+        self.requested = True
+        self._close_soon()
+
+    def _close_soon(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        if self._window is not None:
+            QTimer.singleShot(0, self._window.close)
+
+    def _drain(self) -> None:
+        with contextlib.suppress(OSError):
+            self._reader.recv(64)

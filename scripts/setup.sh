@@ -13,6 +13,8 @@ SYSTEM_PACKAGES=(
   libxcb-xinerama0 libxcb-randr0 libxcb-xfixes0 libxcb-xkb1 libglib2.0-0
   # tests: a virtual screen, a virtual microphone, and speech synthesis for long test audio
   xvfb xauth pulseaudio pulseaudio-utils libasound2-plugins espeak-ng
+  # the privacy tests watch system calls (no network, no telemetry)
+  strace
   # the desktop bundle: strip for smaller libraries, validators for the .desktop and metainfo files
   binutils desktop-file-utils appstream
 )

@@ -177,6 +177,24 @@ def check_file(path: str | Path, max_size_bytes: int | None = None) -> int:
     return stat.st_size
 
 
+def open_container(path: Path) -> av.container.InputContainer:
+    """Open a local media file for reading, and nothing but local files.
+
+    FFmpeg reads a name that starts like ``http:`` or ``tcp:`` as a network address, so a
+    relative path such as ``http:/host/talk.wav`` (a folder named ``http:``) would open a
+    connection: an absolute path never starts with a scheme, and the protocol whitelist keeps
+    every nested open (a playlist's segments) on local files too.
+    """
+    import av
+
+    return av.open(
+        os.fspath(path.absolute()),
+        mode="r",
+        metadata_errors="ignore",
+        options={"protocol_whitelist": "file"},
+    )
+
+
 def probe(path: str | Path, max_size_bytes: int | None = None) -> MediaInfo:
     """Open the container without decoding: is it media, and does it hold an audio stream?"""
     import av  # imported on first use: it costs start-up time the window must not pay
@@ -184,7 +202,7 @@ def probe(path: str | Path, max_size_bytes: int | None = None) -> MediaInfo:
     path = Path(path)
     size = check_file(path, max_size_bytes)
     try:
-        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        with open_container(path) as container:
             if not container.streams.audio:
                 raise NoAudioStreamError(path, "the file has no audio track to transcribe.")
             has_video = bool(container.streams.video)
@@ -342,7 +360,7 @@ def _decode_blocks(
     import av
 
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+    with open_container(path) as container:
         stream = container.streams.audio[0]
         for packet in container.demux(stream):
             if on_packet is not None:

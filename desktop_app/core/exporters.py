@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import stat
 import tempfile
 import threading
 import unicodedata
@@ -407,6 +408,30 @@ def existing_outputs(destinations: Iterable[Path]) -> list[Path]:
     return [Path(destination) for destination in destinations if os.path.lexists(destination)]
 
 
+def _export_mode(destination: Path, overwrite: bool) -> int:
+    """An export is the user's document: a replaced file keeps its mode, a new one gets the
+    mode any program would give it (0666 less the umask)."""
+    if overwrite:
+        with contextlib.suppress(FileNotFoundError):
+            return stat.S_IMODE(destination.stat().st_mode)
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only set it, which would
+    briefly change it for every thread); where Linux's /proc is missing, set and restore it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> None:
     """Write beside the destination and swap it in, so readers see the old file or the new one.
 
@@ -414,6 +439,7 @@ def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> Non
     meanwhile; file systems without hard links fall back to a check just before the rename.
     """
     folder = destination.parent
+    mode = _export_mode(destination, overwrite)
     descriptor, temp_name = tempfile.mkstemp(
         prefix=f".{destination.name}.", suffix=TEMP_SUFFIX, dir=folder
     )
@@ -421,6 +447,7 @@ def _write_atomically(content: bytes, destination: Path, overwrite: bool) -> Non
     with _writing_lock:
         _writing.add(temp_path)
     try:
+        os.fchmod(descriptor, mode)  # mkstemp makes 0600, right for a temporary file only
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(content)
             handle.flush()

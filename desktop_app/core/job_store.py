@@ -15,11 +15,18 @@ decides, so per-thread connections would leak; the writes are tiny and never con
 
 Paths are stored as bytes (``os.fsencode``) so that a file name that is not valid UTF-8 survives
 the round trip; every SQL statement takes its values as parameters.
+
+One writer per store: a writing :class:`JobStore` holds the store's :class:`StoreLock` (an
+``flock`` on ``jobs.sqlite3.lock`` beside it) for as long as it is open, so two windows can never
+transcribe the same stored jobs, whatever happens to the single-instance socket. The kernel
+drops the lock when the process dies, so a crash never leaves it behind. The store, its WAL and
+its folder are private (0600 files, 0700 folder): transcripts are nobody else's business.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -30,17 +37,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from desktop_app.core.errors import VerbatimError
 from desktop_app.core.jobs import Job, JobState, KeptResult
-from desktop_app.core.paths import data_dir
+from desktop_app.core.paths import (
+    create_private,
+    data_dir,
+    make_private,
+    open_private,
+    private_dir,
+)
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
 
 logger = logging.getLogger(__name__)
 
 STORE_FILE_NAME = "jobs.sqlite3"
+#: SQLite's companions of the store file: created with the store's mode, moved aside with it.
+STORE_COMPANIONS = ("-wal", "-shm")
 #: Seconds a writer waits for another process's transaction before giving up with a clear error.
 BUSY_TIMEOUT_S = 5.0
 #: Progress is persisted at most this often per job; segments (the real progress) always are.
@@ -129,6 +144,68 @@ MIGRATIONS: list[Migration] = [
 
 class JobStoreError(VerbatimError):
     """The job store cannot be used (locked by another process, or from a newer Verbatim)."""
+
+
+class StoreLockedError(JobStoreError):
+    """Another process (another Verbatim window) holds the store's lock."""
+
+
+class StoreLock:
+    """The right to write one store, held by one process at a time (see the module docstring).
+
+    Re-entrant within a process: the window's start-up takes it before anything else, and the
+    store it opens later takes it again; the lock is released when the last holder releases it.
+    """
+
+    _held: ClassVar[dict[Path, tuple[StoreLock, int]]] = {}
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: Path, handle: Any) -> None:
+        self.path = path
+        self._handle = handle
+
+    @classmethod
+    def acquire(cls, store_path: Path) -> StoreLock:
+        """:raises StoreLockedError: another process holds it; never waits."""
+        path = Path(f"{Path(store_path).absolute()}.lock")
+        with cls._guard:
+            held = cls._held.get(path)
+            if held is not None:
+                cls._held[path] = (held[0], held[1] + 1)
+                return held[0]
+            try:
+                private_dir(path.parent)
+                handle = open_private(path, "a+b")
+            except OSError as error:
+                raise JobStoreError(
+                    f"The job store's folder {path.parent} cannot be used: "
+                    f"{error.strerror or error}. Make sure it is a folder you can write to."
+                ) from None
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise StoreLockedError(
+                    f"Verbatim is already running with the job store {store_path} (another "
+                    "window holds it). Use that window, or close it and start again."
+                ) from None
+            except OSError as error:  # a file system without locks (some network shares)
+                logger.warning("Cannot lock the job store %s: %s", store_path, error)
+            lock = cls(path, handle)
+            cls._held[path] = (lock, 1)
+            return lock
+
+    def release(self) -> None:
+        """Give up one hold; the last one unlocks. Safe to call more often than acquired."""
+        with self._guard:
+            held = self._held.get(self.path)
+            if held is None or held[0] is not self:
+                return
+            if held[1] > 1:
+                self._held[self.path] = (self, held[1] - 1)
+                return
+            del self._held[self.path]
+            self._handle.close()  # closing the descriptor drops the flock
 
 
 class StoreFolderError(JobStoreError):
@@ -400,15 +477,30 @@ class JobStore:
     """Jobs and their segments in one SQLite file; safe to call from any thread."""
 
     def __init__(self, path: Path | None = None, *, read_only: bool = False) -> None:
-        """``read_only`` (``verbatim-cli jobs``) never creates, migrates or moves anything: a
-        damaged store raises :class:`DamagedStoreError` and stays where it is."""
+        """``read_only`` (``verbatim-cli jobs``) reads beside the window, without its lock, and
+        never creates, migrates or moves anything: a damaged store raises
+        :class:`DamagedStoreError` and stays where it is.
+
+        :raises StoreLockedError: not read-only, and another process writes this store.
+        """
         self.path = Path(path) if path is not None else default_store_path()
         self.read_only = read_only
         #: Where a damaged store was moved at opening (the faces tell the user); else None.
         self.moved_aside: Path | None = None
         self._lock = threading.RLock()
         self._last_progress: dict[str, float] = {}
-        self._connection = self._open_read_only() if read_only else self._open()
+        self._store_lock: StoreLock | None = None
+        if read_only:
+            self._connection = self._open_read_only()
+        else:
+            self._make_folder()  # a folder problem is a StoreFolderError, before the lock
+            self._store_lock = StoreLock.acquire(self.path)
+            try:
+                self._connection = self._open()
+            except BaseException:
+                self._store_lock.release()
+                self._store_lock = None
+                raise
         # Lazy reads of one job's segments (often on the GUI thread) use their own read-only
         # connection and lock, so they never wait behind a writer's commit.
         self._read_lock = threading.Lock()
@@ -448,7 +540,7 @@ class JobStore:
     def _make_folder(self) -> None:
         folder = self.path.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)
         except (FileExistsError, NotADirectoryError):
             raise StoreFolderError(
                 self._folder_problem("a file is in the way of it (or of a folder above it)")
@@ -498,6 +590,10 @@ class JobStore:
         return connection
 
     def _connect_and_migrate(self) -> sqlite3.Connection:
+        # SQLite creates the WAL and shared-memory files with the store's mode: 0600 for all.
+        create_private(self.path)
+        for suffix in ("", *STORE_COMPANIONS):
+            make_private(Path(f"{self.path}{suffix}"))
         connection = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
@@ -535,7 +631,7 @@ class JobStore:
 
     def _move_aside(self) -> Path:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", *STORE_COMPANIONS):
             source = Path(f"{self.path}{suffix}")
             if source.exists():
                 os.replace(source, Path(f"{aside}{suffix}"))
@@ -547,6 +643,9 @@ class JobStore:
             self._connection.close()
             if self._reader is not None:
                 self._reader.close()
+            if self._store_lock is not None:
+                self._store_lock.release()
+                self._store_lock = None
 
     @property
     def schema_version(self) -> int:

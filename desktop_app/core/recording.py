@@ -3,6 +3,8 @@
 The header's length fields are patched on every write (the ``wave`` module does this when the
 file is seekable) and the file is flushed and fsynced at least every ``flush_seconds``: after a
 crash, the file on disk is a valid WAV holding everything but the last second or so.
+
+A recording is someone's voice: it is created 0600, in a 0700 folder when it is Verbatim's own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop_app.core.errors import VerbatimError
-from desktop_app.core.paths import data_dir
+from desktop_app.core.paths import data_dir, open_private, private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,11 @@ class WavRecorder:
         self.flush_seconds = flush_seconds
         self.samples_written = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "wb")  # noqa: SIM115 - kept open for the whole recording
+            if self.path.parent == recordings_dir():
+                private_dir(self.path.parent)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open_private(self.path, "wb")  # kept open for the whole recording
         except OSError as exc:
             raise VerbatimError(
                 f"Cannot write the recording {self.path}: {exc.strerror or exc}. Choose another "
