@@ -21,15 +21,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from desktop_app.core.audio import probe
 from desktop_app.core.errors import JobCancelled, VerbatimError
+from desktop_app.core.intake import BatchResult, split_already_queued
 from desktop_app.core.job_store import JobStore
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.jobs import Job, JobSnapshot, JobState
 from desktop_app.core.memory import release_free_memory
 from desktop_app.core.priority import lower_current_thread_priority
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
@@ -80,8 +82,9 @@ class Capacity:
     def refusal(self) -> str:
         return (
             f"The queue is full ({self.queued} of {self.max_queue_size} places taken, "
-            f"{self.active} of {self.max_workers} workers busy). Wait for jobs to finish, or "
-            "raise MAX_QUEUE_SIZE in Settings."
+            f"{self.active} of {self.max_workers} workers busy). Add the rest when jobs finish, "
+            "or raise Workers or Queue size in Settings (Ctrl+,; MAX_QUEUE_SIZE and "
+            "MAX_CONCURRENT_WORKERS in the environment)."
         )
 
 
@@ -96,10 +99,7 @@ class SubmitResult:
         return self.job is not None
 
 
-@dataclass
-class BatchResult:
-    accepted: list[Job] = field(default_factory=list)
-    refused: list[tuple[Path, str]] = field(default_factory=list)
+__all__ = ["AT_CAPACITY", "BatchResult", "Capacity", "JobQueue", "SubmitResult"]
 
 
 class _JobRunnable(QRunnable):
@@ -114,16 +114,36 @@ class _JobRunnable(QRunnable):
         self.queue._run_job(self.job)
 
 
+class _DurationProbe(QRunnable):
+    """Reads the durations of newly queued files, so a waiting row shows how long it is."""
+
+    def __init__(self, queue: JobQueue, jobs: list[Job]) -> None:
+        super().__init__()
+        self.queue = queue
+        self.jobs = jobs
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        lower_current_thread_priority()
+        for job in self.jobs:
+            if self.queue._probing_stopped.is_set():
+                return
+            self.queue._probe_duration(job)
+
+
 class JobQueue(QObject):
     """Owns every job; the only thing in Verbatim that starts transcriptions."""
 
     job_added = Signal(str)
+    jobs_added = Signal(object)  # list of job ids, in order: a batch is one row insertion
     job_removed = Signal(str)
     job_moved = Signal(str, int)  # job id, new index in jobs()
     job_state_changed = Signal(str, str)  # job id, JobState value (emitted on transitions only)
     job_updated = Signal(str)  # job id: details changed (duration known, options edited)
     job_progress = Signal(str, float)
-    segment_added = Signal(str, object)  # job id, Segment
+    #: job id, the segment's index in the job's segments, Segment: with the index a view that
+    #: already shows a snapshot with that segment never shows it twice.
+    segment_added = Signal(str, int, object)
     capacity_changed = Signal(object)  # Capacity
     idle = Signal()  # nothing running and nothing queued
 
@@ -151,6 +171,10 @@ class JobQueue(QObject):
         self._pool.setMaxThreadCount(max_workers)
         self._pool.setExpiryTimeout(5000)
         self._store = store
+        # One thread for duration probes: they are light, and must never take a worker's place.
+        self._probe_pool = QThreadPool(self)
+        self._probe_pool.setMaxThreadCount(1)
+        self._probing_stopped = threading.Event()
 
     # ----------------------------------------------------------------- reading
     def capacity(self) -> Capacity:
@@ -166,6 +190,18 @@ class JobQueue(QObject):
     def job(self, job_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(job_id)
+
+    def snapshot(self, job_id: str) -> JobSnapshot | None:
+        """The job as it is now, frozen: what the GUI reads (a worker may change the job)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.snapshot() if job is not None else None
+
+    def snapshots(self, job_ids: Iterable[str] | None = None) -> list[JobSnapshot]:
+        """Snapshots of ``job_ids`` (default: every job, in order), taken under one lock."""
+        with self._lock:
+            ids = self._order if job_ids is None else job_ids
+            return [self._jobs[job_id].snapshot() for job_id in ids if job_id in self._jobs]
 
     def index_of(self, job_id: str) -> int:
         with self._lock:
@@ -196,20 +232,33 @@ class JobQueue(QObject):
         self.job_added.emit(job.id)
         self._announce_started(started)
         self.capacity_changed.emit(self.capacity())
+        self._probe_durations([job])
         return SubmitResult(job)
 
     def submit_many(
-        self, paths: Iterable[str | Path], options: TranscriptionOptions | None = None
+        self,
+        paths: Iterable[str | Path],
+        options: TranscriptionOptions | None = None,
+        *,
+        skip_queued: bool = False,
     ) -> BatchResult:
         """Queue what fits; the rest is listed as refused with the reason, never dropped.
 
-        One lock, one store transaction and one capacity signal for the whole batch: a drop of
-        a thousand files on the window must not cost a commit and a status-bar update per file
-        on the GUI thread.
+        ``skip_queued`` (a drop on the window) leaves out files already waiting or running,
+        listed in ``already_queued``, so that dropping a folder again after a refusal adds the
+        refused files rather than second copies. The check and the queueing happen under one
+        lock, so two drops at once cannot both add a file.
+
+        One lock, one store transaction, one ``jobs_added`` and one capacity signal for the
+        whole batch: a drop of thousands of files must not cost a commit, a row insertion and
+        a status-bar update per file.
         """
         chosen = [Path(path) for path in paths]
         result = BatchResult()
         with self._lock:
+            if skip_queued:
+                busy = [self._jobs[job_id].path for job_id in (*self._active, *self._pending)]
+                chosen, result.already_queued = split_already_queued(chosen, busy)
             fits = chosen[: self.capacity().accepts]
             for path in fits:
                 job = Job(path=path, options=options or TranscriptionOptions())
@@ -223,11 +272,12 @@ class JobQueue(QObject):
                 reason = self.capacity().refusal()
                 result.refused = [(path, reason) for path in chosen[len(fits) :]]
                 logger.info("Refused %d file(s): queue full", len(result.refused))
-        for job in result.accepted:
-            self.job_added.emit(job.id)
+        if result.accepted:
+            self.jobs_added.emit([job.id for job in result.accepted])
         self._announce_started(started)
         if result.accepted:
             self.capacity_changed.emit(self.capacity())
+            self._probe_durations(result.accepted)
         return result
 
     def add_finished(
@@ -255,14 +305,18 @@ class JobQueue(QObject):
             job = self._jobs.get(job_id)
             if job is None or job.state.finished:
                 return False
-            if job.state is JobState.RUNNING:
+            running = job.state is JobState.RUNNING
+            if running:
                 job.cancel_requested.set()
                 logger.info("Cancelling running job %s", job.path.name)
-                return True
-            self._pending.remove(job_id)
-            job.state = JobState.CANCELLED
-            job.finished_at = time.time()
-            self._persist(JobStore.update_job, job)
+            else:
+                self._pending.remove(job_id)
+                job.state = JobState.CANCELLED
+                job.finished_at = time.time()
+                self._persist(JobStore.update_job, job)
+        if running:
+            self.job_updated.emit(job_id)  # its row says "Cancelling…" until it stops
+            return True
         self.job_state_changed.emit(job_id, JobState.CANCELLED.value)
         self._after_change()
         return True
@@ -390,8 +444,11 @@ class JobQueue(QObject):
         if keep_unfinished:
             with self._lock:
                 self._store = None
+        self._probing_stopped.set()
+        self._probe_pool.clear()
         self.cancel_all()
-        return self.wait_for_done(timeout_ms)
+        probes_done = bool(self._probe_pool.waitForDone(timeout_ms))
+        return self.wait_for_done(timeout_ms) and probes_done
 
     # ----------------------------------------------------------------- persistence
     @property
@@ -532,19 +589,46 @@ class JobQueue(QObject):
             release_free_memory()
 
     def _on_segment(self, job: Job, segment: Segment) -> None:
-        job.segments.append(segment)
-        self._persist(JobStore.append_segment, job.id, len(job.segments) - 1, segment)
-        self.segment_added.emit(job.id, segment)
+        # Changed under the lock, so a snapshot holds either all of a change or none of it.
+        with self._lock:
+            job.segments.append(segment)
+            index = len(job.segments) - 1
+        self._persist(JobStore.append_segment, job.id, index, segment)
+        self.segment_added.emit(job.id, index, segment)
 
     def _on_duration(self, job: Job, seconds: float) -> None:
-        job.duration = seconds
+        with self._lock:
+            job.duration = seconds
         self._persist(JobStore.update_job, job)
         self.job_updated.emit(job.id)
 
     def _on_progress(self, job: Job, fraction: float) -> None:
-        job.progress = fraction
+        with self._lock:
+            job.progress = fraction
         self._persist(JobStore.update_progress, job.id, fraction)
         self.job_progress.emit(job.id, fraction)
+
+    def _probe_durations(self, jobs: list[Job]) -> None:
+        if not self._probing_stopped.is_set():
+            self._probe_pool.start(_DurationProbe(self, list(jobs)))
+
+    def _probe_duration(self, job: Job) -> None:
+        """Runs on the probe thread. A job that started meanwhile hears its duration from the
+        engine; a file that cannot be probed gets its clear error when it runs."""
+        with self._lock:
+            if job.state is not JobState.QUEUED or job.duration is not None:
+                return
+        try:
+            seconds = probe(job.path).duration
+        except Exception as error:  # the job itself reports the problem when it runs
+            logger.debug("No duration for %s: %s", job.path, error)
+            return
+        if seconds is None:
+            return
+        with self._lock:
+            if job.duration is not None:
+                return
+        self._on_duration(job, seconds)
 
     def _finish(self, job: Job, state: JobState, error: str, transcript: Transcript | None) -> None:
         with self._lock:

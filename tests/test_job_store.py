@@ -208,7 +208,7 @@ def test_queue_persists_segments_as_they_are_decoded(qtbot, make_queue, store, t
     assert store.load().jobs[0].state is JobState.RUNNING
     seen: list[int] = []
     queue.segment_added.connect(
-        lambda job_id, _segment: seen.append(len(store.load().jobs[0].segments))
+        lambda job_id, _index, _segment: seen.append(len(store.load().jobs[0].segments))
     )
     gate.set()
     qtbot.waitUntil(lambda: job.state is JobState.DONE)

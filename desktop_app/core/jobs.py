@@ -35,9 +35,63 @@ class JobState(str, Enum):
         }[self]
 
 
+class _Timing:
+    """Elapsed and remaining time, shared by the live record and its snapshots."""
+
+    state: JobState
+    progress: float
+    started_at: float | None
+    finished_at: float | None
+
+    def elapsed(self, now: float | None = None) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else (now or time.time())
+        return max(0.0, end - self.started_at)
+
+    def remaining(self, now: float | None = None) -> float | None:
+        """Estimated seconds left, from the pace so far; None until there is a pace."""
+        elapsed = self.elapsed(now)
+        if self.state is not JobState.RUNNING or not elapsed or self.progress <= 0.02:
+            return None
+        return elapsed * (1.0 - self.progress) / self.progress
+
+
+@dataclass(frozen=True, eq=False)
+class JobSnapshot(_Timing):
+    """A job as it was at one moment, which no thread can change: what the window reads.
+
+    The queue's workers change a :class:`Job` while it runs; a view that kept the live record
+    could read a segment list that grows underneath it. A snapshot is taken under the queue's
+    lock, so its fields agree with each other, and ``segments`` is a tuple, so its length is the
+    position from which the next ``segment_added`` update continues.
+    """
+
+    id: str
+    path: Path
+    options: TranscriptionOptions
+    state: JobState
+    progress: float
+    error: str
+    segments: tuple[Segment, ...]
+    transcript: Transcript | None
+    duration: float | None
+    language: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    resumed: bool
+    cancelling: bool  # a running job asked to stop after its current segment
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
 @dataclass(eq=False)
-class Job:
-    """One file to transcribe. Only the job queue changes a job; faces read it."""
+class Job(_Timing):
+    """One file to transcribe. Only the job queue changes a job; faces read its snapshots."""
 
     path: Path
     options: TranscriptionOptions
@@ -60,15 +114,23 @@ class Job:
     def name(self) -> str:
         return self.path.name
 
-    def elapsed(self, now: float | None = None) -> float | None:
-        if self.started_at is None:
-            return None
-        end = self.finished_at if self.finished_at is not None else (now or time.time())
-        return max(0.0, end - self.started_at)
-
-    def remaining(self, now: float | None = None) -> float | None:
-        """Estimated seconds left, from the pace so far; None until there is a pace."""
-        elapsed = self.elapsed(now)
-        if self.state is not JobState.RUNNING or not elapsed or self.progress <= 0.02:
-            return None
-        return elapsed * (1.0 - self.progress) / self.progress
+    def snapshot(self) -> JobSnapshot:
+        """A frozen copy; the queue takes it under its lock, so the fields agree."""
+        return JobSnapshot(
+            id=self.id,
+            path=self.path,
+            options=self.options,
+            state=self.state,
+            progress=self.progress,
+            error=self.error,
+            segments=tuple(self.segments),
+            transcript=self.transcript,
+            duration=self.duration,
+            language=self.language,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            attempts=self.attempts,
+            resumed=self.resumed,
+            cancelling=self.cancel_requested.is_set(),
+        )

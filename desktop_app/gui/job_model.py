@@ -1,9 +1,10 @@
-"""The job list as one Qt table model over the queue's plain job records.
+"""The job list as one Qt table model over snapshots of the queue's jobs.
 
-The model never copies job data: it keeps only the order of job ids (mirroring the queue's order)
-and reads each :class:`~desktop_app.core.jobs.Job` when a view asks. Queue signals arrive on the
-GUI thread through queued connections, and each one touches exactly one row, so a busy queue
-repaints one line at a time instead of the whole table.
+The model keeps the order of job ids (mirroring the queue's order) and, per job, a frozen
+:class:`~desktop_app.core.jobs.JobSnapshot` taken on the GUI thread when a queue signal about
+that job arrives (queued connections). Painting reads only these snapshots: no worker changes
+them, and no cell waits on the queue's lock. Each signal touches exactly one row (a dropped
+batch is one insertion), so a busy queue repaints one line at a time.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.job_queue import JobQueue
 
 Index = QModelIndex | QPersistentModelIndex
@@ -86,10 +87,12 @@ class JobTableModel(QAbstractTableModel):
     def __init__(self, queue: JobQueue, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
-        self._ids: list[str] = [job.id for job in queue.jobs()]
+        self._snapshots: dict[str, JobSnapshot] = {job.id: job for job in queue.snapshots()}
+        self._ids: list[str] = list(self._snapshots)
         self._rows: dict[str, int] = {}
         self._reindex()
         queue.job_added.connect(self._on_added)
+        queue.jobs_added.connect(self._on_batch_added)
         queue.job_removed.connect(self._on_removed)
         queue.job_moved.connect(self._on_moved)
         queue.job_state_changed.connect(self._on_state)
@@ -132,9 +135,7 @@ class JobTableModel(QAbstractTableModel):
             return None
         if not (0 <= index.row() < len(self._ids)) or not (0 <= index.column() < len(Column)):
             return None
-        job = self.queue.job(self._ids[index.row()])
-        if job is None:
-            return None
+        job = self._snapshots[self._ids[index.row()]]
         column = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(job, column)
@@ -161,16 +162,24 @@ class JobTableModel(QAbstractTableModel):
         """The row showing ``job_id``, or -1."""
         return self._rows.get(job_id, -1)
 
-    def job_at(self, row: int) -> Job | None:
-        return self.queue.job(self._ids[row]) if 0 <= row < len(self._ids) else None
+    def job_at(self, row: int) -> JobSnapshot | None:
+        return self._snapshots[self._ids[row]] if 0 <= row < len(self._ids) else None
 
-    def _display(self, job: Job, column: Column) -> str:
+    def snapshot(self, job_id: str) -> JobSnapshot | None:
+        """The job as this model last saw it (what its row shows)."""
+        return self._snapshots.get(job_id)
+
+    def snapshots(self) -> list[JobSnapshot]:
+        """Every listed job, in the list's order, as its row shows it."""
+        return [self._snapshots[job_id] for job_id in self._ids]
+
+    def _display(self, job: JobSnapshot, column: Column) -> str:
         if column == Column.FILE:
             return job.name
         if column == Column.DURATION:
             return format_seconds(job.duration)
         if column == Column.STATE:
-            if job.state is JobState.RUNNING and job.cancel_requested.is_set():
+            if job.state is JobState.RUNNING and job.cancelling:
                 return "Cancelling…"
             if job.resumed and not job.state.finished:
                 return f"{job.state.label} (resumed)"
@@ -184,7 +193,7 @@ class JobTableModel(QAbstractTableModel):
         language = job.language or job.options.language
         return f"{job.options.model} / {language}"
 
-    def _tooltip(self, job: Job) -> str:
+    def _tooltip(self, job: JobSnapshot) -> str:
         if job.state is JobState.FAILED and job.error:
             return job.error
         if job.resumed and not job.state.finished:
@@ -194,7 +203,7 @@ class JobTableModel(QAbstractTableModel):
             )
         return str(job.path)
 
-    def _custom(self, job: Job, role: int) -> Any:
+    def _custom(self, job: JobSnapshot, role: int) -> Any:
         if role == JobRole.JOB_ID:
             return job.id
         if role == JobRole.STATE:
@@ -219,19 +228,32 @@ class JobTableModel(QAbstractTableModel):
     def _changed(
         self, job_id: str, first: Column = Column.FILE, last: Column = Column.MODEL
     ) -> None:
+        """Take a fresh snapshot of ``job_id`` and repaint the given cells of its row."""
         row = self._rows.get(job_id)
-        if row is not None:
-            self.dataChanged.emit(self.index(row, first), self.index(row, last))
+        if row is None:
+            return
+        snapshot = self.queue.snapshot(job_id)
+        if snapshot is not None:
+            self._snapshots[job_id] = snapshot
+        self.dataChanged.emit(self.index(row, first), self.index(row, last))
 
     # ----------------------------------------------------------------- queue signals
     @Slot(str)
     def _on_added(self, job_id: str) -> None:
-        if job_id in self._rows:
+        self._on_batch_added([job_id])
+
+    @Slot(object)
+    def _on_batch_added(self, job_ids: list[str]) -> None:
+        """One insertion for a whole dropped batch: thousands of rows cost one layout."""
+        new = [job for job in self.queue.snapshots(job_ids) if job.id not in self._rows]
+        if not new:
             return
-        row = len(self._ids)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._ids.append(job_id)
-        self._rows[job_id] = row
+        first = len(self._ids)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        for row, job in enumerate(new, start=first):
+            self._ids.append(job.id)
+            self._rows[job.id] = row
+            self._snapshots[job.id] = job
         self.endInsertRows()
 
     @Slot(str)
@@ -241,6 +263,7 @@ class JobTableModel(QAbstractTableModel):
             return
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._ids[row]
+        del self._snapshots[job_id]
         self._reindex()
         self.endRemoveRows()
 
@@ -272,7 +295,11 @@ class JobTableModel(QAbstractTableModel):
 
     @Slot()
     def _tick(self) -> None:
+        """Elapsed and remaining move with the clock: repaint those cells of running rows
+        (the snapshot holds the start time, so no new snapshot is needed)."""
         for job_id in self._ids:
-            job = self.queue.job(job_id)
-            if job is not None and job.state is JobState.RUNNING:
-                self._changed(job_id, Column.ELAPSED, Column.REMAINING)
+            if self._snapshots[job_id].state is JobState.RUNNING:
+                row = self._rows[job_id]
+                self.dataChanged.emit(
+                    self.index(row, Column.ELAPSED), self.index(row, Column.REMAINING)
+                )
