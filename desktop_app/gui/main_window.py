@@ -1016,7 +1016,10 @@ class MainWindow(QMainWindow):
                 self.export_finished.emit(outcome)
                 return
             else:
-                parts.append(f"Kept {plural(len(existing), 'existing file')}; nothing replaced.")
+                parts.append(
+                    f"Kept {plural(len(existing), 'existing file')}; "
+                    f"{plural(len(outcome.conflicts), 'transcript')} not exported."
+                )
         if parts:
             self.statusBar().showMessage(" ".join(parts), 10_000)
         else:
