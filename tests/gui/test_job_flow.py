@@ -38,11 +38,13 @@ def _lines(window: MainWindow) -> list[str]:
 
 
 class StepEngine:
-    """Reports progress and segments when the test says so: ``steps`` holds, per job, the
-    progress fractions to report, one segment each, then the job waits for ``release``."""
+    """Moves when the test says so: once ``go`` is set, a job reports each of ``progress`` with
+    one segment, then waits for ``release``. A file named ``bad`` fails its first attempt."""
 
     def __init__(self, progress: list[float]) -> None:
         self.progress = progress
+        self.go = threading.Event()
+        self.go.set()
         self.release = threading.Event()
         self.attempts: Counter[str] = Counter()
 
@@ -53,6 +55,9 @@ class StepEngine:
         if "bad" in path.name and self.attempts[path.name] == 1:
             raise NotDecodableError(path, "cannot be decoded.")
         transcript = Transcript(duration=10.0, model="fake", source=str(path))
+        while not self.go.wait(0.01):
+            if kw["is_cancelled"]():
+                raise JobCancelled()
         for index, fraction in enumerate(self.progress):
             segment = Segment(float(index), index + 1.0, f"words {index}")
             transcript.segments.append(segment)
@@ -134,11 +139,14 @@ def test_the_header_follows_the_progress_of_the_selected_running_job(
     make_window, drop, qtbot, tmp_path
 ):
     engine = StepEngine([0.25, 0.54])
+    engine.go.clear()
     window = make_window(engine, workers=1, queue_size=3)
     drop(window, _touch(tmp_path, 1, "long"))
     job_id = window.model.job_id(0)
     window.select_job(job_id)
+    qtbot.waitUntil(lambda: window.transcript.title.text() == "long0.wav — running, 0%")
 
+    engine.go.set()
     qtbot.waitUntil(lambda: window.transcript.title.text() == "long0.wav — running, 54%")
     assert window.model.index(0, Column.PROGRESS).data() == "54%"
     assert _lines(window) == ["[0:00.0 → 0:01.0]  words 0", "[0:01.0 → 0:02.0]  words 1"]
