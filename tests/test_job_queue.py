@@ -602,7 +602,7 @@ def test_many_threads_at_once_keep_the_books(qtbot, make_queue) -> None:
     added: list[str] = []
     last_state: dict[str, str] = {}
     queue.job_added.connect(added.append)
-    queue.jobs_added.connect(added.extend)  # a batch from submit_many
+    queue.jobs_added.connect(lambda jobs: added.extend(job.id for job in jobs))  # submit_many
     queue.job_state_changed.connect(lambda job_id, state: last_state.__setitem__(job_id, state))
     stop = threading.Event()
 

@@ -17,7 +17,7 @@ from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import JobState
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
-from desktop_app.gui.job_model import Column, JobRole
+from desktop_app.gui.job_model import Column, JobRole, JobTableModel
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.gui.transcript_view import NO_JOB_HINT, segment_line
 from desktop_app.job_queue import JobQueue
@@ -351,3 +351,29 @@ def test_a_queued_row_shows_its_duration(make_window, drop, qtbot, corpus, tmp_p
     assert window.model.index(1, Column.STATE).data() == "Queued"
     qtbot.waitUntil(lambda: window.model.index(1, Column.DURATION).data() == "0:11")
     gate.set()
+
+
+def test_a_row_inserted_after_its_job_changed_shows_the_change(qtbot, tmp_path):
+    """A worker can start a dropped job before the batch's ``jobs_added`` reaches the model;
+    the row must then show the job as it is, not the snapshot taken when it was added."""
+    gate = threading.Event()
+    queue = JobQueue(FakeEngine(gate=gate), max_workers=1, max_queue_size=3)
+    try:
+        model = JobTableModel(queue)
+        queue.jobs_added.disconnect(model._on_batch_added)  # hold the insertion back
+        batches: list[Any] = []
+        queue.jobs_added.connect(batches.append)
+        queue.submit_many([tmp_path / "a.wav"])
+        (added,) = batches
+        job_id = added[0].id
+        assert added[0].state is JobState.RUNNING
+        queue.cancel(job_id)  # the job changes; its update reaches the model before its row
+        qtbot.waitUntil(lambda: queue.job(job_id).state is JobState.CANCELLED)  # type: ignore
+        model._on_state(job_id, JobState.CANCELLED.value)
+
+        model._on_batch_added(added)
+
+        assert model.index(0, Column.STATE).data() == "Cancelled"
+    finally:
+        gate.set()
+        assert queue.shutdown(10_000)
