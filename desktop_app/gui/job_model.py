@@ -90,6 +90,9 @@ class JobTableModel(QAbstractTableModel):
         self._snapshots: dict[str, JobSnapshot] = {job.id: job for job in queue.snapshots()}
         self._ids: list[str] = list(self._snapshots)
         self._rows: dict[str, int] = {}
+        #: Jobs that changed before their row was inserted (a worker may start a dropped job
+        #: before the batch's ``jobs_added`` arrives): their snapshots are taken afresh.
+        self._changed_early: set[str] = set()
         self._reindex()
         queue.job_added.connect(self._on_added)
         queue.jobs_added.connect(self._on_batch_added)
@@ -231,6 +234,7 @@ class JobTableModel(QAbstractTableModel):
         """Take a fresh snapshot of ``job_id`` and repaint the given cells of its row."""
         row = self._rows.get(job_id)
         if row is None:
+            self._changed_early.add(job_id)
             return
         snapshot = self.queue.snapshot(job_id)
         if snapshot is not None:
@@ -240,14 +244,19 @@ class JobTableModel(QAbstractTableModel):
     # ----------------------------------------------------------------- queue signals
     @Slot(str)
     def _on_added(self, job_id: str) -> None:
-        self._on_batch_added([job_id])
+        self._on_batch_added(self.queue.snapshots([job_id]))
 
     @Slot(object)
-    def _on_batch_added(self, job_ids: list[str]) -> None:
+    def _on_batch_added(self, jobs: list[JobSnapshot]) -> None:
         """One insertion for a whole dropped batch: thousands of rows cost one layout."""
-        new = [job for job in self.queue.snapshots(job_ids) if job.id not in self._rows]
+        new = [job for job in jobs if job.id not in self._rows]
         if not new:
             return
+        if self._changed_early:
+            stale = {job.id for job in new} & self._changed_early
+            self._changed_early -= stale
+            fresh = {job.id: job for job in self.queue.snapshots(stale)}
+            new = [fresh.get(job.id, job) for job in new]
         first = len(self._ids)
         self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
         for row, job in enumerate(new, start=first):
@@ -264,6 +273,7 @@ class JobTableModel(QAbstractTableModel):
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._ids[row]
         del self._snapshots[job_id]
+        self._changed_early.discard(job_id)
         self._reindex()
         self.endRemoveRows()
 
