@@ -101,6 +101,7 @@ class JobTableModel(QAbstractTableModel):
         queue.job_state_changed.connect(self._on_state)
         queue.job_progress.connect(self._on_progress)
         queue.job_updated.connect(self._on_updated)  # duration known, options edited
+        queue.idle.connect(self._on_idle)
         # Elapsed and remaining times move without any queue signal: refresh running rows only.
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
@@ -302,6 +303,14 @@ class JobTableModel(QAbstractTableModel):
     @Slot(str, float)
     def _on_progress(self, job_id: str, _fraction: float) -> None:
         self._changed(job_id, Column.PROGRESS, Column.REMAINING)
+
+    @Slot()
+    def _on_idle(self) -> None:
+        """Nothing runs or waits now; a row still showing a job as running or queued missed a
+        worker's update that is still on its way (two workers' signals can cross): read it."""
+        for job_id in self._ids:
+            if not self._snapshots[job_id].state.finished:
+                self._changed(job_id)
 
     @Slot()
     def _tick(self) -> None:

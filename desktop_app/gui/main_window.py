@@ -263,7 +263,8 @@ class MainWindow(QMainWindow):
         self.queue = queue
         self.engine = queue.engine
         self.model_state = "ready"
-        self._finished_in_batch: dict[str, None] = {}  # ordered set: a retried job counts once
+        #: Jobs that ran since the last "All jobs finished" (ordered set: a retry counts once).
+        self._batch: dict[str, None] = {}
         self._batch_summary = ""  # the "All jobs finished" message, while it is shown
         self._shut_down = False
         self._restoring = False
@@ -878,21 +879,24 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_job_state(self, job_id: str, state_value: str) -> None:
+        """Acts on the transition the signal reports; shows the job as it is now."""
+        state = JobState(state_value)
         job = self.queue.snapshot(job_id)
         if job is None:
             return
         if job_id == self.transcript.job_id:
             self.transcript.show_job(job)
-        if not job.state.finished and self._batch_summary:
+        if state is JobState.RUNNING:
+            self._batch[job_id] = None
+        if not state.finished and self._batch_summary:
             # A retried or newly started job: "All jobs finished" is no longer true.
             if self.statusBar().currentMessage() == self._batch_summary:
                 self.statusBar().clearMessage()
             self._batch_summary = ""
         if job_id in self.selected_ids():
             self._update_actions()
-        if job.state is JobState.DONE:
+        if state is JobState.DONE:
             self.export_all_action.setEnabled(True)
-            self._finished_in_batch[job_id] = None
             if self.preferences.auto_export and self.preferences.auto_export_formats:
                 self.export_jobs(
                     [job_id],
@@ -900,13 +904,12 @@ class MainWindow(QMainWindow):
                     self.preferences.auto_export_dir(),
                     automatic=True,
                 )
-        elif job.state.finished:
-            self._finished_in_batch[job_id] = None
 
     @Slot()
     def _on_idle(self) -> None:
-        finished = self.queue.snapshots(list(self._finished_in_batch))
-        self._finished_in_batch = {}
+        # Fresh snapshots: a worker's "done" may reach the window after another's "idle".
+        finished = self.queue.snapshots(list(self._batch))
+        self._batch = {}
         done = sum(1 for job in finished if job.state is JobState.DONE)
         failed = sum(1 for job in finished if job.state is JobState.FAILED)
         if not finished:

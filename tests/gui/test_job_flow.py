@@ -377,3 +377,18 @@ def test_a_row_inserted_after_its_job_changed_shows_the_change(qtbot, tmp_path):
     finally:
         gate.set()
         assert queue.shutdown(10_000)
+
+
+def test_rows_are_up_to_date_when_the_queue_says_it_is_idle(qtbot, tmp_path):
+    """Two workers' signals can cross: one's "done" may arrive after the other's "idle". When
+    the queue is idle, no row may still show a job as running."""
+    queue = JobQueue(FakeEngine(segments=1), max_workers=1, max_queue_size=3)
+    try:
+        model = JobTableModel(queue)
+        queue.job_state_changed.disconnect(model._on_state)  # "done" is late, indefinitely
+        queue.job_progress.disconnect(model._on_progress)
+        with qtbot.waitSignal(queue.idle, timeout=10_000):
+            queue.submit(tmp_path / "a.wav")
+        assert model.index(0, Column.STATE).data() == "Done"
+    finally:
+        assert queue.shutdown(10_000)
