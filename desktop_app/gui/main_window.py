@@ -633,8 +633,12 @@ class MainWindow(QMainWindow):
             "Adding files",
             lambda: intake.add_paths(chosen, submit),
             self._on_files_added,
-            self.show_notice,
+            self._on_add_failed,
         )
+
+    def _on_add_failed(self, message: str) -> None:
+        self.statusBar().clearMessage()  # not "Looking for audio and video files…" forever
+        self.show_notice(message)
 
     def _on_files_added(self, outcome: AddOutcome) -> None:
         if self._shut_down:

@@ -392,3 +392,18 @@ def test_rows_are_up_to_date_when_the_queue_says_it_is_idle(qtbot, tmp_path):
         assert model.index(0, Column.STATE).data() == "Done"
     finally:
         assert queue.shutdown(10_000)
+
+
+def test_a_failed_search_says_so_and_leaves_no_searching_message(
+    make_window, qtbot, tmp_path, monkeypatch
+):
+    window = make_window(FakeEngine(), workers=1, queue_size=3)
+
+    def unreadable(*_args: Any) -> Any:
+        raise PermissionError(f"[Errno 13] Permission denied: '{tmp_path}'")
+
+    monkeypatch.setattr("desktop_app.core.intake.add_paths", unreadable)
+    with qtbot.waitSignal(window.notice_shown) as notice:
+        window.add_paths([tmp_path])
+    assert "Permission denied" in notice.args[0]
+    assert window.statusBar().currentMessage() == ""
