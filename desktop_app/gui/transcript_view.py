@@ -98,11 +98,10 @@ class TranscriptView(QWidget):
             return
         self.show_header(job)
         self.text.setPlaceholderText(RUNNING_HINT if job.state is JobState.RUNNING else "")
-        if job.transcript is not None:
-            segments: tuple[Segment, ...] = tuple(job.transcript.segments)
-        else:
-            segments = job.segments
-            self.shown_segments = len(segments)
+        segments = tuple(job.transcript.segments) if job.transcript is not None else job.segments
+        # A finished job's transcript holds the same segments: updates still on their way for
+        # it are skipped like those of a running job.
+        self.shown_segments = len(segments)
         lines = [segment_line(segment) for segment in segments]
         if job.state is JobState.FAILED and job.error:
             lines.append(f"This job failed: {job.error}")

@@ -14,12 +14,12 @@ from PySide6.QtWidgets import QAbstractButton, QApplication
 
 from desktop_app.core.errors import JobCancelled, NotDecodableError
 from desktop_app.core.job_store import JobStore
-from desktop_app.core.jobs import JobState
+from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.gui.job_model import Column, JobRole, JobTableModel
 from desktop_app.gui.main_window import MainWindow
-from desktop_app.gui.transcript_view import NO_JOB_HINT, segment_line
+from desktop_app.gui.transcript_view import NO_JOB_HINT, TranscriptView, segment_line
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
 
@@ -407,3 +407,22 @@ def test_a_failed_search_says_so_and_leaves_no_searching_message(
         window.add_paths([tmp_path])
     assert "Permission denied" in notice.args[0]
     assert window.statusBar().currentMessage() == ""
+
+
+def test_a_late_update_for_a_finished_job_leaves_its_transcript_whole(qtbot):
+    """Selecting a job the moment it finishes can show its transcript before the last segment
+    updates arrive; they must neither double nor replace what is shown."""
+    view = TranscriptView()
+    qtbot.addWidget(view)
+    segments = [Segment(0.0, 1.0, "first"), Segment(1.0, 2.0, "second")]
+    job = Job(Path("done.wav"), TranscriptionOptions(), state=JobState.DONE, progress=1.0)
+    job.segments = list(segments)
+    job.transcript = Transcript(segments=list(segments), duration=2.0)
+    view.show_job(job.snapshot())
+    shown = view.text.toPlainText()
+
+    view.append_segment(job.id, 0, segments[0])
+    view.append_segment(job.id, 1, segments[1])
+
+    assert view.text.toPlainText() == shown
+    assert shown.splitlines() == [segment_line(segment) for segment in segments]
