@@ -168,15 +168,14 @@ class NoticeBar(QFrame):
     def show_details(self) -> None:
         """The message with every file under "Show Details" (selectable), window-modal but not
         blocking, so the list keeps updating behind it."""
-        if self.details_box is not None:
-            self.details_box.close()
-        box = QMessageBox(QMessageBox.Icon.Information, "Files not added", self.text(), parent=self)
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        box.setDetailedText(self.details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.destroyed.connect(lambda: setattr(self, "details_box", None))
-        self.details_box = box
-        box.open()
+        if self.details_box is None:  # one box, kept and reused: nothing to track on deletion
+            self.details_box = QMessageBox(
+                QMessageBox.Icon.Information, "Files not added", "", parent=self
+            )
+            self.details_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_box.setText(self.text())
+        self.details_box.setDetailedText(self.details)
+        self.details_box.open()
 
     def text(self) -> str:
         return self.label.text()
@@ -873,8 +872,7 @@ class MainWindow(QMainWindow):
         self.transcript.append_segment(job_id, index, segment)
 
     @Slot(str)
-    @Slot(str, float)
-    def _refresh_header(self, job_id: str, _fraction: float = 0.0) -> None:
+    def _refresh_header(self, job_id: str) -> None:
         """Progress and details of the shown job reach its header as they reach its row."""
         if job_id == self.transcript.job_id:
             job = self.queue.snapshot(job_id)
