@@ -135,7 +135,7 @@ def measure_stalls(drop_count: int, workers: int, queue_size: int | None) -> Non
         )
 
     first_four = [CORPUS / "jfk.flac", CORPUS / "LJ050-0131.wav"] * (workers // 2 + 1)
-    window.submit_files(first_four[:workers])
+    window.queue.submit_many(first_four[:workers], window.options())
     running = [job.id for job in window.queue.jobs()]
     clock.start()
     heartbeat.start()

@@ -61,10 +61,12 @@ def test_job_goes_queued_running_done_with_segments_and_progress(qtbot, make_que
     queue = make_queue(engine, workers=1, queue_size=2)
     states: list[tuple[str, str]] = []
     progress: list[tuple[str, float]] = []
-    segments: list[tuple[str, object]] = []
+    segments: list[tuple[str, int, object]] = []
     queue.job_state_changed.connect(lambda job_id, state: states.append((job_id, state)))
     queue.job_progress.connect(lambda job_id, fraction: progress.append((job_id, fraction)))
-    queue.segment_added.connect(lambda job_id, segment: segments.append((job_id, segment)))
+    queue.segment_added.connect(
+        lambda job_id, index, segment: segments.append((job_id, index, segment))
+    )
 
     first = submit_ok(queue, "first")
     second = submit_ok(queue, "second")
@@ -90,7 +92,8 @@ def test_job_goes_queued_running_done_with_segments_and_progress(qtbot, make_que
             f"segment {i} of {job.path.name}" for i in range(4)
         ]
         assert job.segments == job.transcript.segments
-        assert [s for jid, s in segments if jid == job.id] == job.segments
+        assert [s for jid, _, s in segments if jid == job.id] == job.segments
+        assert [i for jid, i, _ in segments if jid == job.id] == list(range(len(job.segments)))
         assert [f for jid, f in progress if jid == job.id] == [0.25, 0.5, 0.75, 1.0]
         assert job.started_at is not None and job.finished_at is not None
         assert job.finished_at >= job.started_at
@@ -599,6 +602,7 @@ def test_many_threads_at_once_keep_the_books(qtbot, make_queue) -> None:
     added: list[str] = []
     last_state: dict[str, str] = {}
     queue.job_added.connect(added.append)
+    queue.jobs_added.connect(lambda jobs: added.extend(job.id for job in jobs))  # submit_many
     queue.job_state_changed.connect(lambda job_id, state: last_state.__setitem__(job_id, state))
     stop = threading.Event()
 

@@ -19,6 +19,8 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from desktop_app.core.wording import plural
+
 logger = logging.getLogger(__name__)
 
 ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None], None]
@@ -89,7 +91,7 @@ class ErrorReporter(QObject):
         if self.dialog is not None and self.dialog.isVisible():
             self.more_errors += 1
             self.dialog.setInformativeText(
-                self._details(f"{self.more_errors} more error(s) since.")
+                self._details(f"{plural(self.more_errors, 'more error')} since.")
             )
             return
         self.more_errors = 0

@@ -1,12 +1,13 @@
-"""The job list as one Qt table model over the queue's plain job records.
+"""The job list as one Qt table model over snapshots of the queue's jobs.
 
-The model never copies job data: it keeps only the order of job ids (mirroring the queue's order)
-and reads each :class:`~desktop_app.core.jobs.Job` when a view asks. Queue signals arrive on the
-GUI thread through queued connections, and each one touches exactly one row, so a busy queue
-repaints one line at a time instead of the whole table. The jobs restored at start arrive as one
-block (``jobs_added``), and the clock refreshes running rows only, so a list of 100,000 stored
-jobs costs the GUI thread one insertion, not 100,000, and nothing per tick. A row shows only
-the job's own fields: a restored job's transcript is read from the store when the transcript
+The model keeps the order of job ids (mirroring the queue's order) and, per job, a frozen
+:class:`~desktop_app.core.jobs.JobSnapshot` taken on the GUI thread when a queue signal about
+that job arrives (queued connections). Painting reads only these snapshots: no worker changes
+them, and no cell waits on the queue's lock. Each signal touches exactly one row (a dropped
+batch, or the jobs restored at start, is one insertion), so a busy queue repaints one line at a
+time, and the clock refreshes running rows only: a list of 100,000 stored jobs costs the GUI
+thread one insertion, not 100,000, and nothing per tick. Row snapshots hold no transcript text
+(``with_text=False``): a restored job's transcript is read from the store when the transcript
 pane asks for it, never for the list.
 """
 
@@ -27,7 +28,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.job_queue import JobQueue
 
 Index = QModelIndex | QPersistentModelIndex
@@ -90,18 +91,23 @@ class JobTableModel(QAbstractTableModel):
     def __init__(self, queue: JobQueue, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
-        jobs = queue.jobs()
-        self._ids: list[str] = [job.id for job in jobs]
+        rows = queue.snapshots(with_text=False)
+        self._snapshots: dict[str, JobSnapshot] = {job.id: job for job in rows}
+        self._ids: list[str] = list(self._snapshots)
         self._rows: dict[str, int] = {}
-        self._running = {job.id for job in jobs if job.state is JobState.RUNNING}
+        self._running = {job.id for job in rows if job.state is JobState.RUNNING}
+        #: Jobs that changed before their row was inserted (a worker may start a dropped job
+        #: before the batch's ``jobs_added`` arrives): their snapshots are taken afresh.
+        self._changed_early: set[str] = set()
         self._reindex()
         queue.job_added.connect(self._on_added)
-        queue.jobs_added.connect(self._on_many_added)
+        queue.jobs_added.connect(self._on_batch_added)
         queue.job_removed.connect(self._on_removed)
         queue.job_moved.connect(self._on_moved)
         queue.job_state_changed.connect(self._on_state)
         queue.job_progress.connect(self._on_progress)
         queue.job_updated.connect(self._on_updated)  # duration known, options edited
+        queue.idle.connect(self._on_idle)
         # Elapsed and remaining times move without any queue signal: refresh running rows only.
         self._clock = QTimer(self)
         self._clock.setInterval(1000)
@@ -139,9 +145,7 @@ class JobTableModel(QAbstractTableModel):
             return None
         if not (0 <= index.row() < len(self._ids)) or not (0 <= index.column() < len(Column)):
             return None
-        job = self.queue.job(self._ids[index.row()])
-        if job is None:
-            return None
+        job = self._snapshots[self._ids[index.row()]]
         column = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(job, column)
@@ -168,16 +172,24 @@ class JobTableModel(QAbstractTableModel):
         """The row showing ``job_id``, or -1."""
         return self._rows.get(job_id, -1)
 
-    def job_at(self, row: int) -> Job | None:
-        return self.queue.job(self._ids[row]) if 0 <= row < len(self._ids) else None
+    def job_at(self, row: int) -> JobSnapshot | None:
+        return self._snapshots[self._ids[row]] if 0 <= row < len(self._ids) else None
 
-    def _display(self, job: Job, column: Column) -> str:
+    def snapshot(self, job_id: str) -> JobSnapshot | None:
+        """The job as this model last saw it (what its row shows)."""
+        return self._snapshots.get(job_id)
+
+    def snapshots(self) -> list[JobSnapshot]:
+        """Every listed job, in the list's order, as its row shows it."""
+        return [self._snapshots[job_id] for job_id in self._ids]
+
+    def _display(self, job: JobSnapshot, column: Column) -> str:
         if column == Column.FILE:
             return job.name
         if column == Column.DURATION:
             return format_seconds(job.duration)
         if column == Column.STATE:
-            if job.state is JobState.RUNNING and job.cancel_requested.is_set():
+            if job.state is JobState.RUNNING and job.cancelling:
                 return "Cancelling…"
             if job.resumed and not job.state.finished:
                 return f"{job.state.label} (resumed)"
@@ -191,7 +203,7 @@ class JobTableModel(QAbstractTableModel):
         language = job.language or job.options.language
         return f"{job.options.model} / {language}"
 
-    def _tooltip(self, job: Job) -> str:
+    def _tooltip(self, job: JobSnapshot) -> str:
         if job.state is JobState.FAILED and job.error:
             return job.error
         if job.resumed and not job.state.finished:
@@ -201,7 +213,7 @@ class JobTableModel(QAbstractTableModel):
             )
         return str(job.path)
 
-    def _custom(self, job: Job, role: int) -> Any:
+    def _custom(self, job: JobSnapshot, role: int) -> Any:
         if role == JobRole.JOB_ID:
             return job.id
         if role == JobRole.STATE:
@@ -226,30 +238,38 @@ class JobTableModel(QAbstractTableModel):
     def _changed(
         self, job_id: str, first: Column = Column.FILE, last: Column = Column.MODEL
     ) -> None:
+        """Take a fresh snapshot of ``job_id`` and repaint the given cells of its row."""
         row = self._rows.get(job_id)
-        if row is not None:
-            self.dataChanged.emit(self.index(row, first), self.index(row, last))
+        if row is None:
+            self._changed_early.add(job_id)
+            return
+        snapshot = self.queue.snapshot(job_id, with_text=False)
+        if snapshot is not None:
+            self._keep(snapshot)
+        self.dataChanged.emit(self.index(row, first), self.index(row, last))
 
     # ----------------------------------------------------------------- queue signals
     @Slot(str)
     def _on_added(self, job_id: str) -> None:
-        if job_id in self._rows:
-            return
-        row = len(self._ids)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._ids.append(job_id)
-        self._rows[job_id] = row
-        self.endInsertRows()
+        self._on_batch_added(self.queue.snapshots([job_id], with_text=False))
 
     @Slot(object)
-    def _on_many_added(self, job_ids: list[str]) -> None:
-        new = [job_id for job_id in job_ids if job_id not in self._rows]
+    def _on_batch_added(self, jobs: list[JobSnapshot]) -> None:
+        """One insertion for a whole dropped batch: thousands of rows cost one layout."""
+        new = [job for job in jobs if job.id not in self._rows]
         if not new:
             return
+        if self._changed_early:
+            stale = {job.id for job in new} & self._changed_early
+            self._changed_early -= stale
+            fresh = {job.id: job for job in self.queue.snapshots(stale, with_text=False)}
+            new = [fresh.get(job.id, job) for job in new]
         first = len(self._ids)
         self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-        self._ids.extend(new)
-        self._rows.update((job_id, row) for row, job_id in enumerate(new, start=first))
+        for row, job in enumerate(new, start=first):
+            self._ids.append(job.id)
+            self._rows[job.id] = row
+            self._keep(job)
         self.endInsertRows()
 
     @Slot(str)
@@ -260,6 +280,8 @@ class JobTableModel(QAbstractTableModel):
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._ids[row]
         self._running.discard(job_id)
+        del self._snapshots[job_id]
+        self._changed_early.discard(job_id)
         self._reindex()
         self.endRemoveRows()
 
@@ -279,11 +301,14 @@ class JobTableModel(QAbstractTableModel):
 
     @Slot(str, str)
     def _on_state(self, job_id: str, state: str) -> None:
-        if state == JobState.RUNNING.value:
-            self._running.add(job_id)
+        self._changed(job_id)  # the fresh snapshot, not the signal, says whether it runs
+
+    def _keep(self, snapshot: JobSnapshot) -> None:
+        self._snapshots[snapshot.id] = snapshot
+        if snapshot.state is JobState.RUNNING:
+            self._running.add(snapshot.id)
         else:
-            self._running.discard(job_id)
-        self._changed(job_id)
+            self._running.discard(snapshot.id)
 
     @Slot(str)
     def _on_updated(self, job_id: str) -> None:
@@ -294,6 +319,19 @@ class JobTableModel(QAbstractTableModel):
         self._changed(job_id, Column.PROGRESS, Column.REMAINING)
 
     @Slot()
+    def _on_idle(self) -> None:
+        """Nothing runs or waits now; a row still showing a job as running or queued missed a
+        worker's update that is still on its way (two workers' signals can cross): read it."""
+        for job_id in self._ids:
+            if not self._snapshots[job_id].state.finished:
+                self._changed(job_id)
+
+    @Slot()
     def _tick(self) -> None:
+        """Elapsed and remaining move with the clock: repaint those cells of running rows
+        (the snapshot holds the start time, so no new snapshot is needed)."""
         for job_id in self._running:
-            self._changed(job_id, Column.ELAPSED, Column.REMAINING)
+            row = self._rows[job_id]
+            self.dataChanged.emit(
+                self.index(row, Column.ELAPSED), self.index(row, Column.REMAINING)
+            )

@@ -37,6 +37,7 @@ from desktop_app.core.streaming import StreamEvent, words_to_transcript
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Word
 from desktop_app.gui.background import BackgroundTasks
+from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.job_queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,8 @@ class LivePanel(QWidget):
         self.devices = QComboBox()
         self.refresh_button = QPushButton("Refresh")
         self.record_button = QPushButton("Record")
-        self.record_button.setShortcut(QKeySequence("Ctrl+R"))
-        self.record_button.setToolTip("Start or stop dictation (Ctrl+R)")
+        self.record_button.setShortcut(Shortcut.RECORD.keys)
+        self.record_button.setToolTip(f"Start or stop dictation ({Shortcut.RECORD.text})")
         self.level = QProgressBar()
         self.level.setRange(0, 100)
         self.level.setTextVisible(False)

@@ -1,8 +1,9 @@
 """The main window: job list, transcript, drag and drop, capacity, export and settings.
 
-Everything slow happens elsewhere. Transcription runs in the :class:`JobQueue`'s workers; folder
-scans, exports and model loading run on :class:`BackgroundTasks`; results come back as queued
-signals. The window only reads job records and calls the queue, so the GUI thread never waits.
+Everything slow happens elsewhere. Transcription runs in the :class:`JobQueue`'s workers; adding
+files (folder scans and the queue's accept decision, :mod:`desktop_app.core.intake`), exports and
+model loading run on :class:`BackgroundTasks`; results come back as queued signals. The window
+reads frozen job snapshots and calls the queue, so the GUI thread never waits.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import APP_NAME
-from desktop_app.core.audio import find_media_files, is_media_file
+from desktop_app.core import intake
 from desktop_app.core.errors import ConfigError, ExportError
 from desktop_app.core.exporters import (
     existing_outputs,
@@ -68,12 +69,14 @@ from desktop_app.core.exporters import (
     output_path,
     remove_leftover_temp_files,
 )
+from desktop_app.core.intake import AddOutcome, names
 from desktop_app.core.job_store import JobStore, JobStoreError, OwedExport, default_store_path
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.jobs import Job, JobSnapshot, JobState
 from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings, load_settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions, WhisperEngine
-from desktop_app.core.transcript import Transcript
+from desktop_app.core.transcript import Segment, Transcript
+from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.export_dialog import ExportDialog
@@ -82,6 +85,7 @@ from desktop_app.gui.job_options_dialog import JobOptionsDialog
 from desktop_app.gui.preferences import Preferences
 from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.settings_dialog import SettingsDialog
+from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.icon_files import icon_files
@@ -90,12 +94,17 @@ from desktop_app.saved_settings import load_saved, save
 
 logger = logging.getLogger(__name__)
 
-EMPTY_TEXT = (
-    "Drop audio or video files here\n\n"
-    "or press Ctrl+O to add files, Ctrl+Shift+O to add a folder.\n"
-    "Folders are searched for audio and video files."
-)
-NAMES_SHOWN = 5
+
+def empty_text() -> str:
+    """What the empty list says, with the keys as this platform names them."""
+    return (
+        "Drop audio or video files here\n\n"
+        f"or press {Shortcut.ADD_FILES.text} to add files, "
+        f"{Shortcut.ADD_FOLDER.text} to add a folder.\n"
+        "Folders are searched for audio and video files."
+    )
+
+
 #: How often finished jobs older than JOB_CLEANUP_MAX_AGE_HOURS are cleaned up while running.
 CLEANUP_INTERVAL_MS = 10 * 60 * 1000
 #: States whose options may be edited: the job is not running and will (or may) run again.
@@ -110,73 +119,6 @@ def app_icon() -> QIcon:
     return icon
 
 
-def _names(paths: list[Path]) -> str:
-    shown = ", ".join(path.name for path in paths[:NAMES_SHOWN])
-    extra = len(paths) - NAMES_SHOWN
-    return shown + (f" and {extra} more" if extra > 0 else "")
-
-
-@dataclass
-class ScanResult:
-    """Dropped or chosen paths, resolved off the GUI thread."""
-
-    media: list[Path] = field(default_factory=list)
-    not_media: list[Path] = field(default_factory=list)
-    empty_folders: list[Path] = field(default_factory=list)
-
-
-def scan_paths(paths: Iterable[Path]) -> ScanResult:
-    """Expand folders recursively; named files that are not audio or video are set aside."""
-    result = ScanResult()
-    for path in paths:
-        if path.is_dir():
-            found = list(find_media_files([path]))
-            result.media.extend(found)
-            if not found:
-                result.empty_folders.append(path)
-        elif is_media_file(path):
-            result.media.append(path)
-        else:
-            result.not_media.append(path)
-    return result
-
-
-@dataclass
-class AddOutcome:
-    """What one drop or Add did: the numbers the single message reports."""
-
-    accepted: list[Job] = field(default_factory=list)
-    refused: list[Path] = field(default_factory=list)
-    refusal_reason: str = ""
-    not_media: list[Path] = field(default_factory=list)
-    empty_folders: list[Path] = field(default_factory=list)
-
-    def message(self) -> str:
-        """One message for the whole batch: added, refused and why, skipped and why."""
-        parts: list[str] = []
-        total = len(self.accepted) + len(self.refused)
-        if self.refused:
-            parts.append(
-                f"Added {len(self.accepted)} of {total} files; {len(self.refused)} refused. "
-                f"{self.refusal_reason}"
-            )
-        elif self.accepted:
-            parts.append(
-                f"Added {len(self.accepted)} file{'' if len(self.accepted) == 1 else 's'}."
-            )
-        if self.not_media:
-            parts.append(
-                f"{len(self.not_media)} not audio or video, so not added: {_names(self.not_media)}."
-            )
-        if self.empty_folders:
-            parts.append(f"No audio or video files found in {_names(self.empty_folders)}.")
-        return " ".join(parts) or "Nothing to add."
-
-    @property
-    def needs_attention(self) -> bool:
-        return bool(self.refused or self.not_media or self.empty_folders)
-
-
 @dataclass
 class ExportOutcome:
     job_ids: list[str] = field(default_factory=list)  # the jobs whose transcripts were exported
@@ -186,7 +128,11 @@ class ExportOutcome:
 
 
 class NoticeBar(QFrame):
-    """A non-modal message strip above the list: seen, readable, and never blocks the user."""
+    """A non-modal message strip above the list: seen, readable, and never blocks the user.
+
+    A message about many files names only a few; "Show Details…" opens the full list, in a
+    message box whose details the user can select and copy.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -205,15 +151,38 @@ class NoticeBar(QFrame):
         close.setToolTip("Dismiss this message")
         close.setAccessibleName("Dismiss message")
         close.clicked.connect(self.hide)
+        self.details_button = QToolButton()
+        self.details_button.setText("Show Details…")
+        self.details_button.setAccessibleName("Show details")
+        self.details_button.setToolTip("List every file this message is about, to read or copy")
+        self.details_button.clicked.connect(self.show_details)
+        self.details = ""
+        self.details_box: QMessageBox | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    def show_message(self, text: str, details: str = "") -> None:
         self.label.setText(text)
+        self.details = details
+        self.details_button.setVisible(bool(details))
         self.show()
+
+    @Slot()
+    def show_details(self) -> None:
+        """The message with every file under "Show Details" (selectable), window-modal but not
+        blocking, so the list keeps updating behind it."""
+        if self.details_box is None:  # one box, kept and reused: nothing to track on deletion
+            self.details_box = QMessageBox(
+                QMessageBox.Icon.Information, "Files not added", "", parent=self
+            )
+            self.details_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_box.setText(self.text())
+        self.details_box.setDetailedText(self.details)
+        self.details_box.open()
 
     def text(self) -> str:
         return self.label.text()
@@ -234,7 +203,7 @@ class JobTableView(QTableView):
             painter.drawText(
                 self.viewport().rect(),
                 int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
-                EMPTY_TEXT,
+                empty_text(),
             )
             painter.end()
 
@@ -300,11 +269,12 @@ class MainWindow(QMainWindow):
         self.queue = queue
         self.engine = queue.engine
         self.model_state = "ready"
-        self._pending_scans = 0
-        self._finished_in_batch: dict[str, None] = {}  # ordered set: a retried job counts once
+        #: Jobs that ran since the last "All jobs finished" (ordered set: a retry counts once).
+        self._batch: dict[str, None] = {}
+        self._batch_summary = ""  # the "All jobs finished" message, while it is shown
         self._shut_down = False
         self._restoring = False
-        self._held_scans: list[ScanResult] = []  # files added while the stored jobs load
+        self._held_paths: list[list[Path]] = []  # files added while the stored jobs load
         self._owed_in_flight: set[str] = set()  # jobs whose owed export is being written
         self.job_options_dialog: JobOptionsDialog | None = None
 
@@ -397,16 +367,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.capacity_label)
 
-    def _action(
-        self,
-        text: str,
-        shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
-        tip: str,
-        slot: Any,
-    ) -> QAction:
+    def _action(self, text: str, shortcut: Shortcut | None, tip: str, slot: Any) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcut(shortcut.keys)
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         shown = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         action.setToolTip(f"{tip} ({shown})" if shown else tip)
@@ -417,66 +381,67 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         self.add_files_action = self._action(
-            "Add &Files…", QKeySequence.StandardKey.Open, "Add audio or video files", self.add_files
+            "Add &Files…", Shortcut.ADD_FILES, "Add audio or video files", self.add_files
         )
         self.add_folder_action = self._action(
             "Add F&older…",
-            "Ctrl+Shift+O",
+            Shortcut.ADD_FOLDER,
             "Add every audio or video file in a folder",
             self.add_folder,
         )
         self.cancel_action = self._action(
-            "&Cancel", "Ctrl+K", "Cancel the selected jobs", self.cancel_selected
+            "&Cancel", Shortcut.CANCEL, "Cancel the selected jobs", self.cancel_selected
         )
         self.retry_action = self._action(
             "&Retry",
-            "Ctrl+R",
+            Shortcut.RETRY,
             "Queue the selected failed or cancelled jobs again",
             self.retry_selected,
         )
         self.top_action = self._action(
-            "Move to &Top", "Ctrl+T", "Run the selected queued jobs next", self.move_selected_to_top
+            "Move to &Top",
+            Shortcut.MOVE_TO_TOP,
+            "Run the selected queued jobs next",
+            self.move_selected_to_top,
         )
         self.remove_action = self._action(
             "Re&move",
-            QKeySequence.StandardKey.Delete,
+            Shortcut.REMOVE,
             "Remove the selected finished jobs from the list (exported files stay)",
             self.remove_selected,
         )
         self.reveal_action = self._action(
             "Re&veal in Folder",
-            "Ctrl+Shift+R",
+            Shortcut.REVEAL,
             "Open the folder of the selected file",
             self.reveal_selected,
         )
         self.export_action = self._action(
-            "&Export…", "Ctrl+E", "Export the selected transcripts", self.export_selected
+            "&Export…", Shortcut.EXPORT, "Export the selected transcripts", self.export_selected
         )
         self.export_all_action = self._action(
             "Export &All Finished…",
-            "Ctrl+Shift+E",
+            Shortcut.EXPORT_ALL,
             "Export every finished transcript",
             self.export_all_finished,
         )
         self.settings_action = self._action(
             "&Settings…",
-            QKeySequence.StandardKey.Preferences,
+            Shortcut.SETTINGS,
             "Model, language, workers, queue size and auto-export",
             self.open_settings,
         )
-        if self.settings_action.shortcut().isEmpty():
-            self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
-        self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, "Quit", self.close)
+        self.quit_action = self._action("&Quit", Shortcut.QUIT, "Quit", self.close)
         self.options_action = self._action(
             "Job &Options…",
-            "Ctrl+J",
+            Shortcut.JOB_OPTIONS,
             "Change the model, language, task or beam size of the selected queued, failed or "
             "cancelled jobs",
             self.edit_job_options,
         )
         self.retranscribe_action = self._action(
             "Re-&transcribe With…",
-            "Ctrl+Shift+T",
+            Shortcut.RETRANSCRIBE,
             "Transcribe the selected finished jobs again, with other options",
             self.retranscribe_selected,
         )
@@ -546,9 +511,12 @@ class MainWindow(QMainWindow):
     def _connect_queue(self) -> None:
         queue = self.queue
         queue.capacity_changed.connect(self.capacity_label.show_capacity)
-        queue.segment_added.connect(self.transcript.append_segment)
+        queue.segment_added.connect(self._on_segment)
+        queue.job_progress.connect(self._refresh_header)
+        queue.job_updated.connect(self._refresh_header)
         queue.job_state_changed.connect(self._on_job_state)
         queue.idle.connect(self._on_idle)
+        self.transcript.needs_snapshot.connect(self.transcript_refresh_one)
         queue.set_export_policy(self.owed_export)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
@@ -622,11 +590,15 @@ class MainWindow(QMainWindow):
 
     def _on_restored(self, count: int) -> None:
         self._restoring = False
-        resumed = sum(1 for job in self.queue.jobs() if job.resumed and not job.state.finished)
+        resumed = sum(1 for job in self.model.snapshots() if job.resumed and not job.state.finished)
         if count:
-            message = f"{count} job(s) from the last session"
+            message = f"{plural(count, 'job')} from the last session"
             if resumed:
-                message += f"; {resumed} interrupted job(s) continue where they stopped"
+                message += (
+                    f"; {plural(resumed, 'interrupted job')} "
+                    f"{'continues' if resumed == 1 else 'continue'} where "
+                    f"{'it' if resumed == 1 else 'they'} stopped"
+                )
             self.statusBar().showMessage(message + ".", 10_000)
         else:
             self.statusBar().clearMessage()
@@ -635,9 +607,9 @@ class MainWindow(QMainWindow):
         self._update_actions()
         for owed in self.queue.owed_exports():  # exports a crash kept from being written
             self.write_owed_export(owed)
-        held, self._held_scans = self._held_scans, []
-        for result in held:
-            self._on_scanned(result)
+        held, self._held_paths = self._held_paths, []
+        for paths in held:
+            self.add_paths(paths)
         self.jobs_restored.emit(count)
 
     def _on_restore_failed(self, message: str) -> None:
@@ -652,7 +624,9 @@ class MainWindow(QMainWindow):
             return []
         removed = self.queue.cleanup(hours)
         if removed:
-            logger.info("Cleaned up %d finished job(s) older than %g h", len(removed), hours)
+            logger.info(
+                "Cleaned up %s older than %g h", plural(len(removed), "finished job"), hours
+            )
             self._update_actions()
         return removed
 
@@ -661,32 +635,41 @@ class MainWindow(QMainWindow):
         return TranscriptionOptions.from_settings(self.settings)
 
     def add_paths(self, paths: Iterable[str | Path]) -> None:
-        """Queue files and folders; folders are searched on a background thread."""
+        """Queue files and folders. Searching folders and the queue's decision (what fits, what
+        is already queued) run on a background thread: a drop of thousands of files must not
+        stall the window. Files added while the stored jobs load wait, to queue behind them."""
         chosen = [Path(path) for path in paths]
-        if not chosen:
-            return
-        self._pending_scans += 1
-        self.statusBar().showMessage("Looking for audio and video files…")
-        self.background.start(
-            "Searching for audio files",
-            lambda: scan_paths(chosen),
-            self._on_scanned,
-            self._on_scan_failed,
-        )
-
-    def _on_scanned(self, result: ScanResult) -> None:
-        if self._shut_down:
+        if not chosen or self._shut_down:
             return
         if self._restoring:
-            self._held_scans.append(result)
+            self._held_paths.append(chosen)
             return
-        self._pending_scans -= 1
-        outcome = self.submit_files(result.media)
-        outcome.not_media = result.not_media
-        outcome.empty_folders = result.empty_folders
+        options = self.options()
+        queue = self.queue
+
+        def submit(files: list[Path]) -> intake.BatchResult:
+            return queue.submit_many(files, options, skip_queued=True)
+
+        self.statusBar().showMessage("Looking for audio and video files…")
+        self.background.start(
+            "Adding files",
+            lambda: intake.add_paths(chosen, submit),
+            self._on_files_added,
+            self._on_add_failed,
+        )
+
+    def _on_add_failed(self, message: str) -> None:
+        self.statusBar().clearMessage()  # not "Looking for audio and video files…" forever
+        self.show_notice(message)
+
+    def _on_files_added(self, outcome: AddOutcome) -> None:
+        if self._shut_down:
+            return
+        if outcome.accepted and not self.table.selectionModel().hasSelection():
+            self.select_job(outcome.accepted[0].id)
         message = outcome.message()
         if outcome.needs_attention:
-            self.show_notice(message)
+            self.show_notice(message, outcome.details())
         self.statusBar().showMessage(message, 8000)
         self.files_added.emit(outcome)
 
@@ -701,24 +684,6 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
         QApplication.alert(self)
-
-    def _on_scan_failed(self, message: str) -> None:
-        self._pending_scans -= 1
-        self.show_notice(message)
-
-    def submit_files(self, files: list[Path]) -> AddOutcome:
-        """Queue what fits now and count the rest as refused, without a message per file."""
-        outcome = AddOutcome()
-        capacity = self.queue.capacity()
-        fits = files[: capacity.accepts]
-        batch = self.queue.submit_many(fits, self.options())
-        outcome.accepted = batch.accepted
-        outcome.refused = [path for path, _reason in batch.refused] + files[len(fits) :]
-        if outcome.refused:
-            outcome.refusal_reason = self.queue.capacity().refusal()
-        if outcome.accepted and not self.table.selectionModel().hasSelection():
-            self.select_job(outcome.accepted[0].id)
-        return outcome
 
     @Slot()
     def add_files(self) -> None:
@@ -754,8 +719,11 @@ class MainWindow(QMainWindow):
         remote = [url.toString() for url in urls if not url.isLocalFile()]
         if remote:
             self.show_notice(
-                f"{len(remote)} dropped item(s) are not local files and were not added: "
-                f"{', '.join(remote[:NAMES_SHOWN])}. Download them first."
+                f"{plural(len(remote), 'dropped item')} "
+                f"{'is not a local file' if len(remote) == 1 else 'are not local files'} and "
+                f"{'was' if len(remote) == 1 else 'were'} not added: "
+                f"{', '.join(remote[: intake.NAMES_SHOWN])}. Download them first.",
+                "\n".join(remote),
             )
         if local:
             event.acceptProposedAction()
@@ -766,8 +734,9 @@ class MainWindow(QMainWindow):
         rows = sorted(index.row() for index in self.table.selectionModel().selectedRows())
         return [self.model.job_id(row) for row in rows]
 
-    def selected_jobs(self) -> list[Job]:
-        return [job for job in map(self.queue.job, self.selected_ids()) if job is not None]
+    def selected_jobs(self) -> list[JobSnapshot]:
+        """The selected jobs as they are now (fresh snapshots, in the list's order)."""
+        return self.queue.snapshots(self.selected_ids())
 
     def select_job(self, job_id: str) -> None:
         row = self.model.row_of(job_id)
@@ -786,7 +755,8 @@ class MainWindow(QMainWindow):
 
     @Slot(QModelIndex, QModelIndex)
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self.transcript.show_job(self.model.job_at(current.row()) if current.isValid() else None)
+        job_id = self.model.job_id(current.row()) if current.isValid() else None
+        self.transcript.show_job(self.queue.snapshot(job_id) if job_id is not None else None)
 
     @property
     def files_tab_shown(self) -> bool:
@@ -805,7 +775,8 @@ class MainWindow(QMainWindow):
         self.reveal_action.setEnabled(bool(jobs))
         self.export_action.setEnabled(JobState.DONE in states)
         self.export_all_action.setEnabled(
-            self.files_tab_shown and any(job.state is JobState.DONE for job in self.queue.jobs())
+            self.files_tab_shown
+            and any(job.state is JobState.DONE for job in self.model.snapshots())
         )
 
     def _context_menu(self, position: QPoint) -> None:
@@ -825,16 +796,15 @@ class MainWindow(QMainWindow):
     def retry_selected(self) -> None:
         refused = 0
         reason = ""
-        for job_id in self.selected_ids():
-            job = self.queue.job(job_id)
-            if job is None or job.state not in (JobState.FAILED, JobState.CANCELLED):
+        for job in self.selected_jobs():
+            if job.state not in (JobState.FAILED, JobState.CANCELLED):
                 continue
-            result = self.queue.retry(job_id)
+            result = self.queue.retry(job.id)
             if not result.accepted:
                 refused += 1
                 reason = result.reason
         if refused:
-            self.show_notice(f"{refused} job(s) could not be retried now. {reason}")
+            self.show_notice(f"{plural(refused, 'job')} could not be retried now. {reason}")
         self._update_actions()
 
     @Slot()
@@ -869,7 +839,7 @@ class MainWindow(QMainWindow):
         if jobs:
             self._open_options_dialog(jobs, "Re-transcribe", self._retranscribe)
 
-    def _open_options_dialog(self, jobs: list[Job], action: str, apply: Any) -> None:
+    def _open_options_dialog(self, jobs: list[JobSnapshot], action: str, apply: Any) -> None:
         """Window-modal but not blocking: the list keeps updating while the user chooses."""
         ids = [job.id for job in jobs]
         dialog = JobOptionsDialog(jobs[0].options, len(jobs), action, self)
@@ -881,21 +851,24 @@ class MainWindow(QMainWindow):
 
     def _apply_job_options(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
         changed = started = 0
-        for job in filter(None, map(self.queue.job, job_ids)):
+        for job in self.queue.snapshots(job_ids):
             if job.state in EDITABLE_STATES and self.queue.set_options(
                 job.id, dialog.options_for(job.options)
             ):
                 changed += 1
             else:
                 started += 1
-        message = f"Options changed for {changed} job(s)."
+        message = f"Options changed for {plural(changed, 'job')}."
         if started:
-            message += f" {started} had started meanwhile and keep their options."
-        if any(
-            job is not None and job.state is not JobState.QUEUED
-            for job in map(self.queue.job, job_ids)
-        ):
-            message += " Retry (Ctrl+R) runs failed or cancelled jobs with the new options."
+            message += (
+                f" {started} had started meanwhile and "
+                f"{'keeps its' if started == 1 else 'keep their'} options."
+            )
+        if any(job.state is not JobState.QUEUED for job in self.queue.snapshots(job_ids)):
+            message += (
+                f" Retry ({Shortcut.RETRY.text}) runs failed or cancelled jobs with the new "
+                "options."
+            )
         self.statusBar().showMessage(message, 10_000)
         self.transcript_refresh(job_ids)
         self._update_actions()
@@ -903,51 +876,75 @@ class MainWindow(QMainWindow):
     def _retranscribe(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
         refused = 0
         reason = ""
-        for job in filter(None, map(self.queue.job, job_ids)):
+        for job in self.queue.snapshots(job_ids):
             result = self.queue.retry(job.id, dialog.options_for(job.options), allow_done=True)
             if not result.accepted:
                 refused += 1
                 reason = result.reason
         if refused:
-            self.show_notice(f"{refused} job(s) could not be queued again now. {reason}")
+            self.show_notice(f"{plural(refused, 'job')} could not be queued again now. {reason}")
         self.transcript_refresh(job_ids)
         self._update_actions()
 
     def transcript_refresh(self, job_ids: list[str]) -> None:
         if self.transcript.job_id in job_ids:
-            self.transcript.show_job(self.queue.job(self.transcript.job_id))
+            self.transcript_refresh_one(self.transcript.job_id)
+
+    @Slot(str)
+    def transcript_refresh_one(self, job_id: str) -> None:
+        """Show ``job_id`` afresh from a new snapshot, if it is the job on show."""
+        if job_id == self.transcript.job_id:
+            self.transcript.show_job(self.queue.snapshot(job_id))
+
+    @Slot(str, int, object)
+    def _on_segment(self, job_id: str, index: int, segment: Segment) -> None:
+        self.transcript.append_segment(job_id, index, segment)
+
+    @Slot(str)
+    def _refresh_header(self, job_id: str) -> None:
+        """Progress and details of the shown job reach its header as they reach its row."""
+        if job_id == self.transcript.job_id:
+            job = self.queue.snapshot(job_id)
+            if job is not None:
+                self.transcript.show_header(job)
 
     @Slot(str, str)
     def _on_job_state(self, job_id: str, state_value: str) -> None:
-        job = self.queue.job(job_id)
+        """Acts on the transition the signal reports; shows the job as it is now."""
+        state = JobState(state_value)
+        job = self.queue.snapshot(job_id)
         if job is None:
             return
-        if job_id == self.transcript.job_id and (
-            JobState(state_value).finished or state_value == JobState.QUEUED.value
-        ):
+        if job_id == self.transcript.job_id:
             self.transcript.show_job(job)
+        if state is JobState.RUNNING:
+            self._batch[job_id] = None
+        if not state.finished and self._batch_summary:
+            # A retried or newly started job: "All jobs finished" is no longer true.
+            if self.statusBar().currentMessage() == self._batch_summary:
+                self.statusBar().clearMessage()
+            self._batch_summary = ""
         if job_id in self.selected_ids():
             self._update_actions()
-        if job.state is JobState.DONE:
+        if state is JobState.DONE:
             self.export_all_action.setEnabled(self.files_tab_shown)
-            self._finished_in_batch[job_id] = None
             if job.error:  # a re-run that failed: the previous transcript is back
                 self.show_notice(f"{job.name}: {job.error}")
             owed = self.queue.owed_export(job_id)
             if owed is not None:
                 self.write_owed_export(owed)
-        elif job.state.finished:
-            self._finished_in_batch[job_id] = None
 
     @Slot()
     def _on_idle(self) -> None:
-        finished = [self.queue.job(job_id) for job_id in self._finished_in_batch]
-        self._finished_in_batch = {}
-        done = sum(1 for job in finished if job is not None and job.state is JobState.DONE)
-        failed = sum(1 for job in finished if job is not None and job.state is JobState.FAILED)
+        # Fresh snapshots: a worker's "done" may reach the window after another's "idle".
+        finished = self.queue.snapshots(list(self._batch))
+        self._batch = {}
+        done = sum(1 for job in finished if job.state is JobState.DONE)
+        failed = sum(1 for job in finished if job.state is JobState.FAILED)
         if not finished:
             return
         message = f"All jobs finished: {done} done" + (f", {failed} failed." if failed else ".")
+        self._batch_summary = message
         self.statusBar().showMessage(message)
         if not self.isActiveWindow():
             QApplication.alert(self)
@@ -984,7 +981,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def export_all_finished(self) -> None:
-        self._ask_and_export([job.id for job in self.queue.jobs() if job.state is JobState.DONE])
+        self._ask_and_export(
+            [job.id for job in self.model.snapshots() if job.state is JobState.DONE]
+        )
 
     def _ask_and_export(self, job_ids: list[str]) -> None:
         if not job_ids:
@@ -1010,21 +1009,21 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Write the transcripts on a background thread; existing files are asked about.
 
-        A restored job's transcript is read from the store on first use: that happens in
-        ``write``, off the GUI thread (exporting 100,000 restored jobs reads them all).
+        A restored job's transcript is read from the store on first use: the snapshots are
+        taken in ``write``, off the GUI thread (exporting 100,000 restored jobs reads them all).
         """
-        jobs = [job for job in map(self.queue.job, job_ids) if job is not None]
         fmts = list(formats)
+        queue = self.queue
 
         def write() -> ExportOutcome:
-            if output_dir is not None:
-                output_dir.mkdir(parents=True, exist_ok=True)
             work: list[tuple[str, Path, Transcript]] = [
-                (job.id, job.path, transcript)
-                for job in jobs
-                if (transcript := job.transcript) is not None
+                (job.id, job.path, job.transcript)
+                for job in queue.snapshots(job_ids)
+                if job.transcript is not None
             ]
             outcome = ExportOutcome(job_ids=[job_id for job_id, _source, _transcript in work])
+            if output_dir is not None:
+                output_dir.mkdir(parents=True, exist_ok=True)
             for job_id, source, transcript in work:
                 todo = list(fmts)
                 if automatic:  # an owed export may follow a crash while it was being written
@@ -1058,10 +1057,13 @@ class MainWindow(QMainWindow):
     def _on_exported(
         self, outcome: ExportOutcome, formats: list[str], output_dir: Path | None, automatic: bool
     ) -> None:
+        """Every ending replaces "Exporting…": with what was written, what was kept, or
+        nothing (the notice tells of errors)."""
+        parts: list[str] = []
         if outcome.written:
             folders = sorted({str(path.parent) for path in outcome.written})
-            self.statusBar().showMessage(
-                f"Exported {len(outcome.written)} file(s) to {', '.join(folders)}", 10_000
+            parts.append(
+                f"Exported {plural(len(outcome.written), 'file')} to {', '.join(folders)}."
             )
         if outcome.errors:
             self.show_notice("Export problems: " + " ".join(outcome.errors))
@@ -1070,10 +1072,23 @@ class MainWindow(QMainWindow):
             if automatic:
                 self.show_notice(
                     "Auto-export kept existing files instead of overwriting them: "
-                    f"{_names(existing)}."
+                    f"{names(existing)}.",
+                    "\n".join(str(path) for path in existing),
                 )
             elif self.confirm_overwrite(existing):
+                # Shows "Exporting…" again; that export's own outcome ends it.
                 self.export_jobs(list(outcome.conflicts), formats, output_dir, overwrite=True)
+                self.export_finished.emit(outcome)
+                return
+            else:
+                parts.append(
+                    f"Kept {plural(len(existing), 'existing file')}; "
+                    f"{plural(len(outcome.conflicts), 'transcript')} not exported."
+                )
+        if parts:
+            self.statusBar().showMessage(" ".join(parts), 10_000)
+        else:
+            self.statusBar().clearMessage()
         if automatic:
             for job_id in outcome.job_ids:
                 self.queue.settle_export(job_id)
@@ -1085,7 +1100,9 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "Replace existing files?",
-            f"{len(existing)} file(s) already exist: {_names(existing)}.\n\nReplace them?",
+            f"{plural(len(existing), 'file')} already "
+            f"{'exists' if len(existing) == 1 else 'exist'}: {names(existing)}.\n\nReplace "
+            f"{'it' if len(existing) == 1 else 'them'}?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
         )
@@ -1142,10 +1159,11 @@ class MainWindow(QMainWindow):
         return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))))
 
     # ----------------------------------------------------------------- messages and closing
-    def show_notice(self, text: str) -> None:
-        """One non-modal message; replaces the previous one instead of piling up."""
+    def show_notice(self, text: str, details: str = "") -> None:
+        """One non-modal message; replaces the previous one instead of piling up. ``details``
+        (every file concerned) is offered behind "Show Details…"."""
         logger.info("Notice: %s", text)
-        self.notice.show_message(text)
+        self.notice.show_message(text, details)
         self.notice_shown.emit(text)
 
     def _show_store_dialog(self, text: str) -> None:

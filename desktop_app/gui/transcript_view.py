@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QTextDocument
+from PySide6.QtGui import QGuiApplication, QShortcut, QTextDocument
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -14,8 +14,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.transcript import Segment
+from desktop_app.core.wording import plural
+from desktop_app.gui.shortcuts import Shortcut
+
+NO_JOB_HINT = "Select a job to read its transcript. Text appears here as it is recognised."
+RUNNING_HINT = "Transcribing… the text appears here as it is recognised."
+WAITING_TEXT = "Waiting for a free worker…"
 
 
 def segment_line(segment: Segment) -> str:
@@ -32,13 +38,20 @@ def _clock(seconds: float) -> str:
 
 
 class TranscriptView(QWidget):
-    """Shows one job; segments for that job are appended as they arrive, nothing is re-read."""
+    """Shows one job: a snapshot's segments, then each new segment as it arrives.
+
+    ``segment_added`` updates carry the segment's index, and the view counts the segments it
+    shows, so an update the snapshot already held is ignored rather than shown twice.
+    """
 
     find_result = Signal(bool)
+    needs_snapshot = Signal(str)  # job id: an update skipped a position, show a fresh snapshot
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.job_id: str | None = None
+        #: How many of the job's live segments the text shows: the index the next one must have.
+        self.shown_segments = 0
         self.title = QLabel("No job selected")
         self.title.setObjectName("transcriptTitle")
         self.title.setAccessibleName("Selected job")
@@ -46,11 +59,9 @@ class TranscriptView(QWidget):
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setAccessibleName("Transcript")
-        self.text.setPlaceholderText(
-            "Select a job to read its transcript. Text appears here as it is recognised."
-        )
+        self.text.setPlaceholderText(NO_JOB_HINT)
         self.find_box = QLineEdit()
-        self.find_box.setPlaceholderText("Find in transcript (Ctrl+F)")
+        self.find_box.setPlaceholderText(f"Find in transcript ({Shortcut.FIND.text})")
         self.find_box.setAccessibleName("Find in transcript")
         self.find_box.setClearButtonEnabled(True)
         self.find_box.returnPressed.connect(self.find_next)
@@ -59,10 +70,12 @@ class TranscriptView(QWidget):
         self.find_button.clicked.connect(self.find_next)
         self.copy_button = QPushButton("Copy transcript")
         self.copy_button.setAccessibleName("Copy transcript")
-        self.copy_button.setToolTip("Copy the whole transcript as plain text (Ctrl+Shift+C)")
+        self.copy_button.setToolTip(
+            f"Copy the whole transcript as plain text ({Shortcut.COPY_TRANSCRIPT.text})"
+        )
         self.copy_button.clicked.connect(self.copy)
-        QShortcut(QKeySequence.StandardKey.Find, self, self._focus_find)
-        QShortcut(QKeySequence("Ctrl+Shift+C"), self, self.copy)
+        QShortcut(Shortcut.FIND.keys, self, self._focus_find)
+        QShortcut(Shortcut.COPY_TRANSCRIPT.keys, self, self.copy)
 
         tools = QHBoxLayout()
         tools.addWidget(self.find_box, 1)
@@ -74,35 +87,49 @@ class TranscriptView(QWidget):
         layout.addWidget(self.text, 1)
         layout.addLayout(tools)
 
-    def show_job(self, job: Job | None) -> None:
+    def show_job(self, job: JobSnapshot | None) -> None:
         """Replace the pane's content with ``job`` (or the empty state)."""
         self.job_id = job.id if job is not None else None
         self.text.clear()
+        self.shown_segments = 0
         if job is None:
             self.title.setText("No job selected")
+            self.text.setPlaceholderText(NO_JOB_HINT)
             return
-        self.title.setText(f"{job.name} — {self._state_note(job)}")
-        segments = job.transcript.segments if job.transcript is not None else list(job.segments)
+        self.show_header(job)
+        self.text.setPlaceholderText(RUNNING_HINT if job.state is JobState.RUNNING else "")
+        segments = tuple(job.transcript.segments) if job.transcript is not None else job.segments
+        # A finished job's transcript holds the same segments: updates still on their way for
+        # it are skipped like those of a running job.
+        self.shown_segments = len(segments)
         lines = [segment_line(segment) for segment in segments]
         if job.state is JobState.FAILED and job.error:
             lines.append(f"This job failed: {job.error}")
         elif not lines and job.state is JobState.QUEUED:
-            lines.append("Waiting for a free worker…")
+            lines.append(WAITING_TEXT)
         elif not lines and job.state is JobState.DONE:
             lines.append("No speech was found in this file.")
         self.text.setPlainText("\n".join(lines))
 
-    def refresh_title(self, job: Job) -> None:
+    def show_header(self, job: JobSnapshot) -> None:
+        """Bring the title up to date (state and progress) without touching the text."""
         if job.id == self.job_id:
-            self.show_job(job)
+            self.title.setText(f"{job.name} — {self._state_note(job)}")
 
-    @Slot(str, object)
-    def append_segment(self, job_id: str, segment: Segment) -> None:
-        if job_id != self.job_id:
+    @Slot(str, int, object)
+    def append_segment(self, job_id: str, index: int, segment: Segment) -> None:
+        """Show segment ``index`` of the shown job if it is the next one; one the shown snapshot
+        already held is ignored, so no segment appears twice, and a gap asks for a snapshot,
+        so none goes missing."""
+        if job_id != self.job_id or index < self.shown_segments:
             return
-        if self.text.toPlainText().startswith("Waiting for a free worker"):
-            self.text.clear()
+        if index > self.shown_segments:  # one went missing: show the job afresh
+            self.needs_snapshot.emit(job_id)
+            return
+        if self.shown_segments == 0:
+            self.text.clear()  # the "waiting" line
         self.text.appendPlainText(segment_line(segment))
+        self.shown_segments += 1
 
     @Slot()
     def copy(self) -> None:
@@ -128,10 +155,10 @@ class TranscriptView(QWidget):
         self.find_box.selectAll()
 
     @staticmethod
-    def _state_note(job: Job) -> str:
+    def _state_note(job: JobSnapshot) -> str:
         if job.state is JobState.RUNNING:
-            return f"running, {job.progress:.0%}"
+            return "cancelling…" if job.cancelling else f"running, {job.progress:.0%}"
         if job.state is JobState.DONE and job.transcript is not None:
             language = job.transcript.language or job.options.language
-            return f"done ({language}, {len(job.transcript.segments)} segments)"
+            return f"done ({language}, {plural(len(job.transcript.segments), 'segment')})"
         return job.state.label.lower()

@@ -12,8 +12,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from desktop_app.core.intake import AddOutcome
 from desktop_app.core.settings import SETTINGS, load_settings
-from desktop_app.gui.main_window import AddOutcome, MainWindow
+from desktop_app.gui.main_window import MainWindow
 from desktop_app.job_queue import JobQueue
 from desktop_app.saved_settings import save
 

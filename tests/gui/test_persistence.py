@@ -81,7 +81,7 @@ def test_jobs_survive_a_restart_finished_intact_interrupted_resumed_queued_in_or
 
     second_gate = threading.Event()
     second = stored_window(FakeEngine(segments=2, gate=second_gate), JobStore(store_path))
-    assert "2 interrupted job(s) continue" in second.statusBar().currentMessage()
+    assert "2 interrupted jobs continue" in second.statusBar().currentMessage()
     # Files added later queue behind the restored ones.
     late = drop(second, _files(tmp_path, "h.wav"))
 

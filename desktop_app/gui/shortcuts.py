@@ -1,0 +1,49 @@
+"""Every keyboard shortcut of the window, declared once.
+
+Actions and buttons take their keys from :class:`Shortcut`, so two commands cannot share a key
+by accident (Record and Retry once both had Ctrl+R, and Qt then ran neither); a test checks
+that no key is bound twice across the whole window, the Live panel included.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, unique
+
+from PySide6.QtGui import QKeySequence
+
+StandardKey = QKeySequence.StandardKey
+
+
+@unique
+class Shortcut(Enum):
+    """A command's key: a platform's standard key where there is one, else a portable string."""
+
+    ADD_FILES = StandardKey.Open
+    ADD_FOLDER = "Ctrl+Shift+O"
+    CANCEL = "Ctrl+K"
+    RETRY = "Ctrl+R"
+    MOVE_TO_TOP = "Ctrl+T"
+    REMOVE = StandardKey.Delete
+    REVEAL = "Ctrl+Shift+R"
+    EXPORT = "Ctrl+E"
+    EXPORT_ALL = "Ctrl+Shift+E"
+    SETTINGS = StandardKey.Preferences
+    QUIT = StandardKey.Quit
+    JOB_OPTIONS = "Ctrl+J"
+    RETRANSCRIBE = "Ctrl+Shift+T"
+    FIND = StandardKey.Find
+    COPY_TRANSCRIPT = "Ctrl+Shift+C"
+    RECORD = "Ctrl+D"  # "dictate"; Ctrl+R is Retry
+
+    @property
+    def keys(self) -> QKeySequence:
+        """The key sequence; Settings falls back to Ctrl+, where the platform has none."""
+        sequence = QKeySequence(self.value)
+        if sequence.isEmpty() and self is Shortcut.SETTINGS:
+            return QKeySequence("Ctrl+,")
+        return sequence
+
+    @property
+    def text(self) -> str:
+        """The key as the user reads it on this platform, for tooltips and messages."""
+        return self.keys.toString(QKeySequence.SequenceFormat.NativeText)
