@@ -214,6 +214,99 @@ def test_silence_costs_no_model_pass() -> None:
     assert policy.confirmed_text == ""
 
 
+class ScriptedReads:
+    """Returns one scripted read per call (times relative to the buffer's start)."""
+
+    def __init__(self, *reads: str | list[Word]) -> None:
+        self.reads = [words_at(r) if isinstance(r, str) else r for r in reads]
+        self.calls = 0
+
+    def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        self.calls += 1
+        return self.reads.pop(0) if self.reads else []
+
+
+def words_at(text: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
+    """Words of ``text`` one after another, ``step`` seconds each, from ``start``."""
+    return [Word(start + step * i, start + step * (i + 1), t) for i, t in enumerate(text.split())]
+
+
+def test_a_pause_confirms_only_what_a_second_read_agrees_on() -> None:
+    """The pass that sees the voice stop misreads "fellow"; neither the previous pass nor the
+    full window's re-read agrees, so it stays tentative until a later read agrees."""
+    fitted = ScriptedReads(
+        "and so",
+        "and so my fellow",
+        "and so my yellow Americans",  # the voice stopped at 2.1 s: this is the pause's pass
+        "and so my fellow Americans",
+    )
+    full = ScriptedReads("and so my fellow Americans")
+    policy = StreamingTranscriber(
+        fitted,
+        final_recognizer=full,
+        speech_detector=lambda audio: [(0.0, min(2.1, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    events = feed_all(policy, 3.0)
+    assert full.calls == 1, "the reads disagreed: the full window read again"
+    assert policy.confirmed_text == "and so my", "a misread confirmed by one read"
+    assert policy.tentative_text == "fellow Americans"
+    assert policy.buffer_start == 0.0, "the buffer keeps what is not confirmed yet"
+    events += feed_all(policy, 1.0)
+    assert policy.confirmed_text == "and so my fellow Americans"
+    assert policy.tentative == [] and policy.buffer_start >= 2.1
+    assert_never_revised(events, policy.confirmed_text)
+
+
+def test_a_pause_whose_read_agrees_with_the_last_pass_needs_no_reread() -> None:
+    fitted = ScriptedReads("and so", "and so my fellow Americans", "and so my fellow Americans")
+    full = ScriptedReads()
+    policy = StreamingTranscriber(
+        fitted,
+        final_recognizer=full,
+        speech_detector=lambda audio: [(0.0, min(2.1, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 3.0)
+    assert policy.confirmed_text == "and so my fellow Americans"
+    assert full.calls == 0
+
+
+def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
+    """Two passes agree on "and, and, and so my fellow" all stamped at 2.1 s (as tiny.en read
+    jfk.flac once): words the aligner found no audio for are a loop, not speech."""
+    squeezed = [Word(2.1, 2.1, t) for t in ["and,", "and,", "and", "so", "my", "fellow"]]
+    read = [*words_at("And so my fellow Americans"), *squeezed]
+    policy = StreamingTranscriber(
+        ScriptedReads(read, read, read),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 3.0)
+    assert policy.confirmed_text == "And so my fellow Americans"
+    assert policy.tentative == []
+
+
+def test_loop_detection_spans_the_confirmed_tail() -> None:
+    """A pass re-reads the confirmed "Americans, and so my fellow" as new speech after it."""
+    said = words_at("Americans, and so my fellow")
+    again = words_at("Americans, and so my fellow Americans", start=3.5)
+    policy = StreamingTranscriber(
+        ScriptedReads(said + again, said + again),
+        speech_detector=None,
+        min_chunk_seconds=3.0,
+        settled_seconds=None,
+    )
+    policy.start()
+    policy._confirm(said)
+    feed_all(policy, 6.0)
+    assert policy.confirmed_text == "Americans, and so my fellow"
+    assert policy.tentative == []
+
+
 # --------------------------------------------------------------------- real speech
 @pytest.fixture(scope="module")
 def recognizer(whisper_engine) -> WhisperRecognizer:
