@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import jiwer
@@ -46,6 +47,7 @@ def assert_never_revised(events: list[StreamEvent], final_text: str) -> None:
 
 
 # --------------------------------------------------------------------- scripted recognizer
+CORPUS_FILES = ("jfk.flac", "LJ050-0131.wav")
 SCRIPT = [Word(0.5 * i + 0.1, 0.5 * i + 0.4, f"w{i}") for i in range(40)]  # 20 s of words
 
 
@@ -290,19 +292,67 @@ def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
     assert policy.tentative == []
 
 
+def unsure(text: str, probability: float, *unsure_words: str) -> list[Word]:
+    """``text`` as words, those in ``unsure_words`` at ``probability``."""
+    return [
+        replace(w, probability=probability if w.text in unsure_words else 0.95)
+        for w in words_at(text)
+    ]
+
+
+def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
+    """As on jfk.flac cut short: "am" read twice at 0.26 and 0.22, then "my" at 0.95."""
+    reads = ScriptedReads(
+        unsure("and so am I fellow", 0.26, "am"),
+        unsure("and so am I fellow", 0.22, "am"),
+        unsure("and so my fellow Americans ask", 0.6, "my"),
+        unsure("and so my fellow Americans ask", 0.6, "my"),
+    )
+    policy = StreamingTranscriber(
+        reads, speech_detector=None, min_chunk_seconds=1.0, settled_seconds=None
+    )
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "and so", "two unsure reads confirmed 'am'"
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "and so my fellow Americans ask"
+
+
+def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:
+    read = unsure("and so am I", 0.3, "am")
+    policy = StreamingTranscriber(
+        ScriptedReads(read, read, read),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "and so"
+    feed_all(policy, 1.0)
+    assert policy.confirmed_text == "and so am I"
+
+
+def test_one_pass_settles_no_word_it_is_unsure_of() -> None:
+    read = unsure("and so am I fellow Americans", 0.3, "am")
+    policy = StreamingTranscriber(
+        ScriptedReads(read), speech_detector=None, min_chunk_seconds=3.0, settled_seconds=0.6
+    )
+    feed_all(policy, 3.0)
+    assert policy.confirmed_text == "and so", "settled alone at probability 0.3"
+
+
 def test_loop_detection_spans_the_confirmed_tail() -> None:
     """A pass re-reads the confirmed "Americans, and so my fellow" as new speech after it."""
     said = words_at("Americans, and so my fellow")
     again = words_at("Americans, and so my fellow Americans", start=3.5)
     policy = StreamingTranscriber(
-        ScriptedReads(said + again, said + again),
+        ScriptedReads(again, again),  # the buffer no longer holds the confirmed words
         speech_detector=None,
         min_chunk_seconds=3.0,
         settled_seconds=None,
     )
     policy.start()
     policy._confirm(said)
-    feed_all(policy, 6.0)
+    feed_all(policy, 6.5)
     assert policy.confirmed_text == "Americans, and so my fellow"
     assert policy.tentative == []
 
@@ -356,7 +406,7 @@ def test_live_session_at_real_time_pace_is_as_good_as_offline(
 ) -> None:
     """The app's own live path (create_transcriber: its model, fitted windows, the settings'
     chunk) on the corpus replayed at real-time pace, as a microphone would deliver it."""
-    names = ("jfk.flac", "LJ050-0131.wav")
+    names = CORPUS_FILES
     gap = np.zeros(SAMPLE_RATE, np.float32)
     audio = np.concatenate([part for name in names for part in (load_audio(corpus / name), gap)])
     reference = " ".join(references[name] for name in names)
@@ -375,6 +425,60 @@ def test_live_session_at_real_time_pace_is_as_good_as_offline(
     assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
     assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
     assert events[-1].type == "partial" and events[-1].text == ""
+
+
+def repeated_words(text: str) -> int:
+    """Words that repeat the 1-4 words right before them ("and so and so": 2)."""
+    words = normalise(text).split()
+    count, index = 0, 1
+    while index < len(words):
+        size = next(
+            (
+                n
+                for n in range(4, 0, -1)
+                if index >= n and words[index - n : index] == words[index : index + n]
+            ),
+            0,
+        )
+        count += size
+        index += size or 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def corpus_stream(
+    corpus: Path, references: dict[str, str], whisper_engine
+) -> tuple[np.ndarray, str, str]:
+    """The corpus as one dictation (a second of silence after each clip), its reference, and
+    its offline transcription."""
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate(
+        [part for name in CORPUS_FILES for part in (load_audio(corpus / name), gap)]
+    )
+    reference = " ".join(references[name] for name in CORPUS_FILES)
+    return audio, reference, offline_text(whisper_engine, audio)
+
+
+@pytest.mark.parametrize("behind", [0.5, 1.2, 3.0])
+def test_a_busy_computer_delays_confirmation_but_never_changes_the_text(
+    corpus_stream: tuple[np.ndarray, str, str], behind: float
+) -> None:
+    """The app's live path replayed by passes, not by the clock: each pass finds ``behind``
+    seconds of new audio, as when passes fall behind on a busy computer (0.5 s: keeping up).
+    Before the fix, 1.2 s read "and, and, and so my fellow Americans" at the first pause
+    (26% WER): passes that come later confirm later, never other words."""
+    audio, reference, offline = corpus_stream
+    policy = create_transcriber(load_settings(environ={}))
+    events: list[StreamEvent] = []
+    step = int(behind * SAMPLE_RATE)
+    for offset in range(0, audio.size, step):
+        events += policy.feed(audio[offset : offset + step])
+    events += policy.finish()
+    streamed = policy.confirmed_text
+    assert_never_revised(events, streamed)
+    assert repeated_words(streamed) == repeated_words(reference) == 0, streamed
+    assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
+    assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
 
 
 def test_session_stopped_mid_speech_keeps_recording_and_last_words(

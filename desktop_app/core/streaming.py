@@ -32,20 +32,32 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    it: the longest common prefix (case and punctuation ignored) of the previous pass's tentative
    words and this pass's words is confirmed, in this pass's spelling. The rest stays tentative.
    Confirmed words are only ever appended, so confirmed text never changes.
+   **Unsure words need a third pass.** A word both passes gave a probability under
+   ``unsure_probability`` (0.5) waits for a third agreeing pass: on jfk.flac cut short, two
+   passes read "am I fellow" ("am" at 0.26 and 0.22); the next read "my" at 0.95.
    **Settled words.** One pass also confirms its leading words that end at least
-   ``settled_seconds`` (0.6 s) before the buffer's end and have a next word: the model heard
-   them whole with context after. The last word is never settled this way (it may be cut).
-   A 0.4 s margin once confirmed a misheard word.
+   ``settled_seconds`` (0.6 s) before the buffer's end, have a next word and a probability of
+   at least ``settled_probability`` (0.9): the model heard them whole, with context after, and
+   is sure. Without the probability floor one pass confirmed "am" (0.30) and "asked" (0.38).
+   The last word is never settled this way (it may be cut). A 0.4 s margin once confirmed a
+   misheard word.
    **Sentence ends wait.** Whisper ends the audio it is given with a full stop, so a word with
    one at the buffer's end ("established." in LJ050-0131, where the sentence goes on) is not
    confirmed until a later word follows it or the voice stops.
-5. **End of speech.** When the VAD sees the voice stop for ``end_of_speech_seconds``, the
-   words of that stretch are confirmed at once: no later audio can change them, and waiting
-   for a second agreeing pass would only add latency at every pause. The buffer is then cut at
-   the pause: without it, a long buffer re-reading settled speech made tiny.en stretch one word
-   to the buffer's end and drop all that followed. (0.5 s instead of 0.8 s cost WER.) If the
-   model stopped reading more than 0.5 s before the voice did (beam search can end early), what
-   follows its last word is read again before anything is confirmed or cut.
+   **Implausible reads.** A read stops before a run of two words the aligner gave no audio
+   (under 0.04 s each: tiny.en once read "and, and, and so my fellow Americans", seven words
+   at 2.1 s), and before a loop; loop detection looks back over the confirmed tail too, so a
+   loop whose first round is already confirmed is still cut.
+5. **End of speech.** When the VAD sees the voice stop for ``end_of_speech_seconds``, the words
+   of that stretch that a second read agrees on are confirmed at once, without waiting for
+   another pass: the previous pass's tentative words or, where they differ, a re-read with the
+   full 30 s window (``final_recognizer``). Confirming one read there put that loop above into
+   the text (18% WER on the corpus instead of 5%). What neither agrees on stays tentative and
+   the next pass reads it again. Once all is confirmed the buffer is cut at the pause: without
+   it, a long buffer re-reading settled speech made tiny.en stretch one word to the buffer's
+   end and drop all that followed. (0.5 s instead of 0.8 s cost WER.) If the model stopped
+   reading more than 0.5 s before the voice did (beam search can end early), what follows its
+   last word is read again before anything is confirmed or cut.
 6. **Trim.** The buffer is cut at a confirmed boundary: after a confirmed sentence once it is
    longer than ``soft_buffer_seconds`` (shorter passes are faster), and at the last confirmed
    word when it exceeds ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``). If speech runs that
@@ -305,6 +317,8 @@ class StreamingTranscriber:
     settled_seconds: float | None = 0.6
     #: A word settles alone (see ``_settled``) only when the model was at least this sure of it.
     settled_probability: float = 0.9
+    #: Two passes agreeing on a word both gave less than this need a third (see ``_agreed``).
+    unsure_probability: float = 0.5
     speech_detector: SpeechDetector | None = silero_speech
     #: Reads the last buffer at Stop when it is shorter than ``SHORT_FINAL_SECONDS``.
     final_recognizer: Recognizer | None = None
@@ -320,6 +334,7 @@ class StreamingTranscriber:
     _unprocessed_samples: int = field(default=0, init=False)
     _started_at: float | None = field(default=None, init=False)
     _finished: bool = field(default=False, init=False)
+    _held: tuple[str, float] | None = field(default=None, init=False)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -409,7 +424,7 @@ class StreamingTranscriber:
         elif end_of_speech is not None and self.end_of_speech_confirms:
             events += self._confirm_pause(hypothesis, end_of_speech)
         else:
-            agreed = _common_prefix(self.tentative, hypothesis)
+            agreed = self._agreed(hypothesis)
             agreed = max(agreed, self._settled(hypothesis))
             if (
                 hypothesis
@@ -455,6 +470,24 @@ class StreamingTranscriber:
             cut = self._buffer_start + end_of_speech
             self._trim(max(cut, self.confirmed[-1].end) if self.confirmed else cut)
         return events
+
+    def _agreed(self, hypothesis: list[Word]) -> int:
+        """How many leading words this pass and the previous one agree on (LocalAgreement-2),
+        except that a word both passes were unsure of needs a third agreeing pass.
+
+        On jfk.flac's "so my fellow" cut short, two passes in a row read "am I fellow" with
+        "am" at probability 0.26 and 0.22; the next, with more audio, read "my" at 0.95."""
+        agreed = _common_prefix(self.tentative, hypothesis)
+        for index in range(agreed):
+            before, now = self.tentative[index], hypothesis[index]
+            if max(before.probability, now.probability) >= self.unsure_probability:
+                continue
+            mark = (_key(now.text), round(now.start, 1))
+            if self._held == mark:  # the third pass that agrees on it
+                continue
+            self._held = mark
+            return index
+        return agreed
 
     def _settled(self, hypothesis: list[Word]) -> int:
         """How many leading words one pass settles alone: each ends ``settled_seconds`` before
