@@ -193,6 +193,20 @@ def test_a_confirmed_sentence_end_is_followed_by_a_capital() -> None:
     assert policy.confirmed_text.endswith("In this regard")
 
 
+def test_a_confirmed_word_never_starts_before_the_one_before_it_ends() -> None:
+    """The aligner stretched "ask" back to 8.02 s over the confirmed "you" (7.24-8.26 s)."""
+    policy = StreamingTranscriber(lambda audio, prompt: [], speech_detector=None)
+    policy.start()
+    policy._confirm([Word(7.24, 8.26, "you")])
+    events = policy._confirm([Word(8.02, 8.66, "ask"), Word(8.66, 8.96, "what")])
+    assert [(w.start, w.end) for w in policy.confirmed] == [
+        (7.24, 8.26),
+        (8.26, 8.66),
+        (8.66, 8.96),
+    ]
+    assert events[0].start == 8.26
+
+
 def test_buffer_is_trimmed_at_a_confirmed_boundary_and_stays_bounded() -> None:
     policy, recognizer = scripted_policy(
         min_chunk_seconds=0.5, max_buffer_seconds=5.0, soft_buffer_seconds=5.0
@@ -402,14 +416,16 @@ def test_streamed_speech_is_as_good_as_offline_and_finish_flushes_the_tail(
 
 
 def test_live_session_at_real_time_pace_is_as_good_as_offline(
-    corpus: Path, references: dict[str, str], whisper_engine
+    corpus_stream: tuple[np.ndarray, str, str],
 ) -> None:
     """The app's own live path (create_transcriber: its model, fitted windows, the settings'
-    chunk) on the corpus replayed at real-time pace, as a microphone would deliver it."""
-    names = CORPUS_FILES
-    gap = np.zeros(SAMPLE_RATE, np.float32)
-    audio = np.concatenate([part for name in names for part in (load_audio(corpus / name), gap)])
-    reference = " ".join(references[name] for name in names)
+    chunk) on the corpus replayed at real-time pace, as a microphone would deliver it.
+
+    The one test paced by the clock: how many passes run, and over how much audio, depends on
+    how busy the machine is, so it checks only what must hold at any pace (the text, Stop
+    keeping the last words) and waits generously; latency figures are the benchmark's
+    (``benchmarks/live_latency.py``)."""
+    audio, reference, offline = corpus_stream
     events: list[StreamEvent] = []
     session = LiveSession(
         ReplaySource(audio, speed=1.0),
@@ -417,11 +433,11 @@ def test_live_session_at_real_time_pace_is_as_good_as_offline(
         on_event=events.append,
     )
     session.start()
-    assert session.wait(timeout=120)
+    assert session.wait(timeout=600)
     assert session.result is not None and session.result.error is None
     streamed = session.result.transcript.text
     assert_never_revised(events, streamed)
-    offline = offline_text(whisper_engine, audio)
+    assert repeated_words(streamed) == 0, streamed
     assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
     assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
     assert events[-1].type == "partial" and events[-1].text == ""
