@@ -290,6 +290,29 @@ def test_a_pause_whose_read_agrees_with_the_last_pass_needs_no_reread() -> None:
     assert full.calls == 0
 
 
+def test_a_pause_reads_the_full_window_once_however_long_the_reads_disagree() -> None:
+    """A full-window read costs three fitted passes: once per pause, then the pause's passes
+    agree among themselves."""
+    fitted = ScriptedReads(
+        "and so",
+        "and so my fellow",
+        "and so my yellow Americans",  # the pause's first pass
+        "and so my mellow Americans",
+        "and so my mellow Americans",
+    )
+    full = ScriptedReads("and so my fellow Americans", "and so my fellow Americans")
+    policy = StreamingTranscriber(
+        fitted,
+        final_recognizer=full,
+        speech_detector=lambda audio: [(0.0, min(2.1, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 5.5)
+    assert full.calls == 1
+    assert policy.confirmed_text == "and so my mellow Americans"
+
+
 def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
     """Two passes agree on "and, and, and so my fellow" all stamped at 2.1 s (as tiny.en read
     jfk.flac once): words the aligner found no audio for are a loop, not speech."""
@@ -352,6 +375,19 @@ def test_one_pass_settles_no_word_it_is_unsure_of() -> None:
     )
     feed_all(policy, 3.0)
     assert policy.confirmed_text == "and so", "settled alone at probability 0.3"
+
+
+def test_one_pass_settles_a_word_it_is_very_sure_of_near_the_frontier() -> None:
+    """ "so" ends 0.2 s before the buffer's end, at probability 0.95 (WhisperLiveKit's
+    confidence_validation); "my" at 0.5 waits for a second pass, "fellow" is the last word."""
+    policy = StreamingTranscriber(
+        ScriptedReads(unsure("and so my fellow", 0.5, "my")),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+    )
+    feed_all(policy, 1.0)
+    assert policy.confirmed_text == "and so"
+    assert policy.tentative_text == "my fellow"
 
 
 def test_loop_detection_spans_the_confirmed_tail() -> None:
