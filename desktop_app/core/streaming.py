@@ -76,12 +76,17 @@ Events: ``final`` carries newly confirmed words; ``partial`` carries the whole c
 tail (an empty text clears it). Times ``start``/``end`` are seconds of captured audio;
 ``emitted_at`` is seconds since capture started by the injected clock.
 
-Measured (``benchmarks/live_latency.py``, jfk + LJ050-0131 replayed at real-time pace, tiny.en,
-beam 5, 2 cores), from a word's end to its confirmation: median 0.78 s, p95 1.19 s, first
-tentative text 0.69 s, WER 5.3% = offline; with the 30 s window in the same run 1.26 / 2.35 s;
-with two batch jobs running at nice 10, 0.81 / 1.26 s and 5.3%. On 131 s with three espeak-ng
-passages: median 0.96 s, p95 1.78 s, WER 18.0% streamed against 15.0% offline (17.1% with the
-30 s window): the streaming, not the window, costs most of the gap.
+Measured (``benchmarks/live_latency.py``: tiny.en, beam 5, 2 cores, real-time pace, beside
+WhisperLiveKit's LocalAgreement on the same model folder; the machine was shared by seven other
+jobs, load average 9-17, so read ratios): on the corpus (jfk + LJ050-0131, 21 s) streamed WER
+5.3% = offline idle, beside two batch jobs and beside a CPU hog (the peer: 13.2%, 23.7%, 5.3%),
+no repeated confirmed word, median latency 0.13-0.15 of the peer's (0.70 beside the hog). On
+147 s of espeak-ng speech WER 13.8-16.7% (the peer 58-78%: it fell behind and lost speech),
+but under that load the dictation fell behind too (median 6 s, p95 33-62 s): the pipeline
+needs 0.64-0.89 CPU seconds per audio second. Paced by passes (the clock is the audio received,
+so machine speed drops out): corpus median 0.50 s, p95 2.17 s, WER = offline with 0.5-3 s of
+new audio per pass, where one-read confirmation had given 5.3-28.9%; an end-of-speech pass at
+0.5 s of silence instead of 0.8 s made 13.2% (kept at 0.8 s).
 """
 
 from __future__ import annotations
