@@ -182,6 +182,16 @@ def test_a_pause_does_not_trim_away_speech_the_model_did_not_read() -> None:
     assert policy.buffer_start >= 5.0, "once all is read, the pause is trimmed"
 
 
+def test_a_backlog_read_short_of_the_pause_is_kept_for_the_next_pass() -> None:
+    """Passes fell far behind: 12 s of speech arrive at once and the reads (four words each,
+    three re-reads) stop at 8 s; the pause must not trim away the speech after that."""
+    policy = early_stopping_policy(12.0, min_chunk_seconds=0.5, settled_seconds=None)
+    policy.feed(np.zeros(int(13.0 * SAMPLE_RATE), np.float32))
+    feed_all(policy, 3.0)
+    policy.finish()
+    assert policy.confirmed_text == " ".join(f"w{i}" for i in range(24)), "speech was lost"
+
+
 def test_a_confirmed_sentence_end_is_followed_by_a_capital() -> None:
     policy = StreamingTranscriber(lambda audio, prompt: [], speech_detector=None)
     policy.start()

@@ -485,8 +485,14 @@ class StreamingTranscriber:
         if not self.tentative:
             # Everything heard before the pause is settled: drop it from the buffer, so the
             # next passes are short and the model does not re-read (and trip over) old speech.
+            # But when passes fell far behind, the reads may stop well before the pause
+            # (a 40 s backlog beside a CPU hog lost a whole passage): then the rest stays
+            # for the next pass, unless these reads found nothing new (then it is noise).
+            heard = self.confirmed[-1].end if self.confirmed else self._buffer_start
             cut = self._buffer_start + end_of_speech
-            self._trim(max(cut, self.confirmed[-1].end) if self.confirmed else cut)
+            if hypothesis and cut - heard > MISSED_SPEECH_SECONDS:
+                cut = heard
+            self._trim(max(cut, heard))
         return events
 
     def _agreed(self, hypothesis: list[Word]) -> int:
