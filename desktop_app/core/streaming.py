@@ -81,12 +81,14 @@ WhisperLiveKit's LocalAgreement on the same model folder; the machine was shared
 jobs, load average 9-17, so read ratios): on the corpus (jfk + LJ050-0131, 21 s) streamed WER
 5.3% = offline idle, beside two batch jobs and beside a CPU hog (the peer: 13.2%, 23.7%, 5.3%),
 no repeated confirmed word, median latency 0.13-0.15 of the peer's (0.70 beside the hog). On
-147 s of espeak-ng speech WER 13.8-16.7% (the peer 58-78%: it fell behind and lost speech),
-but under that load the dictation fell behind too (median 6 s, p95 33-62 s): the pipeline
-needs 0.64-0.89 CPU seconds per audio second. Paced by passes (the clock is the audio received,
-so machine speed drops out): corpus median 0.50 s, p95 2.17 s, WER = offline with 0.5-3 s of
-new audio per pass, where one-read confirmation had given 5.3-28.9%; an end-of-speech pass at
-0.5 s of silence instead of 0.8 s made 13.2% (kept at 0.8 s).
+147 s of espeak-ng speech WER 13.8% idle and 16.7% beside batch jobs (the peer 78% and 58%: it
+fell behind and lost speech), 15.0% beside the hog (36.2% until a pause stopped trimming a
+backlog the reads had not reached); under that load the dictation fell behind (median 6 s idle,
+37 s beside the hog; p95 33-98 s): the pipeline needs 0.6-0.9 CPU seconds per audio second.
+Paced by passes (the clock is the audio received, so machine speed drops out): corpus median
+0.50 s, p95 2.17 s, WER = offline with 0.5-3 s of new audio per pass, where one-read
+confirmation had given 5.3-28.9%; an end-of-speech pass at 0.5 s of silence instead of 0.8 s
+made 13.2% (kept at 0.8 s).
 """
 
 from __future__ import annotations
