@@ -6,46 +6,58 @@ compete with transcription workers for a place. The function itself never sees a
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 logger = logging.getLogger(__name__)
 
 
-class _TaskSignals(QObject):
-    finished = Signal(object)
-    failed = Signal(str)
-
-
 class _Task(QRunnable):
-    def __init__(self, function: Callable[[], Any], signals: _TaskSignals, what: str) -> None:
+    def __init__(
+        self, tasks: BackgroundTasks, task_id: int, function: Callable[[], Any], what: str
+    ) -> None:
         super().__init__()
+        self.tasks = tasks
+        self.task_id = task_id
         self.function = function
-        self.signals = signals
         self.what = what
 
     def run(self) -> None:
-        """Never raises: an error becomes a ``failed`` signal with a sentence, and is logged."""
+        """Never raises: an error becomes ``task_failed`` with a sentence, and is logged."""
         try:
             result = self.function()
         except Exception as error:
             logger.exception("Background task failed: %s", self.what)
-            self.signals.failed.emit(f"{self.what} failed: {error}")
+            self.tasks.task_failed.emit(self.task_id, f"{self.what} failed: {error}")
             return
-        self.signals.finished.emit(result)
+        self.tasks.task_finished.emit(self.task_id, result)
 
 
 class BackgroundTasks(QObject):
-    """A small pool for the window's non-transcription work."""
+    """A small pool for the window's non-transcription work.
+
+    Every task reports through this object's own two signals, tagged with the task's number, so
+    the object that a worker emits on lives as long as the pool. (An emitter per task, deleted
+    once its result had arrived, could be deleted while a slow worker was still inside its emit:
+    on a loaded machine that crashed the interpreter in the deferred delete.)
+    """
+
+    task_finished = Signal(int, object)
+    task_failed = Signal(int, str)
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
-        self._live: set[_TaskSignals] = set()
+        self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[str], None]]] = {}
+        self._task_ids = itertools.count()
+        # Emitted on the pool's threads, so these run queued on this object's (the GUI) thread.
+        self.task_finished.connect(self._on_finished)
+        self.task_failed.connect(self._on_failed)
 
     def start(
         self,
@@ -55,24 +67,19 @@ class BackgroundTasks(QObject):
         on_failed: Callable[[str], None],
     ) -> None:
         """Run ``function`` on the pool; exactly one of the callbacks runs later on this thread."""
-        signals = _TaskSignals(self)  # lives on the GUI thread, so its slots run there
-        self._live.add(signals)
+        task_id = next(self._task_ids)
+        self._callbacks[task_id] = (on_finished, on_failed)
+        self.pool.start(_Task(self, task_id, function, what))
 
-        def done(result: object) -> None:
-            self._release(signals)
-            on_finished(result)
+    @Slot(int, object)
+    def _on_finished(self, task_id: int, result: object) -> None:
+        on_finished, _ = self._callbacks.pop(task_id)
+        on_finished(result)
 
-        def failed(message: str) -> None:
-            self._release(signals)
-            on_failed(message)
-
-        signals.finished.connect(done)
-        signals.failed.connect(failed)
-        self.pool.start(_Task(function, signals, what))
-
-    def _release(self, signals: _TaskSignals) -> None:
-        self._live.discard(signals)
-        signals.deleteLater()
+    @Slot(int, str)
+    def _on_failed(self, task_id: int, message: str) -> None:
+        _, on_failed = self._callbacks.pop(task_id)
+        on_failed(message)
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
         return bool(self.pool.waitForDone(timeout_ms))
