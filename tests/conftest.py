@@ -29,6 +29,10 @@ for _var, _sub in (
     (_HOME / _sub).mkdir()
     os.environ[_var] = str(_HOME / _sub)
 tempfile.tempdir = os.environ["TMPDIR"]  # gettempdir() has cached the old value
+#: The session's own sound server (the ``virtual_mic`` fixture starts it), set before anything
+#: loads PortAudio: the tests never reach, nor autospawn, the user's own PulseAudio.
+_PULSE = _HOME / "pulse"
+os.environ["PULSE_SERVER"] = f"unix:{_PULSE / 'native'}"
 # Settings from the developer's shell must not change what the tests see.
 from desktop_app.core.settings import SETTINGS  # noqa: E402
 
@@ -87,18 +91,17 @@ def virtual_mic() -> Iterator[Path]:
     """A private PulseAudio server with a virtual microphone (``scripts/virtual_mic.sh``), for
     this session only; yields the FIFO that feeds the microphone.
 
-    PortAudio in this process reaches it through ``PULSE_SERVER``; the user's own sound server
-    (or another test run's) is never touched, and the server is stopped when the session ends.
+    PortAudio in this process reaches it through ``PULSE_SERVER`` (set above); the user's own sound
+    server (or another test run's) is never touched, and the server is stopped when the session
+    ends.
     """
     if shutil.which("pulseaudio") is None:
         pytest.skip(
             "pulseaudio is not installed: apt-get install pulseaudio pulseaudio-utils "
             "libasound2-plugins libportaudio2 (scripts/setup.sh does)"
         )
-    folder = _HOME / "pulse"
-    previous = os.environ.get("PULSE_SERVER")
     server = subprocess.Popen(
-        ["bash", str(REPO / "scripts" / "virtual_mic.sh"), str(folder)],
+        ["bash", str(REPO / "scripts" / "virtual_mic.sh"), str(_PULSE)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -109,13 +112,8 @@ def virtual_mic() -> Iterator[Path]:
         if not fifo:
             assert server.stderr is not None
             pytest.fail(f"The virtual microphone did not start: {server.stderr.read().strip()}")
-        os.environ["PULSE_SERVER"] = f"unix:{folder / 'native'}"
         yield Path(fifo)
     finally:
-        if previous is None:
-            os.environ.pop("PULSE_SERVER", None)
-        else:
-            os.environ["PULSE_SERVER"] = previous
         server.terminate()
         server.communicate(timeout=60)
 
