@@ -46,5 +46,7 @@ def test_fails_on_purpose() -> None:
 def test_interrupted(virtual_mic: Path) -> None:
     """Says it runs, then waits for the caller's Ctrl+C (SIGINT)."""
     note("pulseaudio", int((virtual_mic.parent / "pid").read_text()))
+    # As at a terminal, even when started from a background job (which ignores SIGINT).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.write(int(os.environ["VERBATIM_SAMPLE_READY_FD"]), b"ready\n")
     signal.pause()
