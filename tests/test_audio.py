@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +100,8 @@ def test_symlink_loop(tmp_path):
         load_audio(loop)
 
 
-def test_no_read_permission(corpus):
-    folder = Path(tempfile.mkdtemp(prefix="verbatim-perm-"))
+def test_no_read_permission(corpus, system_tmp_path):
+    folder = system_tmp_path  # another user can reach it (tmp_path's parents are private)
     folder.chmod(0o755)
     path = folder / "secret.flac"
     path.write_bytes((corpus / "jfk.flac").read_bytes())

@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.abc
 import os
 import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -24,8 +22,6 @@ from desktop_app.core.audio_sources import MicrophoneError, MicrophoneSource, fi
 from desktop_app.core.live import LiveSession
 from desktop_app.core.recording import WavRecorder
 from desktop_app.core.streaming import StreamingTranscriber, WhisperRecognizer
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def normalise(text: str) -> str:
@@ -122,24 +118,7 @@ def test_device_lost_mid_recording_keeps_what_was_captured(
 
 
 # --------------------------------------------------------------------- real PortAudio
-@pytest.fixture
-def virtual_mic() -> Path:
-    if shutil.which("pulseaudio") is None:
-        pytest.skip(
-            "pulseaudio is not installed: apt-get install pulseaudio pulseaudio-utils "
-            "libasound2-plugins libportaudio2, then scripts/virtual_mic.sh"
-        )
-    started = subprocess.run(
-        [str(REPO / "scripts" / "virtual_mic.sh")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert started.returncode == 0, started.stderr
-    return Path(started.stdout.strip())
-
-
+# The virtual_mic fixture (tests/conftest.py) runs a private PulseAudio server for the session.
 def _play_into(
     fifo: Path, audio: np.ndarray, spoken: threading.Event, stop: threading.Event
 ) -> None:

@@ -11,53 +11,53 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 logger = logging.getLogger(__name__)
 
 
-class _TaskSignals(QObject):
-    """One per :class:`BackgroundTasks`, living as long as it does: results carry their task's
-    number. A QObject per task, deleted once its result arrived, raced with the worker thread
-    still releasing its reference to it, and crashed in ``QObject::~QObject``."""
-
-    finished = Signal(int, object)
-    failed = Signal(int, str)
-
-
 class _Task(QRunnable):
     def __init__(
-        self, function: Callable[[], Any], signals: _TaskSignals, number: int, what: str
+        self, tasks: BackgroundTasks, task_id: int, function: Callable[[], Any], what: str
     ) -> None:
         super().__init__()
+        self.tasks = tasks
+        self.task_id = task_id
         self.function = function
-        self.signals = signals
-        self.number = number
         self.what = what
 
     def run(self) -> None:
-        """Never raises: an error becomes a ``failed`` signal with a sentence, and is logged."""
+        """Never raises: an error becomes ``task_failed`` with a sentence, and is logged."""
         try:
             result = self.function()
         except Exception as error:
             logger.exception("Background task failed: %s", self.what)
-            self.signals.failed.emit(self.number, f"{self.what} failed: {error}")
+            self.tasks.task_failed.emit(self.task_id, f"{self.what} failed: {error}")
             return
-        self.signals.finished.emit(self.number, result)
+        self.tasks.task_finished.emit(self.task_id, result)
 
 
 class BackgroundTasks(QObject):
-    """A small pool for the window's non-transcription work."""
+    """A small pool for the window's non-transcription work.
+
+    Every task reports through this object's own two signals, tagged with the task's number, so
+    the object that a worker emits on lives as long as the pool. (An emitter per task, deleted
+    once its result had arrived, could be deleted while a slow worker was still inside its emit:
+    on a loaded machine that crashed the interpreter in the deferred delete.)
+    """
+
+    task_finished = Signal(int, object)
+    task_failed = Signal(int, str)
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 2) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
-        self._signals = _TaskSignals(self)  # lives on the GUI thread, so its slots run there
-        self._signals.finished.connect(self._finished)
-        self._signals.failed.connect(self._failed)
         self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[str], None]]] = {}
-        self._numbers = itertools.count()
+        self._task_ids = itertools.count()
+        # Emitted on the pool's threads, so these run queued on this object's (the GUI) thread.
+        self.task_finished.connect(self._on_finished)
+        self.task_failed.connect(self._on_failed)
 
     def start(
         self,
@@ -67,16 +67,18 @@ class BackgroundTasks(QObject):
         on_failed: Callable[[str], None],
     ) -> None:
         """Run ``function`` on the pool; exactly one of the callbacks runs later on this thread."""
-        number = next(self._numbers)
-        self._callbacks[number] = (on_finished, on_failed)
-        self.pool.start(_Task(function, self._signals, number, what))
+        task_id = next(self._task_ids)
+        self._callbacks[task_id] = (on_finished, on_failed)
+        self.pool.start(_Task(self, task_id, function, what))
 
-    def _finished(self, number: int, result: object) -> None:
-        on_finished, _on_failed = self._callbacks.pop(number)
+    @Slot(int, object)
+    def _on_finished(self, task_id: int, result: object) -> None:
+        on_finished, _ = self._callbacks.pop(task_id)
         on_finished(result)
 
-    def _failed(self, number: int, message: str) -> None:
-        _on_finished, on_failed = self._callbacks.pop(number)
+    @Slot(int, str)
+    def _on_failed(self, task_id: int, message: str) -> None:
+        _, on_failed = self._callbacks.pop(task_id)
         on_failed(message)
 
     def wait(self, timeout_ms: int = 30_000) -> bool:

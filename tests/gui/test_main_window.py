@@ -45,7 +45,7 @@ def test_dropped_corpus_files_are_transcribed_and_exported_as_srt(
 
     assert len(outcome.accepted) == 2 and not outcome.refused
     assert window.model.rowCount() == 2
-    qtbot.waitUntil(lambda: _states(window) == ["done", "done"], timeout=60_000)
+    qtbot.waitUntil(lambda: _states(window) == ["done", "done"], timeout=240_000)
     jfk_id = _select_row(window, 0)
     qtbot.waitUntil(
         lambda: "ask not what your country" in window.transcript.text.toPlainText().lower()
