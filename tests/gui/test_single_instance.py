@@ -15,7 +15,6 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -37,6 +36,13 @@ REPO = Path(__file__).resolve().parents[2]
 def _unique_name() -> str:
     return f"verbatim-test-{uuid.uuid4().hex[:12]}"
 
+
+
+@pytest.fixture
+def tmp_path(system_tmp_path: Path) -> Path:
+    """Every test here uses a folder directly in the run's temporary folder: a Unix socket's
+    path must stay under 108 bytes, and the other-user checks must be able to reach it."""
+    return system_tmp_path
 
 def test_the_socket_is_in_the_private_runtime_folder_named_after_the_data_folder(
     tmp_path, monkeypatch
@@ -225,12 +231,10 @@ AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-group
 
 
 @pytest.fixture
-def open_folder() -> Iterator[Path]:
+def open_folder(system_tmp_path: Path) -> Path:
     """A folder every user can enter, as /tmp is: where a squatter can meet us."""
-    folder = Path(tempfile.mkdtemp(prefix="verbatim-open-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    system_tmp_path.chmod(0o777)
+    return system_tmp_path
 
 
 SQUATTER = """
