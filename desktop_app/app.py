@@ -120,22 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not instance.listen() and instance.send(args.files):
         return 0
 
-    from desktop_app.core.errors import ConfigError
+    from desktop_app.composition import compose, startup_settings
     from desktop_app.core.logs import setup_logging
-    from desktop_app.core.settings import load_settings
     from desktop_app.gui.errors import ErrorReporter
     from desktop_app.gui.main_window import MainWindow, app_icon
-    from desktop_app.saved_settings import load_saved
 
-    try:
-        level = load_settings(os.environ, load_saved()).log_level
-    except ConfigError:
-        level = "INFO"  # the window shows the problem itself
-    log_file = setup_logging(level)
+    settings, settings_problem = startup_settings(os.environ)  # a problem: the window shows it
+    log_file = setup_logging(settings.log_level)
     logger.info("Starting %s %s", APP_NAME, __version__)
     app.setWindowIcon(app_icon())
 
-    window = MainWindow()
+    application = compose(settings, settings_problem=settings_problem)
+    window = MainWindow(application=application)
     reporter = ErrorReporter(window, log_file)
     reporter.install()
     instance.files_received.connect(window.open_files_from_elsewhere)
