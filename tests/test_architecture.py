@@ -211,3 +211,49 @@ def test_core_imports_no_qt_module():
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"Qt modules imported by the core: {result.stdout}"
+
+
+def module_level_assignments(name: str) -> list[str]:
+    """The modules of the package that assign ``name`` at their top level."""
+    found = []
+    for module in all_modules():
+        tree = ast.parse(source_path(module).read_text(encoding="utf-8"))
+        for node in tree.body:
+            targets = (
+                node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            )
+            if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+                found.append(module)
+    return found
+
+
+def calls_to(function: str) -> list[str]:
+    """The modules of the package that call ``function`` (by name or as an attribute)."""
+    found = []
+    for module in all_modules():
+        tree = ast.parse(source_path(module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and (
+                (isinstance(node.func, ast.Name) and node.func.id == function)
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == function)
+            ):
+                found.append(module)
+                break
+    return found
+
+
+def test_one_sample_rate():
+    assert module_level_assignments("SAMPLE_RATE") == ["desktop_app.core.audio"]
+
+
+def test_one_preferences_store():
+    """The saved settings and the window's preferences share one INI file, opened in one place."""
+    assert calls_to("QSettings") == ["desktop_app.saved_settings"]
+
+
+def test_transcription_options_default_to_the_settings_defaults():
+    from desktop_app.core.settings import load_settings
+    from desktop_app.core.transcriber import TranscriptionOptions
+
+    defaults = load_settings(environ={}, saved={})
+    assert TranscriptionOptions() == TranscriptionOptions.from_settings(defaults)
