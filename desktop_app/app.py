@@ -121,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     from desktop_app.composition import compose, startup_settings
+    from desktop_app.core.jobs import JobState
     from desktop_app.core.logs import setup_logging
     from desktop_app.gui.errors import ErrorReporter
     from desktop_app.gui.main_window import MainWindow, app_icon
@@ -138,13 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     QTimer.singleShot(0, lambda: timings.mark("window_shown"))
 
-    def on_state(job_id: str, state: str) -> None:
+    def on_state(job_id: str, state: JobState) -> None:
         job = window.queue.job(job_id)
-        if job is not None and state == "done":
+        if job is not None and state is JobState.DONE:
             timings.mark(f"done:{job.name}")
 
     window.queue.job_state_changed.connect(on_state)
-    window.model_state_changed.connect(lambda state: timings.mark(f"model_{state}"))
+    window.model_state_changed.connect(lambda state: timings.mark(f"model_{state.value}"))
     if args.files:
         window.add_paths(args.files)
     if args.quit_when_done:

@@ -207,7 +207,7 @@ class BatchRun:
         if job is not None:
             self.progress.update(job, self.finished_count)
 
-    def _on_state(self, job_id: str, _state: str) -> None:
+    def _on_state(self, job_id: str, _state: JobState) -> None:
         # Signals from different worker threads may arrive out of order ("done" before
         # "running" for a very short job): act on the job's state now, once per transition.
         job = self.queue.job(job_id)

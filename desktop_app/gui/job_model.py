@@ -299,8 +299,8 @@ class JobTableModel(QAbstractTableModel):
         self._reindex()
         self.endMoveRows()
 
-    @Slot(str, str)
-    def _on_state(self, job_id: str, state: str) -> None:
+    @Slot(str, object)
+    def _on_state(self, job_id: str, state: JobState) -> None:
         self._changed(job_id)  # the fresh snapshot, not the signal, says whether it runs
 
     def _keep(self, snapshot: JobSnapshot) -> None:

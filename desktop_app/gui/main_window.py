@@ -72,6 +72,7 @@ from desktop_app.core.exporters import (
 from desktop_app.core.intake import AddOutcome, names
 from desktop_app.core.job_store import JobStore, OwedExport
 from desktop_app.core.jobs import Job, JobSnapshot, JobState
+from desktop_app.core.model import ModelState
 from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings, load_settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
@@ -223,7 +224,7 @@ class MainWindow(QMainWindow):
     notice_shown = Signal(str)
     files_added = Signal(object)  # AddOutcome
     export_finished = Signal(object)  # ExportOutcome
-    model_state_changed = Signal(str)  # "loading", "ready" or "error"
+    model_state_changed = Signal(object)  # ModelState
     batch_finished = Signal()
     jobs_restored = Signal(int)  # how many stored jobs came back at start
 
@@ -253,7 +254,6 @@ class MainWindow(QMainWindow):
         startup_problem = f"{application.settings_problem} {store_problem}".strip()
         self.queue = queue = application.queue
         self.engine = queue.engine
-        self.model_state = "ready"
         #: Jobs that ran since the last "All jobs finished" (ordered set: a retry counts once).
         self._batch: dict[str, None] = {}
         self._batch_summary = ""  # the "All jobs finished" message, while it is shown
@@ -525,22 +525,21 @@ class MainWindow(QMainWindow):
         """Load the speech model in the background, so the first job starts without the wait."""
         preload = getattr(self.engine, "preload", None)
         if preload is None:
-            self._set_model_state("ready", self.settings.whisper_model_size)
+            self._set_model_state(ModelState.READY, self.settings.whisper_model_size)
             return
         model = self.settings.whisper_model_size
-        self._set_model_state("loading", model)
+        self._set_model_state(ModelState.LOADING, model)
         self.background.start(
             "Loading the model",
             lambda: preload(model),
-            lambda _result: self._set_model_state("ready", model),
-            lambda message: self._set_model_state("error", message),
+            lambda _result: self._set_model_state(ModelState.READY, model),
+            lambda message: self._set_model_state(ModelState.ERROR, message),
         )
 
-    def _set_model_state(self, state: str, detail: str) -> None:
-        self.model_state = state
-        if state == "loading":
+    def _set_model_state(self, state: ModelState, detail: str) -> None:
+        if state is ModelState.LOADING:
             self.model_label.show_loading(detail)
-        elif state == "ready":
+        elif state is ModelState.READY:
             self.model_label.show_ready(detail)
         else:
             self.model_label.show_error(detail)
@@ -893,10 +892,9 @@ class MainWindow(QMainWindow):
             if job is not None:
                 self.transcript.show_header(job)
 
-    @Slot(str, str)
-    def _on_job_state(self, job_id: str, state_value: str) -> None:
+    @Slot(str, object)
+    def _on_job_state(self, job_id: str, state: JobState) -> None:
         """Acts on the transition the signal reports; shows the job as it is now."""
-        state = JobState(state_value)
         job = self.queue.snapshot(job_id)
         if job is None:
             return
