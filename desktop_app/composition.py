@@ -43,10 +43,6 @@ class Application:
     _queue_stopped: bool = field(default=False, init=False, repr=False)
     # The HTTP server, once there is one, is built in compose() and kept here.
 
-    @property
-    def engine(self) -> Engine:
-        return self.queue.engine
-
     def stop_queue(self, timeout_ms: int = 30_000) -> None:
         """Stop the queue built here, keeping unfinished jobs stored for the next start (the
         store stays open: work still finishing, such as a restore, may yet read it)."""
