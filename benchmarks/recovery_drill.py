@@ -83,9 +83,9 @@ def run_child(store_path: Path, files: list[Path], finished_dir: Path, workers: 
     queue = JobQueue(engine, max_workers=workers, max_queue_size=100, store=store)
     finished_dir.mkdir(parents=True, exist_ok=True)
 
-    def on_state(job_id: str, state: str) -> None:
+    def on_state(job_id: str, state: JobState) -> None:
         job = queue.job(job_id)
-        if job is not None and JobState(state) is JobState.DONE and job.transcript is not None:
+        if job is not None and state is JobState.DONE and job.transcript is not None:
             target = finished_dir / f"{job_id}.json"
             partial = target.with_suffix(".part")
             partial.write_bytes(transcript_bytes(job.transcript))

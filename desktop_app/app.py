@@ -120,35 +120,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not instance.listen() and instance.send(args.files):
         return 0
 
-    from desktop_app.core.errors import ConfigError
+    from desktop_app.composition import compose, startup_settings
+    from desktop_app.core.jobs import JobState
     from desktop_app.core.logs import setup_logging
-    from desktop_app.core.settings import load_settings
     from desktop_app.gui.errors import ErrorReporter
     from desktop_app.gui.main_window import MainWindow, app_icon
-    from desktop_app.saved_settings import load_saved
 
-    try:
-        level = load_settings(os.environ, load_saved()).log_level
-    except ConfigError:
-        level = "INFO"  # the window shows the problem itself
-    log_file = setup_logging(level)
+    settings, settings_problem = startup_settings(os.environ)  # a problem: the window shows it
+    log_file = setup_logging(settings.log_level)
     logger.info("Starting %s %s", APP_NAME, __version__)
     app.setWindowIcon(app_icon())
 
-    window = MainWindow()
+    application = compose(settings, settings_problem=settings_problem)
+    window = MainWindow(application=application)
     reporter = ErrorReporter(window, log_file)
     reporter.install()
     instance.files_received.connect(window.open_files_from_elsewhere)
     window.show()
     QTimer.singleShot(0, lambda: timings.mark("window_shown"))
 
-    def on_state(job_id: str, state: str) -> None:
+    def on_state(job_id: str, state: JobState) -> None:
         job = window.queue.job(job_id)
-        if job is not None and state == "done":
+        if job is not None and state is JobState.DONE:
             timings.mark(f"done:{job.name}")
 
     window.queue.job_state_changed.connect(on_state)
-    window.model_state_changed.connect(lambda state: timings.mark(f"model_{state}"))
+    window.model_state_changed.connect(lambda state: timings.mark(f"model_{state.value}"))
     if args.files:
         window.add_paths(args.files)
     if args.quit_when_done:

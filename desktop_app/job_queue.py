@@ -29,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,6 @@ from desktop_app.core.transcript import Segment, Transcript
 
 logger = logging.getLogger(__name__)
 
-AT_CAPACITY = "AT_CAPACITY"
 ExportPolicy = Callable[[Job], OwedExport | None]
 #: After a failed store write, the queue tries to rewrite the whole store at most this often.
 STORE_RETRY_INTERVAL_S = 5.0
@@ -101,10 +101,17 @@ class Capacity:
         )
 
 
+class RefusalCode(Enum):
+    """Why the queue refused a file or a retry; the value is the code's text in JSON."""
+
+    AT_CAPACITY = "AT_CAPACITY"
+    NOT_RETRYABLE = "NOT_RETRYABLE"
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     job: Job | None
-    code: str = ""
+    code: RefusalCode | None = None  # None: accepted
     reason: str = ""
 
     @property
@@ -112,7 +119,7 @@ class SubmitResult:
         return self.job is not None
 
 
-__all__ = ["AT_CAPACITY", "BatchResult", "Capacity", "JobQueue", "SubmitResult"]
+__all__ = ["BatchResult", "Capacity", "JobQueue", "RefusalCode", "SubmitResult"]
 
 
 class _JobRunnable(QRunnable):
@@ -152,7 +159,7 @@ class JobQueue(QObject):
     jobs_added = Signal(object)
     job_removed = Signal(str)
     job_moved = Signal(str, int)  # job id, new index in jobs()
-    job_state_changed = Signal(str, str)  # job id, JobState value (emitted on transitions only)
+    job_state_changed = Signal(str, object)  # job id, JobState (emitted on transitions only)
     job_updated = Signal(str)  # job id: details changed (duration known, options edited)
     job_progress = Signal(str, float)
     #: job id, the segment's index in the job's segments, Segment: with the index a view that
@@ -261,13 +268,14 @@ class JobQueue(QObject):
 
     # ----------------------------------------------------------------- changing
     def submit(self, path: str | Path, options: TranscriptionOptions | None = None) -> SubmitResult:
-        """Queue one file, or refuse it with ``AT_CAPACITY`` when the pending queue is full."""
+        """Queue one file, or refuse it with ``RefusalCode.AT_CAPACITY`` when the pending queue
+        is full."""
         job = Job(path=Path(path), options=options or TranscriptionOptions())
         with self._lock:
             capacity = self.capacity()
             if capacity.at_capacity:
                 logger.info("Refused %s: queue full", job.path)
-                return SubmitResult(None, AT_CAPACITY, capacity.refusal())
+                return SubmitResult(None, RefusalCode.AT_CAPACITY, capacity.refusal())
             self._jobs[job.id] = job
             self._order.append(job.id)
             self._pending.append(job.id)
@@ -372,7 +380,7 @@ class JobQueue(QObject):
         if running:
             self.job_updated.emit(job_id)  # its row says "Cancelling…" until it stops
             return True
-        self.job_state_changed.emit(job_id, job.state.value)
+        self.job_state_changed.emit(job_id, job.state)
         self._after_change()
         return True
 
@@ -399,12 +407,11 @@ class JobQueue(QObject):
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.state not in retryable:
-                return SubmitResult(
-                    None, "NOT_RETRYABLE", "Only failed or cancelled jobs can be retried."
-                )
+                reason = "Only failed or cancelled jobs can be retried."
+                return SubmitResult(None, RefusalCode.NOT_RETRYABLE, reason)
             capacity = self.capacity()
             if capacity.at_capacity:
-                return SubmitResult(None, AT_CAPACITY, capacity.refusal())
+                return SubmitResult(None, RefusalCode.AT_CAPACITY, capacity.refusal())
             previous_options = job.options
             if options is not None:
                 job.options = options
@@ -426,7 +433,7 @@ class JobQueue(QObject):
             self._pending.append(job_id)
             self._persist(JobStore.requeue, job)
             started = self._dispatch_locked()
-        self.job_state_changed.emit(job_id, JobState.QUEUED.value)
+        self.job_state_changed.emit(job_id, JobState.QUEUED)
         self.job_progress.emit(job_id, 0.0)
         self._announce_started(started)
         self.capacity_changed.emit(self.capacity())
@@ -715,7 +722,7 @@ class JobQueue(QObject):
 
     def _announce_started(self, started: list[Job]) -> None:
         for job in started:
-            self.job_state_changed.emit(job.id, JobState.RUNNING.value)
+            self.job_state_changed.emit(job.id, JobState.RUNNING)
 
     def _after_change(self) -> None:
         capacity = self.capacity()
@@ -815,7 +822,7 @@ class JobQueue(QObject):
                 self._bring_back_kept(job, error)
             self._persist(JobStore.finish_job, job, owed, segments_replaced=brought_back)
             started = self._dispatch_locked()
-        self.job_state_changed.emit(job.id, job.state.value)
+        self.job_state_changed.emit(job.id, job.state)
         self._announce_started(started)
         self._after_change()
 

@@ -14,18 +14,20 @@ from desktop_app.core.paths import config_dir
 from desktop_app.core.settings import SETTINGS
 
 
-def _store() -> QSettings:
+def open_store() -> QSettings:
+    """The one INI file of saved settings and the window's preferences
+    (:mod:`desktop_app.gui.preferences`, in their own group)."""
     return QSettings(str(config_dir() / "settings.ini"), QSettings.Format.IniFormat)
 
 
 def load_saved() -> dict[str, Any]:
-    store = _store()
+    store = open_store()
     return {spec.name: store.value(spec.name) for spec in SETTINGS if store.contains(spec.name)}
 
 
 def save(values: dict[str, Any]) -> None:
     """Store the given values; ``None`` removes a saved value (back to the default)."""
-    store = _store()
+    store = open_store()
     for name, value in values.items():
         if value is None:
             store.remove(name)

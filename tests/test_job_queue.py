@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.jobs import Job, JobState
-from desktop_app.job_queue import AT_CAPACITY, Capacity, JobQueue
+from desktop_app.job_queue import Capacity, JobQueue, RefusalCode
 from tests.fakes import FakeEngine
 
 QueueFactory = Callable[..., JobQueue]
@@ -59,7 +59,7 @@ def test_job_goes_queued_running_done_with_segments_and_progress(qtbot, make_que
     gate = threading.Event()
     engine = FakeEngine(segments=4, gate=gate)
     queue = make_queue(engine, workers=1, queue_size=2)
-    states: list[tuple[str, str]] = []
+    states: list[tuple[str, JobState]] = []
     progress: list[tuple[str, float]] = []
     segments: list[tuple[str, int, object]] = []
     queue.job_state_changed.connect(lambda job_id, state: states.append((job_id, state)))
@@ -80,7 +80,8 @@ def test_job_goes_queued_running_done_with_segments_and_progress(qtbot, make_que
     gate.set()
     wait_finished(qtbot, [first, second])
     qtbot.waitUntil(lambda: len(segments) == 8)
-    qtbot.waitUntil(lambda: (second.id, "done") in states)
+    qtbot.waitUntil(lambda: (second.id, JobState.DONE) in states)
+    assert all(type(state) is JobState for _, state in states)  # the enum, not its text
 
     for job in (first, second):
         assert job.state is JobState.DONE
@@ -99,8 +100,8 @@ def test_job_goes_queued_running_done_with_segments_and_progress(qtbot, make_que
         assert job.finished_at >= job.started_at
     # Running is announced before done, and the second job only ran once the first finished.
     first_states = [s for jid, s in states if jid == first.id]
-    assert first_states.index("running") < first_states.index("done")
-    assert [s for jid, s in states if jid == second.id][-1] == "done"
+    assert first_states.index(JobState.RUNNING) < first_states.index(JobState.DONE)
+    assert [s for jid, s in states if jid == second.id][-1] is JobState.DONE
     assert engine.calls == [first.path, second.path]
     assert engine.max_running == 1
     assert queue.is_idle()
@@ -165,7 +166,7 @@ def test_two_workers_and_three_places_take_exactly_five_of_ten(qtbot, make_queue
     ] * 3
     for result in refused:
         assert result.job is None
-        assert result.code == AT_CAPACITY
+        assert result.code == RefusalCode.AT_CAPACITY
         assert "3 of 3 places taken" in result.reason
         assert "2 of 2 workers busy" in result.reason
         assert "MAX_QUEUE_SIZE" in result.reason
@@ -222,7 +223,7 @@ def test_cancel_queued_is_immediate_and_frees_a_place(make_queue) -> None:
     running = submit_ok(queue, "running")
     queued = submit_ok(queue, "queued")
     refused = queue.submit(audio("waiting"))
-    assert refused.code == AT_CAPACITY
+    assert refused.code == RefusalCode.AT_CAPACITY
 
     assert queue.cancel(queued.id) is True
     assert queued.state is JobState.CANCELLED
@@ -248,7 +249,7 @@ def test_cancel_running_stops_within_about_one_segment(qtbot, make_queue) -> Non
     seen_at_cancel = len(job.segments)
     with qtbot.waitSignal(
         queue.job_state_changed,
-        check_params_cb=lambda job_id, state: job_id == job.id and state == "cancelled",
+        check_params_cb=lambda job_id, state: job_id == job.id and state is JobState.CANCELLED,
         timeout=5000,
     ):
         assert queue.cancel(job.id) is True
@@ -315,7 +316,7 @@ def test_retry_requeues_failed_and_cancelled_jobs_and_respects_capacity(qtbot, m
     # Worker busy and the one place taken: the failed job must wait its turn.
     refused = queue.retry(failed.id)
     assert not refused.accepted
-    assert refused.code == AT_CAPACITY
+    assert refused.code == RefusalCode.AT_CAPACITY
     assert failed.state is JobState.FAILED
     assert failed.error.startswith("bad-take.wav")
 
@@ -351,10 +352,10 @@ def test_retry_is_refused_for_done_queued_running_and_unknown_jobs(qtbot, make_q
         state = job.state
         result = queue.retry(job.id)
         assert not result.accepted
-        assert result.code == "NOT_RETRYABLE"
+        assert result.code == RefusalCode.NOT_RETRYABLE
         assert job.state is state
     assert done.transcript is not None
-    assert queue.retry("no-such-job").code == "NOT_RETRYABLE"
+    assert queue.retry("no-such-job").code == RefusalCode.NOT_RETRYABLE
     assert queue.pending_ids() == [queued.id]
 
 
@@ -452,7 +453,7 @@ def test_remove_forgets_only_finished_jobs(qtbot, make_queue) -> None:
     assert queue.job(cancelled.id) is None
     assert queue.remove(cancelled.id) is False
     assert [job.id for job in queue.jobs()] == [running.id, queued.id]
-    assert queue.retry(cancelled.id).code == "NOT_RETRYABLE"
+    assert queue.retry(cancelled.id).code == RefusalCode.NOT_RETRYABLE
 
     gate.set()
     wait_finished(qtbot, [running, queued])
@@ -495,7 +496,7 @@ def test_lowering_queue_size_keeps_queued_jobs_but_refuses_new_ones(qtbot, make_
     assert (capacity.queued, capacity.max_queue_size, capacity.available) == (4, 2, 0)
     assert capacity.at_capacity
     refused = queue.submit(audio("one-too-many"))
-    assert refused.code == AT_CAPACITY
+    assert refused.code == RefusalCode.AT_CAPACITY
     assert "4 of 2 places taken" in refused.reason
 
     gate.set()
@@ -545,7 +546,7 @@ def test_signals_added_state_capacity_idle(qtbot, make_queue) -> None:
     # Emitted on the calling thread, in this order, before submit returns.
     assert heard[:3] == [
         ("added", first.id),
-        ("state", first.id, "running"),
+        ("state", first.id, JobState.RUNNING),
         ("capacity", Capacity(1, 0, 1, 2)),
     ]
 
@@ -562,7 +563,7 @@ def test_signals_added_state_capacity_idle(qtbot, make_queue) -> None:
 
     with qtbot.waitSignals(
         [queue.job_state_changed, queue.idle],
-        check_params_cbs=[lambda job_id, state: (job_id, state) == (first.id, "done"), None],
+        check_params_cbs=[lambda job_id, state: (job_id, state) == (first.id, JobState.DONE), None],
         order="strict",
         timeout=5000,
     ):
@@ -600,7 +601,7 @@ def test_many_threads_at_once_keep_the_books(qtbot, make_queue) -> None:
     errors: list[BaseException] = []
     violations: list[Capacity] = []
     added: list[str] = []
-    last_state: dict[str, str] = {}
+    last_state: dict[str, JobState] = {}
     queue.job_added.connect(added.append)
     queue.jobs_added.connect(lambda jobs: added.extend(job.id for job in jobs))  # submit_many
     queue.job_state_changed.connect(lambda job_id, state: last_state.__setitem__(job_id, state))
@@ -627,7 +628,7 @@ def test_many_threads_at_once_keep_the_books(qtbot, make_queue) -> None:
                         with books_lock:
                             accepted[result.job.id] = result.job
                     else:
-                        assert result.code == AT_CAPACITY
+                        assert result.code == RefusalCode.AT_CAPACITY
                 elif roll < 0.55:
                     paths = [audio(f"c{seed}-{step}-{i}") for i in range(3)]
                     batch = queue.submit_many(paths)
@@ -646,7 +647,7 @@ def test_many_threads_at_once_keep_the_books(qtbot, make_queue) -> None:
                         with books_lock:
                             retried.append(job_id)
                     else:
-                        assert result.code in (AT_CAPACITY, "NOT_RETRYABLE")
+                        assert result.code in (RefusalCode.AT_CAPACITY, RefusalCode.NOT_RETRYABLE)
                 else:
                     queue.move_to_top(rng.choice(known))
         except BaseException as exc:
@@ -695,4 +696,4 @@ def test_many_threads_at_once_keep_the_books(qtbot, make_queue) -> None:
     qtbot.waitUntil(lambda: len(added) == len(accepted), timeout=5000)
     assert sorted(added) == sorted(accepted)
     # The last state a listener heard is the state the job ended in.
-    qtbot.waitUntil(lambda: all(last_state.get(job.id) == job.state.value for job in jobs))
+    qtbot.waitUntil(lambda: all(last_state.get(job.id) is job.state for job in jobs))

@@ -23,7 +23,7 @@ from hypothesis.stateful import (
 )
 
 from desktop_app.core.jobs import JobState
-from desktop_app.job_queue import AT_CAPACITY, JobQueue
+from desktop_app.job_queue import JobQueue, RefusalCode
 from tests.fakes import FakeEngine
 
 QUEUED, RUNNING = JobState.QUEUED, JobState.RUNNING
@@ -88,7 +88,7 @@ class QueueMachine(RuleBasedStateMachine):
         result = self.queue.submit(f"/audio/{name}")
         assert result.accepted == expected
         if result.job is None:
-            assert result.code == AT_CAPACITY
+            assert result.code == RefusalCode.AT_CAPACITY
             assert f"{len(self.pending)} of {self.places} places" in result.reason
             return multiple()
         job_id = result.job.id
@@ -122,9 +122,9 @@ class QueueMachine(RuleBasedStateMachine):
         result = self.queue.retry(job_id)
         assert result.accepted == expected
         if not retryable:
-            assert result.code == "NOT_RETRYABLE"
+            assert result.code == RefusalCode.NOT_RETRYABLE
         elif not expected:
-            assert result.code == AT_CAPACITY
+            assert result.code == RefusalCode.AT_CAPACITY
         else:
             self.state[job_id] = QUEUED
             self.pending.append(job_id)

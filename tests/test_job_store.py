@@ -401,10 +401,10 @@ def test_a_re_run_cancelled_before_it_starts_keeps_the_previous_transcript(
     assert blocker is not None
     assert queue.retry(job.id, allow_done=True).accepted
     assert job.state is JobState.QUEUED
-    states: list[str] = []
+    states: list[JobState] = []
     queue.job_state_changed.connect(lambda job_id, state: states.append(state))
     assert queue.cancel(job.id)
-    assert states == [JobState.DONE.value]
+    assert states == [JobState.DONE]
     _assert_kept(job, transcript, segments, store)
     gate.set()
     qtbot.waitUntil(queue.is_idle)

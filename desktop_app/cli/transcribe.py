@@ -27,6 +27,7 @@ from typing import TextIO
 from PySide6.QtCore import QCoreApplication, QTimer
 
 from desktop_app.cli import ExitCode, discard_stdout
+from desktop_app.composition import build_engine, build_queue
 from desktop_app.core.audio import check_file, find_media_files
 from desktop_app.core.errors import ExportError, InputError
 from desktop_app.core.exporters import (
@@ -37,7 +38,7 @@ from desktop_app.core.exporters import (
 )
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.settings import Settings
-from desktop_app.core.transcriber import TranscriptionOptions, WhisperEngine
+from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.job_queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ class BatchRun:
         if job is not None:
             self.progress.update(job, self.finished_count)
 
-    def _on_state(self, job_id: str, _state: str) -> None:
+    def _on_state(self, job_id: str, _state: JobState) -> None:
         # Signals from different worker threads may arrive out of order ("done" before
         # "running" for a very short job): act on the job's state now, once per transition.
         job = self.queue.job(job_id)
@@ -423,13 +424,9 @@ def run_transcribe(
         return ExitCode.FAILED if plan.failed else ExitCode.OK
 
     app = QCoreApplication.instance() or QCoreApplication([])
-    engine = WhisperEngine.from_settings(settings)
+    engine = build_engine(settings)
     engine.preload(settings.whisper_model_size)  # a bad model fails once, not once per file
-    queue = JobQueue(
-        engine,
-        max_workers=settings.max_concurrent_workers,
-        max_queue_size=settings.max_queue_size,
-    )
+    queue = build_queue(settings, engine)  # no store: the command line keeps no jobs
     run = BatchRun(
         queue,
         plan,

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: The one sample rate of Verbatim's audio: Whisper's input rate, to which every file is
+#: decoded and every microphone recorded or resampled.
 SAMPLE_RATE = 16_000
 #: Sample rates a real recording can have. A header outside them is damaged or hostile: a 352 KB
 #: WAV claiming 1 Hz resamples to 48.9 hours of 16 kHz audio, days of CPU for nothing.

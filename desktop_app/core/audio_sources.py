@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from desktop_app.core.audio import SAMPLE_RATE
 from desktop_app.core.errors import VerbatimError
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 BLOCK_SECONDS = 0.1
 #: Queue bound in blocks: 10 minutes of audio before anything could be lost.
 QUEUE_BLOCKS = 6000

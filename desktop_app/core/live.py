@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.core.audio_sources import SAMPLE_RATE, AudioSource
+from desktop_app.core.audio import SAMPLE_RATE
+from desktop_app.core.audio_sources import AudioSource
 from desktop_app.core.model import ModelProvider
 from desktop_app.core.recording import WavRecorder
 from desktop_app.core.settings import Settings, cpu_count

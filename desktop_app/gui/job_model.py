@@ -172,9 +172,6 @@ class JobTableModel(QAbstractTableModel):
         """The row showing ``job_id``, or -1."""
         return self._rows.get(job_id, -1)
 
-    def job_at(self, row: int) -> JobSnapshot | None:
-        return self._snapshots[self._ids[row]] if 0 <= row < len(self._ids) else None
-
     def snapshot(self, job_id: str) -> JobSnapshot | None:
         """The job as this model last saw it (what its row shows)."""
         return self._snapshots.get(job_id)
@@ -299,8 +296,8 @@ class JobTableModel(QAbstractTableModel):
         self._reindex()
         self.endMoveRows()
 
-    @Slot(str, str)
-    def _on_state(self, job_id: str, state: str) -> None:
+    @Slot(str, object)
+    def _on_state(self, job_id: str, state: JobState) -> None:
         self._changed(job_id)  # the fresh snapshot, not the signal, says whether it runs
 
     def _keep(self, snapshot: JobSnapshot) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +59,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app import APP_NAME
+from desktop_app.composition import Application, compose
 from desktop_app.core import intake
 from desktop_app.core.errors import ConfigError, ExportError
 from desktop_app.core.exporters import (
@@ -70,11 +70,12 @@ from desktop_app.core.exporters import (
     remove_leftover_temp_files,
 )
 from desktop_app.core.intake import AddOutcome, names
-from desktop_app.core.job_store import JobStore, JobStoreError, OwedExport, default_store_path
+from desktop_app.core.job_store import JobStore, OwedExport
 from desktop_app.core.jobs import Job, JobSnapshot, JobState
+from desktop_app.core.model import ModelState
 from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings, load_settings
-from desktop_app.core.transcriber import Engine, TranscriptionOptions, WhisperEngine
+from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
@@ -209,18 +210,21 @@ class JobTableView(QTableView):
 
 
 class MainWindow(QMainWindow):
-    """Verbatim's window. All arguments are optional: by default settings come from the
-    environment and the saved settings, and the window makes its own engine and queue.
+    """Verbatim's window: a view of an :class:`Application` (settings, job store, engine,
+    queue) made by :mod:`desktop_app.composition`. All arguments are optional: without
+    ``application`` the window asks the composition root for one, passing on the other
+    arguments (settings from the environment and the saved settings, its own engine and queue,
+    and a :class:`JobStore` in the user's data folder unless ``store`` is given or
+    ``persist=False``).
 
-    A window that makes its own queue keeps its jobs in a :class:`JobStore` (``store``, else the
-    one in the user's data folder; ``persist=False`` for none), shows the stored jobs at start,
-    and on closing leaves unfinished jobs stored so the next start resumes them.
+    A window whose application stores its jobs shows the stored jobs at start, and on closing
+    leaves unfinished jobs stored so the next start resumes them.
     """
 
     notice_shown = Signal(str)
     files_added = Signal(object)  # AddOutcome
     export_finished = Signal(object)  # ExportOutcome
-    model_state_changed = Signal(str)  # "loading", "ready" or "error"
+    model_state_changed = Signal(object)  # ModelState
     batch_finished = Signal()
     jobs_restored = Signal(int)  # how many stored jobs came back at start
 
@@ -233,42 +237,23 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
         store: JobStore | None = None,
         persist: bool = True,
+        application: Application | None = None,
     ) -> None:
         super().__init__(parent)
-        self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        startup_problem = ""
-        if settings is None:
-            try:
-                settings = load_settings(self.environ, load_saved())
-            except ConfigError as error:
-                startup_problem = f"{error} Using the defaults until this is fixed."
-                logger.warning("Settings problem at start-up: %s", error)
-                settings = load_settings(environ={}, saved={})
-        self.settings = settings
+        if application is None:
+            application = compose(
+                settings, engine=engine, queue=queue, store=store, persist=persist, environ=environ
+            )
+        self.application = application
+        self.environ = application.environ
+        self.settings = application.settings
         self.preferences = Preferences.load()
         self.background = BackgroundTasks(self)
-        self._owns_queue = queue is None
-        self._owned_store: JobStore | None = None
-        store_problem = ""
-        if queue is None:
-            if store is None and persist:
-                try:
-                    store = self._owned_store = JobStore(default_store_path())
-                except JobStoreError as error:
-                    logger.warning("No job store this session: %s", error)
-                    store_problem = f"{error} Jobs of this session will not be kept."
-                    startup_problem = f"{startup_problem} {store_problem}".strip()
-            engine = engine or WhisperEngine.from_settings(settings)
-            queue = JobQueue(
-                engine,
-                max_workers=settings.max_concurrent_workers,
-                max_queue_size=settings.max_queue_size,
-                parent=self,
-                store=store,
-            )
-        self.queue = queue
+        self._owns_queue = application.owns_queue
+        store_problem = application.store_problem
+        startup_problem = f"{application.settings_problem} {store_problem}".strip()
+        self.queue = queue = application.queue
         self.engine = queue.engine
-        self.model_state = "ready"
         #: Jobs that ran since the last "All jobs finished" (ordered set: a retry counts once).
         self._batch: dict[str, None] = {}
         self._batch_summary = ""  # the "All jobs finished" message, while it is shown
@@ -540,22 +525,21 @@ class MainWindow(QMainWindow):
         """Load the speech model in the background, so the first job starts without the wait."""
         preload = getattr(self.engine, "preload", None)
         if preload is None:
-            self._set_model_state("ready", self.settings.whisper_model_size)
+            self._set_model_state(ModelState.READY, self.settings.whisper_model_size)
             return
         model = self.settings.whisper_model_size
-        self._set_model_state("loading", model)
+        self._set_model_state(ModelState.LOADING, model)
         self.background.start(
             "Loading the model",
             lambda: preload(model),
-            lambda _result: self._set_model_state("ready", model),
-            lambda message: self._set_model_state("error", message),
+            lambda _result: self._set_model_state(ModelState.READY, model),
+            lambda message: self._set_model_state(ModelState.ERROR, message),
         )
 
-    def _set_model_state(self, state: str, detail: str) -> None:
-        self.model_state = state
-        if state == "loading":
+    def _set_model_state(self, state: ModelState, detail: str) -> None:
+        if state is ModelState.LOADING:
             self.model_label.show_loading(detail)
-        elif state == "ready":
+        elif state is ModelState.READY:
             self.model_label.show_ready(detail)
         else:
             self.model_label.show_error(detail)
@@ -908,10 +892,9 @@ class MainWindow(QMainWindow):
             if job is not None:
                 self.transcript.show_header(job)
 
-    @Slot(str, str)
-    def _on_job_state(self, job_id: str, state_value: str) -> None:
+    @Slot(str, object)
+    def _on_job_state(self, job_id: str, state: JobState) -> None:
         """Acts on the transition the signal reports; shows the job as it is now."""
-        state = JobState(state_value)
         job = self.queue.snapshot(job_id)
         if job is None:
             return
@@ -1189,11 +1172,9 @@ class MainWindow(QMainWindow):
         self.cleanup_timer.stop()
         # The stored jobs may still be loading: let that finish before the queue stops.
         self.background.wait(timeout_ms)
-        if self._owns_queue:
-            self.queue.shutdown(timeout_ms, keep_unfinished=True)
+        self.application.stop_queue(timeout_ms)
         self.background.wait(timeout_ms)
-        if self._owned_store is not None:
-            self._owned_store.close()
+        self.application.close(timeout_ms)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         running = self.queue.capacity()

@@ -9,16 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
-
 from desktop_app.core.exporters import FORMATS
-from desktop_app.core.paths import config_dir
+from desktop_app.saved_settings import open_store
 
 GROUP = "window"
-
-
-def _store() -> QSettings:
-    return QSettings(str(config_dir() / "settings.ini"), QSettings.Format.IniFormat)
 
 
 @dataclass
@@ -31,7 +25,7 @@ class Preferences:
 
     @classmethod
     def load(cls) -> Preferences:
-        store = _store()
+        store = open_store()
         store.beginGroup(GROUP)
         defaults = cls()
         prefs = cls(
@@ -47,7 +41,7 @@ class Preferences:
         return prefs
 
     def save(self) -> None:
-        store = _store()
+        store = open_store()
         store.beginGroup(GROUP)
         store.setValue("auto_export", self.auto_export)
         store.setValue("auto_export_folder", self.auto_export_folder)

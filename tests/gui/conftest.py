@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 from desktop_app.core.intake import AddOutcome
 from desktop_app.core.settings import SETTINGS, load_settings
 from desktop_app.gui.main_window import MainWindow
+from desktop_app.gui.preferences import Preferences
 from desktop_app.job_queue import JobQueue
 from desktop_app.saved_settings import save
 
@@ -48,8 +49,10 @@ def make_window(qtbot) -> Iterator[Any]:
     for window, queue in made:
         assert queue.shutdown(30_000)
         window.shutdown()
-    # Settings saved by a test must not leak into the next one.
+    # Settings and window preferences saved by a test must not leak into the next one (an
+    # auto-export folder left behind made a later test's export notice name another folder).
     save({spec.name: None for spec in SETTINGS})
+    Preferences().save()
 
 
 @pytest.fixture

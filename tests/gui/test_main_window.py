@@ -11,6 +11,7 @@ import jiwer
 import srt
 
 from desktop_app.core.jobs import JobState
+from desktop_app.core.model import ModelState
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.gui.job_model import JobRole
@@ -261,3 +262,28 @@ def test_dictations_added_elsewhere_appear_in_the_list(make_window, qtbot):
     window.select_job(job.id)
     assert "hello there" in window.transcript.text.toPlainText()
     assert window.export_all_action.isEnabled()
+
+
+class PreloadingEngine(FakeEngine):
+    """An engine with a model to load, held until the test lets it finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded = threading.Event()
+
+    def preload(self, model: str) -> None:
+        assert self.loaded.wait(10)
+
+
+def test_model_states_are_announced_as_enums(make_window, qtbot):
+    engine = PreloadingEngine()
+    window = make_window(engine)  # its start-up preload is under way
+    heard: list[object] = []
+    window.model_state_changed.connect(heard.append)
+    with qtbot.waitSignal(window.model_state_changed, timeout=10_000):
+        engine.loaded.set()
+    assert heard == [ModelState.READY]
+    window.preload_model()  # loading is announced at once, ready when the load is done
+    qtbot.waitUntil(lambda: len(heard) == 3, timeout=10_000)
+    assert heard == [ModelState.READY, ModelState.LOADING, ModelState.READY]
+    assert window.model_label.text() == f"Model {window.settings.whisper_model_size} ready"
