@@ -20,6 +20,7 @@ import pytest
 from desktop_app.core.jobs import JobState
 from desktop_app.core.settings import load_settings
 from desktop_app.job_queue import JobQueue
+from desktop_app.server.errors import ErrorCode
 from desktop_app.server.runner import ApiServer
 from tests.fakes import FakeEngine
 from tests.media import write_wav
@@ -264,3 +265,107 @@ def test_the_port_in_use_is_a_clear_error(qapp, tmp_path):
         with pytest.raises(ServerError, match="API_PORT"):
             server.start()
         server.stop()
+
+
+def raw_upload_start(port: int, announced: int) -> socket.socket:
+    """A client that announces ``announced`` bytes of upload and sends only the beginning."""
+    boundary = "trickle"
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="audio_file"; filename="slow.wav"\r\n\r\n'
+    ).encode()
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.sendall(
+        b"POST /api/v1/transcribe/batch HTTP/1.1\r\nHost: x\r\n"
+        + f"Content-Type: multipart/form-data; boundary={boundary}\r\n".encode()
+        + f"Content-Length: {announced}\r\n\r\n".encode()
+        + head
+        + b"RIFF" * 1000
+    )
+    return connection
+
+
+def test_a_client_that_drops_mid_upload_leaves_no_job_and_no_file(serve, qtbot):
+    server, queue, _ = serve()
+    connection = raw_upload_start(server.port, 10 * 2**20)
+    qtbot.waitUntil(lambda: len(uploads_left(server)) == 2)  # its folder and its file
+    connection.close()
+    metrics = server.state.metrics
+    qtbot.waitUntil(lambda: metrics.refusals(ErrorCode.CLIENT_DISCONNECTED) == 1, timeout=30_000)
+    assert uploads_left(server) == []
+    assert queue.jobs() == []
+
+
+def test_a_trickling_client_does_not_hold_up_the_others(serve, short_wav, qtbot):
+    server, queue, client = serve()
+    slow = raw_upload_start(server.port, 10 * 2**20)
+    try:
+        qtbot.waitUntil(lambda: len(uploads_left(server)) == 2)
+        assert client.get("/api/v1/capacity").status_code == 200
+        response = upload(client, short_wav)
+        assert response.status_code == 202
+        slow.sendall(b"more")  # still being read, still not a job
+        assert [job.id for job in queue.jobs()] == [response.json()["job_id"]]
+    finally:
+        slow.close()
+
+
+def test_too_many_requests_get_429_with_retry_after_and_are_counted(serve):
+    _, _, client = serve(api_rate_limit=3)
+    assert [client.get("/api/v1/capacity").status_code for _ in range(3)] == [200] * 3
+    refused = client.get("/api/v1/capacity")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(refused.headers["Retry-After"]) >= 1
+    metrics = client.get("/metrics")  # not an API call: scrapers are not limited
+    assert metrics.status_code == 200
+    assert 'verbatim_refusals_total{reason="RATE_LIMITED"} 1' in metrics.text
+
+
+def test_off_loopback_every_request_needs_the_token(serve):
+    _, _, client = serve(api_host="0.0.0.0", api_token="s3cret-token")
+    refused = client.get("/api/v1/capacity")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "UNAUTHORIZED"
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    wrong = client.get("/api/v1/capacity", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    good = client.get("/api/v1/capacity", headers={"Authorization": "Bearer s3cret-token"})
+    assert good.status_code == 200
+
+
+def test_off_loopback_without_a_token_the_server_does_not_start(qapp, tmp_path):
+    from desktop_app.server.runner import ServerError
+
+    settings = load_settings(environ={}).replace(api_port=0, api_host="0.0.0.0")
+    queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=1)
+    server = ApiServer(queue, settings, upload_dir=tmp_path / "uploads")
+    with pytest.raises(ServerError, match="API_TOKEN"):
+        server.start()
+    server.stop()
+
+
+def test_cors_only_for_the_configured_origins(serve):
+    _, _, plain = serve()
+    preflight = {
+        "Origin": "http://app.example",
+        "Access-Control-Request-Method": "POST",
+    }
+    assert (
+        "access-control-allow-origin"
+        not in plain.options("/api/v1/capacity", headers=preflight).headers
+    )
+    _, _, allowed = serve(api_cors_origins="http://app.example")
+    answer = allowed.options("/api/v1/capacity", headers=preflight)
+    assert answer.headers["access-control-allow-origin"] == "http://app.example"
+
+
+def test_metrics_count_finished_jobs_and_their_audio(serve, short_wav):
+    _, _, client = serve(engine=FakeEngine(segments=3))
+    job_id = upload(client, short_wav).json()["job_id"]
+    poll_until_finished(client, job_id)
+    text = client.get("/metrics").text
+    assert 'verbatim_jobs_finished_total{state="done"} 1' in text
+    assert "verbatim_audio_seconds_total 3.000" in text
+    assert "verbatim_processing_seconds_count 1" in text
+    assert "verbatim_active_jobs 0" in text

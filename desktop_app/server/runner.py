@@ -74,6 +74,11 @@ class ApiServer:
         :raises ServerError: the address cannot be used, with what to do.
         """
         config = self.config
+        if config.token_required and not config.settings.api_token:
+            raise ServerError(
+                f"Serving on {config.host}, an address other computers can reach, needs an "
+                "access token: set API_TOKEN (verbatim-cli serve generates one)."
+            )
         self.config.upload_dir.mkdir(parents=True, exist_ok=True)
         listener: socket.socket | None = None
         try:
