@@ -34,7 +34,7 @@ from desktop_app.core.settings import KNOWN_MODEL_NAMES
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.job_queue import JobQueue
 from desktop_app.server.config import AT_CAPACITY_RETRY_AFTER_S, ServerConfig
-from desktop_app.server.errors import ApiError, ErrorCode, error_response
+from desktop_app.server.errors import ApiError, ErrorCode, error_response, refuse_websocket
 from desktop_app.server.limits import RateLimiter, StreamSlots, retry_after
 from desktop_app.server.metrics import CONTENT_TYPE, Metrics
 from desktop_app.server.uploads import FILE_FIELD, ReceivedUpload, receive_upload
@@ -157,8 +157,7 @@ class Gate:
         if scope["type"] == "http":
             await error_response(refusal)(scope, receive, send)
         else:
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 1008, "reason": refusal.message[:100]})
+            await refuse_websocket(scope, receive, send, refusal)
 
     def check(self, scope: Scope) -> ApiError | None:
         config = self.state.config
@@ -440,4 +439,7 @@ def create_app(state: ApiState) -> FastAPI:
         text = state.metrics.render(state.queue.capacity(), state.queue.jobs())
         return Response(text, media_type=CONTENT_TYPE)
 
+    from desktop_app.server.live_stream import add_stream_route  # it needs ApiState from here
+
+    add_stream_route(app, state)
     return app

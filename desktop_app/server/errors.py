@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from desktop_app.job_queue import AT_CAPACITY
 
@@ -72,3 +73,20 @@ def error_response(error: ApiError) -> JSONResponse:
         status_code=error.code.status,
         headers=error.headers,
     )
+
+
+#: The close code for a refused WebSocket where the server cannot answer in HTTP (RFC 6455
+#: "policy violation").
+POLICY_VIOLATION = 1008
+
+
+async def refuse_websocket(scope: Scope, receive: Receive, send: Send, error: ApiError) -> None:
+    """Refuse a WebSocket before accepting it: with the error's HTTP status, headers and JSON
+    (the ASGI denial-response extension, which uvicorn offers), else by closing it."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await error_response(error)(scope, receive, send)
+    else:
+        await send(
+            {"type": "websocket.close", "code": POLICY_VIOLATION, "reason": error.message[:100]}
+        )
