@@ -30,7 +30,7 @@ ENV = {"MAX_CONCURRENT_WORKERS": "1"}
 class Serve:
     """One ``verbatim-cli serve`` child on a free port, with its own user folders."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, command: list[str] | None = None) -> None:
         self.env = {
             **os.environ,
             **ENV,
@@ -41,7 +41,7 @@ class Serve:
             "XDG_STATE_HOME": str(home / "state"),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "desktop_app.cli", "serve", "--port", "0"],
+            command or [sys.executable, "-m", "desktop_app.cli", "serve", "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -84,8 +84,8 @@ def serving(tmp_path: Path) -> Iterator[list[Serve]]:
         child.stop(signal.SIGKILL)
 
 
-def start(children: list[Serve], home: Path) -> Serve:
-    children.append(Serve(home))
+def start(children: list[Serve], home: Path, command: list[str] | None = None) -> Serve:
+    children.append(Serve(home, command))
     return children[-1]
 
 
@@ -173,4 +173,41 @@ def test_sigkill_with_jobs_running_then_restart_resumes_them_once(tmp_path, corp
         assert following["start"] >= previous["end"], f"repeat: {previous} / {following}"
     text = " ".join(segment["text"] for segment in segments).lower()
     assert text.count("country") >= 2
+    assert again.stop() == 0
+
+
+# ``verbatim-cli serve``'s own code (store lock, restore, signals, server) over a fake engine
+# that takes 4 s a file, so that the kill comes mid-job in seconds on any machine.
+FAKE_SERVE = """
+import sys
+from desktop_app.cli.serve import serve
+from desktop_app.core.settings import load_settings
+from tests.fakes import FakeEngine
+settings = load_settings().replace(api_port=0, max_concurrent_workers=1, max_queue_size=5)
+sys.exit(serve(settings, engine=FakeEngine(segments=40, segment_seconds=0.1)))
+"""
+
+
+def test_sigkill_of_serve_then_restart_runs_every_job_once(tmp_path, serving, corpus):
+    home = tmp_path / "home"
+    command = [sys.executable, "-c", FAKE_SERVE]
+    serve = start(serving, home, command)
+    ids = [upload(serve, corpus / "LJ050-0131.wav") for _ in range(3)]
+    wait_for(
+        serve,
+        lambda jobs: jobs[ids[0]]["state"] == "running" and len(jobs[ids[0]]["segments"]) >= 2,
+        "the first job has stored segments",
+    )
+    serve.stop(signal.SIGKILL)
+
+    again = start(serving, home, command)
+    assert any(line.startswith("Restored 3 job(s)") for line in again.lines), again.lines
+    after = wait_for(
+        again,
+        lambda jobs: len(jobs) == 3 and all(job["state"] == "done" for job in jobs.values()),
+        "every job is done",
+    )
+    assert sorted(after) == sorted(ids), "the same jobs, none added, none lost"
+    uploads = {Path(job["file"]).name for job in after.values()}
+    assert uploads == {"LJ050-0131.wav"}
     assert again.stop() == 0

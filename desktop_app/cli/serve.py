@@ -22,7 +22,7 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from desktop_app.cli import ExitCode
 from desktop_app.core.job_store import JobStore, default_store_path
 from desktop_app.core.settings import Settings
-from desktop_app.core.transcriber import WhisperEngine
+from desktop_app.core.transcriber import Engine, WhisperEngine
 from desktop_app.job_queue import JobQueue
 from desktop_app.server.config import is_loopback
 from desktop_app.server.runner import ApiServer
@@ -44,21 +44,29 @@ def ensure_token(settings: Settings) -> Settings:
 
 
 def run_serve(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    return serve(settings, out)
+
+
+def serve(settings: Settings, out: TextIO | None = None, engine: Engine | None = None) -> int:
+    """Serve until Ctrl+C or SIGTERM. ``engine`` replaces the model only in tests (a fake
+    engine with a controllable speed, to kill the process mid-job in seconds, not minutes)."""
     out = out if out is not None else sys.stdout  # read at call time
     settings = ensure_token(settings)
     store_path = default_store_path()
     lock = StoreLock(store_path)
     lock.acquire()
     try:
-        return _serve(settings, store_path, out)
+        return _serve(settings, store_path, out, engine)
     finally:
         lock.release()
 
 
-def _serve(settings: Settings, store_path: Path, out: TextIO) -> int:
+def _serve(settings: Settings, store_path: Path, out: TextIO, engine: Engine | None) -> int:
     app = QCoreApplication.instance() or QCoreApplication([])
-    engine = WhisperEngine.from_settings(settings)
-    engine.preload(settings.whisper_model_size)
+    if engine is None:
+        whisper = WhisperEngine.from_settings(settings)
+        whisper.preload(settings.whisper_model_size)
+        engine = whisper
     store = JobStore(store_path)
     queue = JobQueue(
         engine,
