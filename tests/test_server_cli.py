@@ -139,6 +139,29 @@ def test_a_second_serve_on_the_same_store_is_refused(tmp_path, serving):
     assert "Traceback" not in second.stderr
 
 
+def test_serve_is_refused_while_the_window_runs_on_the_data_folder(tmp_path, qapp):
+    from desktop_app.core.paths import APP_DIR_NAME
+    from desktop_app.gui.single_instance import SingleInstance, server_name
+
+    home = tmp_path / "home"
+    window = SingleInstance(server_name(home / "data" / APP_DIR_NAME))
+    assert window.listen()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_DATA_HOME": str(home / "data")}
+        refused = subprocess.run(
+            [sys.executable, "-m", "desktop_app.cli", "serve", "--port", "0"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        window.close()
+    assert refused.returncode == 1
+    assert "The Verbatim window is running on this data folder" in refused.stderr
+    assert not (home / "data" / APP_DIR_NAME / "jobs.sqlite3").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a 34 s file twice on a loaded machine: minutes per 30 s window
 def test_sigkill_with_jobs_running_then_restart_resumes_them_once(tmp_path, corpus, serving):

@@ -26,7 +26,7 @@ from desktop_app.core.transcriber import Engine, WhisperEngine
 from desktop_app.job_queue import JobQueue
 from desktop_app.server.config import is_loopback
 from desktop_app.server.runner import ApiServer
-from desktop_app.server.store_lock import StoreLock
+from desktop_app.server.store_lock import StoreInUseError, StoreLock
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,23 @@ def ensure_token(settings: Settings) -> Settings:
     return settings.replace(api_token=token)
 
 
+def window_running() -> bool:
+    """Whether the window runs on this data folder: it answers on its single-instance socket.
+
+    The window does not take the serve lock, and two processes on one store would each resume
+    the other's interrupted jobs.
+    """
+    from PySide6.QtNetwork import QLocalSocket
+
+    from desktop_app.gui.single_instance import server_name
+
+    probe = QLocalSocket()
+    probe.connectToServer(server_name())
+    alive = probe.waitForConnected(500)
+    probe.abort()
+    return bool(alive)
+
+
 def run_serve(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     return serve(settings, out)
 
@@ -51,6 +68,11 @@ def serve(settings: Settings, out: TextIO | None = None, engine: Engine | None =
     """Serve until Ctrl+C or SIGTERM. ``engine`` replaces the model only in tests (a fake
     engine with a controllable speed, to kill the process mid-job in seconds, not minutes)."""
     out = out if out is not None else sys.stdout  # read at call time
+    if window_running():
+        raise StoreInUseError(
+            "The Verbatim window is running on this data folder and owns its job store: close "
+            "it first, or serve another data folder (XDG_DATA_HOME)."
+        )
     settings = ensure_token(settings)
     store_path = default_store_path()
     lock = StoreLock(store_path)
