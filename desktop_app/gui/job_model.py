@@ -25,6 +25,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from desktop_app.core.jobs import Job, JobState
 from desktop_app.job_queue import JobQueue
+from desktop_app.server.config import default_upload_dir, is_upload
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -86,6 +87,7 @@ class JobTableModel(QAbstractTableModel):
     def __init__(self, queue: JobQueue, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
+        self._upload_dir = default_upload_dir()  # files in it came over the API
         self._ids: list[str] = [job.id for job in queue.jobs()]
         self._rows: dict[str, int] = {}
         self._reindex()
@@ -166,7 +168,7 @@ class JobTableModel(QAbstractTableModel):
 
     def _display(self, job: Job, column: Column) -> str:
         if column == Column.FILE:
-            return job.name
+            return f"{job.name} (API)" if is_upload(job.path, self._upload_dir) else job.name
         if column == Column.DURATION:
             return format_seconds(job.duration)
         if column == Column.STATE:

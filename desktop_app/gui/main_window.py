@@ -75,6 +75,7 @@ from desktop_app.core.settings import Settings, load_settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions, WhisperEngine
 from desktop_app.core.transcript import Transcript
 from desktop_app.gui.about_dialog import show_about
+from desktop_app.gui.api_serving import WindowServer
 from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.job_model import Column, JobTableModel
@@ -335,6 +336,13 @@ class MainWindow(QMainWindow):
         if self._owns_queue and queue.store is not None:
             self.cleanup_timer.start()
             self._restore_jobs()
+        self.api_server = WindowServer(queue, self)
+        self.api_server.started.connect(
+            lambda url: self.statusBar().showMessage(f"Serving on this computer at {url}", 10_000)
+        )
+        self.api_server.failed.connect(self.show_notice)
+        if self.preferences.serve_api:
+            self.api_server.apply(True, settings)
         self.preload_model()
 
     # ----------------------------------------------------------------- building
@@ -1116,6 +1124,7 @@ class MainWindow(QMainWindow):
             self.engine.max_file_size_bytes = new.max_file_size_bytes
         if new.whisper_model_size != old.whisper_model_size:
             self.preload_model()
+        self.api_server.apply(self.preferences.serve_api, new)
         self.statusBar().showMessage("Settings saved and applied.", 5000)
         return True
 
@@ -1162,6 +1171,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.model._clock.stop()
         self.cleanup_timer.stop()
+        self.api_server.stop()
         # The stored jobs may still be loading: let that finish before the queue stops.
         self.background.wait(timeout_ms)
         if self._owns_queue:

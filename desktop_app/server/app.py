@@ -33,7 +33,7 @@ from desktop_app.core.jobs import Job
 from desktop_app.core.settings import KNOWN_MODEL_NAMES
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.job_queue import JobQueue
-from desktop_app.server.config import AT_CAPACITY_RETRY_AFTER_S, ServerConfig
+from desktop_app.server.config import AT_CAPACITY_RETRY_AFTER_S, ServerConfig, is_upload
 from desktop_app.server.errors import ApiError, ErrorCode, error_response, refuse_websocket
 from desktop_app.server.limits import RateLimiter, StreamSlots, retry_after
 from desktop_app.server.metrics import CONTENT_TYPE, Metrics
@@ -113,7 +113,7 @@ class ApiState:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
     def is_upload(self, job: Job) -> bool:
-        return job.path.parent.parent == self.config.upload_dir
+        return is_upload(job.path, self.config.upload_dir)
 
     def sweep_uploads(self) -> list[Path]:
         """Remove upload folders that no job refers to (a job forgotten by the clean-up or

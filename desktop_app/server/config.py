@@ -6,12 +6,23 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop_app.core.paths import data_dir
 from desktop_app.core.settings import Settings
 
 #: Seconds a refused client is told to wait (``Retry-After``) when the queue is full.
 AT_CAPACITY_RETRY_AFTER_S = 5
 #: The upload folder's name under the data folder.
 UPLOADS_FOLDER_NAME = "uploads"
+
+
+def default_upload_dir() -> Path:
+    return data_dir() / UPLOADS_FOLDER_NAME
+
+
+def is_upload(path: Path, upload_dir: Path | None = None) -> bool:
+    """Whether a job's file came over the API: every upload has its own folder in the uploads
+    folder, so the job list can say so without a field in the job store."""
+    return path.parent.parent == (upload_dir or default_upload_dir())
 
 
 def is_loopback(host: str) -> bool:

@@ -17,11 +17,10 @@ from pathlib import Path
 import uvicorn
 
 from desktop_app.core.errors import VerbatimError
-from desktop_app.core.paths import data_dir
 from desktop_app.core.settings import Settings
 from desktop_app.job_queue import JobQueue
 from desktop_app.server.app import ApiState, create_app
-from desktop_app.server.config import UPLOADS_FOLDER_NAME, ServerConfig
+from desktop_app.server.config import ServerConfig, default_upload_dir
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +31,6 @@ START_TIMEOUT_S = 30.0
 
 class ServerError(VerbatimError):
     """The server cannot start: the address is in use or not this computer's."""
-
-
-def default_upload_dir() -> Path:
-    return data_dir() / UPLOADS_FOLDER_NAME
 
 
 class ApiServer:
