@@ -65,6 +65,8 @@ def add_stream_route(app: FastAPI, state: ApiState) -> None:
     async def transcribe_stream(socket: WebSocket) -> None:
         client = socket.client.host if socket.client else ""
         if not state.streams.acquire(client):
+            # Counted before the answer, so a client that reads the metrics next sees it.
+            state.metrics.refused(ErrorCode.TOO_MANY_STREAMS)
             await refuse_websocket(
                 socket.scope,
                 socket.receive,
@@ -76,7 +78,6 @@ def add_stream_route(app: FastAPI, state: ApiState) -> None:
                     headers={"Retry-After": "1"},
                 ),
             )
-            state.metrics.refused(ErrorCode.TOO_MANY_STREAMS)
             return
         state.metrics.stream_opened()
         try:
