@@ -341,6 +341,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
 )
 
 SPECS_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS}
+#: Settings whose value is never written to the log.
+SECRET_SETTINGS = frozenset({"api_token"})
 
 
 @dataclass(frozen=True)
@@ -388,7 +390,11 @@ class Settings:
 
     def describe(self) -> str:
         """One line per setting, for the start-up log."""
-        return "\n".join(f"  {spec.env}={getattr(self, spec.name)!r}" for spec in SETTINGS)
+        return "\n".join(
+            f"  {spec.env}={'(set)' if spec.name in SECRET_SETTINGS and value else repr(value)}"
+            for spec in SETTINGS
+            for value in (getattr(self, spec.name),)
+        )
 
 
 _TRUE = {"1", "true", "yes", "on"}
