@@ -32,6 +32,7 @@ LAYERS = {
     "desktop_app.icon_files": "shared",
     "desktop_app.job_queue": "queue",
     "desktop_app.composition": "composition",
+    "desktop_app.server": "server",
     "desktop_app.gui": "gui",
     "desktop_app.cli": "cli",
     "desktop_app.app": "app",
@@ -45,8 +46,9 @@ ALLOWED = {
     "shared": {"root", "core"},
     "queue": {"root", "core", "shared"},
     "composition": {"root", "core", "shared", "queue"},
-    "gui": {"root", "core", "shared", "queue", "composition"},
-    "cli": {"root", "core", "shared", "queue", "composition"},
+    "server": {"root", "core", "shared", "queue"},
+    "gui": {"root", "core", "shared", "queue", "composition", "server"},
+    "cli": {"root", "core", "shared", "queue", "composition", "server"},
     "app": {"root", "core", "shared", "queue", "composition", "gui"},
 }
 

@@ -196,3 +196,10 @@ def test_a_model_name_is_never_looked_up_in_the_current_folder(tmp_path, monkeyp
     assert load_settings({"WHISPER_MODEL_SIZE": "./gigantic"}).whisper_model_size == "./gigantic"
     assert not looks_like_path("tiny.en")
     assert looks_like_path("./tiny.en") and looks_like_path("~/models/x") and looks_like_path("a/b")
+
+
+def test_the_access_token_never_reaches_the_log():
+    settings = load_settings(environ={"API_TOKEN": "s3cret-value"})
+    described = settings.describe()
+    assert "s3cret-value" not in described
+    assert "API_TOKEN=(set)" in described

@@ -42,6 +42,8 @@ SETTING_OPTIONS: dict[str, str] = {
     "task": "--task",
     "beam_size": "--beam-size",
     "max_concurrent_workers": "--workers",
+    "api_host": "--host",
+    "api_port": "--port",
 }
 
 
@@ -148,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
         "Stops on Ctrl+C or when standard input closes, after transcribing what was captured.",
     )
     add_listen_arguments(listen)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the HTTP API on this computer (the window's job queue and store)",
+        description="Serve Verbatim's HTTP API (docs at /docs) on the window's job store: "
+        "other programs upload audio and read transcripts. Stops on Ctrl+C or SIGTERM, "
+        "leaving unfinished jobs stored to resume at the next start.",
+    )
+    add_setting_option(serve, "api_host", metavar="ADDRESS", help="address to listen on")
+    add_setting_option(serve, "api_port", metavar="PORT", help="TCP port; 0 picks a free one")
+    add_setting_option(serve, "whisper_model_size", help="model name or CTranslate2 model folder")
+    add_setting_option(
+        serve, "max_concurrent_workers", metavar="N", help="files transcribed at the same time"
+    )
     return parser
 
 
@@ -190,7 +206,7 @@ def _main(argv: Sequence[str] | None) -> int:
     log_file = setup_logging(settings.log_level, console=True)
     logger.info("Verbatim %s, configuration:\n%s", __version__, settings.describe())
     try:
-        if args.command in ("transcribe", "listen"):
+        if args.command in ("transcribe", "listen", "serve"):
             from desktop_app.core.model import resolve_model
 
             # A model that is not on this computer is a bad option, like a missing model folder:
@@ -204,6 +220,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from desktop_app.cli.transcribe import run_transcribe
 
             return run_transcribe(args, settings)
+        if args.command == "serve":
+            from desktop_app.cli.serve import run_serve
+
+            return run_serve(args, settings)
         if args.command == "models":
             return _run_models(args, settings)
         if args.command == "jobs":

@@ -186,8 +186,8 @@ class StoreLock:
             except BlockingIOError:
                 handle.close()
                 raise StoreLockedError(
-                    f"Verbatim is already running with the job store {store_path} (another "
-                    "window holds it). Use that window, or close it and start again."
+                    f"Verbatim is already running with the job store {store_path} (a window, "
+                    "or verbatim-cli serve, holds it). Use that one, or close it and start again."
                 ) from None
             except OSError as error:  # a file system without locks (some network shares)
                 logger.warning("Cannot lock the job store %s: %s", store_path, error)

@@ -295,9 +295,65 @@ SETTINGS: tuple[SettingSpec, ...] = (
         maximum=600,
         unit="seconds",
     ),
+    SettingSpec(
+        "api_host",
+        "API_HOST",
+        str,
+        "127.0.0.1",
+        "Address the local server (verbatim-cli serve) listens on. The default, loopback, lets "
+        "only programs on this computer connect; any other address requires API_TOKEN.",
+    ),
+    SettingSpec(
+        "api_port",
+        "API_PORT",
+        int,
+        8000,
+        "TCP port of the local server; 0 picks a free port (printed at start).",
+        minimum=0,
+        maximum=65535,
+    ),
+    SettingSpec(
+        "api_token",
+        "API_TOKEN",
+        str,
+        "",
+        "Access token of the local server, required (Authorization: Bearer TOKEN) when it "
+        "listens on an address other than loopback. When empty, verbatim-cli serve generates "
+        "one, saves it with the settings and prints it.",
+    ),
+    SettingSpec(
+        "api_rate_limit",
+        "API_RATE_LIMIT",
+        int,
+        600,
+        "Requests one client address may make to the local server per minute; more are "
+        "refused with 429 and Retry-After.",
+        minimum=1,
+        maximum=1_000_000,
+        unit="per minute",
+    ),
+    SettingSpec(
+        "api_max_streams",
+        "API_MAX_STREAMS",
+        int,
+        2,
+        "Live WebSocket streams one client address may hold open at once; more are refused.",
+        minimum=1,
+        maximum=64,
+    ),
+    SettingSpec(
+        "api_cors_origins",
+        "API_CORS_ORIGINS",
+        str,
+        "",
+        "Web page origins (comma-separated, such as http://localhost:3000) allowed to call the "
+        "local server from a browser; empty allows none.",
+    ),
 )
 
 SPECS_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS}
+#: Settings whose value is never written to the log.
+SECRET_SETTINGS = frozenset({"api_token"})
 
 
 @dataclass(frozen=True)
@@ -317,6 +373,12 @@ class Settings:
     job_cleanup_max_age_hours: float
     stream_min_chunk_size: float
     stream_max_buffer_size: float
+    api_host: str
+    api_port: int
+    api_token: str
+    api_rate_limit: int
+    api_max_streams: int
+    api_cors_origins: str
 
     @property
     def cpu_threads(self) -> int:
@@ -344,7 +406,11 @@ class Settings:
 
     def describe(self) -> str:
         """One line per setting, for the start-up log."""
-        return "\n".join(f"  {spec.env}={getattr(self, spec.name)!r}" for spec in SETTINGS)
+        return "\n".join(
+            f"  {spec.env}={'(set)' if spec.name in SECRET_SETTINGS and value else repr(value)}"
+            for spec in SETTINGS
+            for value in (getattr(self, spec.name),)
+        )
 
 
 _TRUE = {"1", "true", "yes", "on"}

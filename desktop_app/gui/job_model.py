@@ -30,6 +30,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.job_queue import JobQueue
+from desktop_app.server.config import default_upload_dir, is_upload
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -91,6 +92,7 @@ class JobTableModel(QAbstractTableModel):
     def __init__(self, queue: JobQueue, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
+        self._upload_dir = default_upload_dir()  # files in it came over the API
         rows = queue.snapshots(with_text=False)
         self._snapshots: dict[str, JobSnapshot] = {job.id: job for job in rows}
         self._ids: list[str] = list(self._snapshots)
@@ -182,7 +184,7 @@ class JobTableModel(QAbstractTableModel):
 
     def _display(self, job: JobSnapshot, column: Column) -> str:
         if column == Column.FILE:
-            return job.name
+            return f"{job.name} (API)" if is_upload(job.path, self._upload_dir) else job.name
         if column == Column.DURATION:
             return format_seconds(job.duration)
         if column == Column.STATE:

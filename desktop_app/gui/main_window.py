@@ -79,6 +79,7 @@ from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
+from desktop_app.gui.api_serving import WindowServer
 from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.job_model import Column, JobTableModel
@@ -290,6 +291,13 @@ class MainWindow(QMainWindow):
         if self._owns_queue and queue.store is not None:
             self.cleanup_timer.start()
             self._restore_jobs()
+        self.api_server = WindowServer(queue, self)
+        self.api_server.started.connect(
+            lambda url: self.statusBar().showMessage(f"Serving on this computer at {url}", 10_000)
+        )
+        self.api_server.failed.connect(self.show_notice)
+        if self.preferences.serve_api:
+            self.api_server.apply(True, self.settings)
         self.preload_model()
 
     # ----------------------------------------------------------------- building
@@ -1123,6 +1131,7 @@ class MainWindow(QMainWindow):
             self.engine.max_audio_seconds = new.max_audio_seconds
         if new.whisper_model_size != old.whisper_model_size:
             self.preload_model()
+        self.api_server.apply(self.preferences.serve_api, new)
         self.statusBar().showMessage("Settings saved and applied.", 5000)
         return True
 
@@ -1170,6 +1179,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.model._clock.stop()
         self.cleanup_timer.stop()
+        self.api_server.stop()
         # The stored jobs may still be loading: let that finish before the queue stops.
         self.background.wait(timeout_ms)
         self.application.stop_queue(timeout_ms)

@@ -22,6 +22,8 @@ class Preferences:
     auto_export_formats: list[str] = field(default_factory=lambda: ["txt", "srt"])
     export_folder: str = ""
     export_formats: list[str] = field(default_factory=lambda: ["srt"])
+    #: Serve the HTTP API on the window's queue (API_HOST, API_PORT), like verbatim-cli serve.
+    serve_api: bool = False
 
     @classmethod
     def load(cls) -> Preferences:
@@ -36,6 +38,7 @@ class Preferences:
             ),
             export_folder=str(store.value("export_folder", "") or ""),
             export_formats=_as_formats(store.value("export_formats"), defaults.export_formats),
+            serve_api=_as_bool(store.value("serve_api", defaults.serve_api)),
         )
         store.endGroup()
         return prefs
@@ -48,6 +51,7 @@ class Preferences:
         store.setValue("auto_export_formats", ",".join(self.auto_export_formats))
         store.setValue("export_folder", self.export_folder)
         store.setValue("export_formats", ",".join(self.export_formats))
+        store.setValue("serve_api", self.serve_api)
         store.endGroup()
         store.sync()
 

@@ -239,6 +239,14 @@ class SettingsDialog(QDialog):
         auto_form.addRow("Folder", folder_row)
         auto_form.addRow("Formats", formats_row)
 
+        self.serve_api = QCheckBox("Ser&ve on this computer (HTTP API for other programs)")
+        self.serve_api.setAccessibleName("Serve on this computer")
+        self.serve_api.setChecked(preferences.serve_api)
+        self.serve_api.setToolTip(
+            f"Other programs on this computer can send audio to http://{settings.api_host}:"
+            f"{settings.api_port}/api/v1 (API_HOST, API_PORT) and share this window's queue."
+        )
+
         self.problem = QLabel()
         self.problem.setObjectName("settingsProblem")
         self.problem.setStyleSheet("color: #b3261e;")
@@ -256,6 +264,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(auto_box)
+        layout.addWidget(self.serve_api)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self._update_task_choices()
@@ -302,6 +311,7 @@ class SettingsDialog(QDialog):
         prefs.auto_export = self.auto_export.isChecked()
         prefs.auto_export_folder = self.auto_folder.text().strip()
         prefs.auto_export_formats = [f for f, box in self.auto_formats.items() if box.isChecked()]
+        prefs.serve_api = self.serve_api.isChecked()
         return prefs
 
     @Slot()

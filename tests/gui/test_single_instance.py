@@ -37,12 +37,12 @@ def _unique_name() -> str:
     return f"verbatim-test-{uuid.uuid4().hex[:12]}"
 
 
-
 @pytest.fixture
 def tmp_path(system_tmp_path: Path) -> Path:
     """Every test here uses a folder directly in the run's temporary folder: a Unix socket's
     path must stay under 108 bytes, and the other-user checks must be able to reach it."""
     return system_tmp_path
+
 
 def test_the_socket_is_in_the_private_runtime_folder_named_after_the_data_folder(
     tmp_path, monkeypatch
