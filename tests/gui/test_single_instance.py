@@ -414,9 +414,11 @@ def test_a_crashed_window_leaves_no_socket_behind_once_verbatim_starts_again(qtb
         )
 
     crashed = start()
-    qtbot.waitUntil(lambda: bool(sockets()), timeout=60_000)
-    crashed.kill()  # what a crash leaves: the socket, with nobody listening
-    crashed.wait()
+    try:
+        qtbot.waitUntil(lambda: bool(sockets()), timeout=60_000)
+    finally:
+        crashed.kill()  # what a crash leaves: the socket, with nobody listening
+        crashed.wait()
     left = sockets()
     assert len(left) == 1
     again = start()
