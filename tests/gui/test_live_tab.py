@@ -31,7 +31,7 @@ def test_the_files_job_actions_are_disabled_while_the_live_tab_is_shown(
     assert enabled == []
     assert not window.export_all_action.isEnabled()
     # A job that finishes meanwhile must not bring Export All back on the Live tab.
-    window._on_job_state(job.id, job.state.value)
+    window._on_job_state(job.id, job.state)
     assert not window.export_all_action.isEnabled()
     assert window.add_files_action.isEnabled()  # adding files is not about the hidden selection
 
