@@ -301,6 +301,11 @@ class WhisperEngine:
                 vad_filter=options.vad_filter,
                 word_timestamps=options.word_timestamps,
                 initial_prompt=prompt or None,
+                # Conditioned on its own last chunk, tiny.en can read the next 30 s as one short
+                # made-up sentence stamped at the chunk's end, and the speech between is lost
+                # (a whole paragraph of a 2.5-minute recording). Each chunk decoded on its own
+                # keeps every paragraph; the window's prompt above still carries the wording.
+                condition_on_previous_text=False,
             )
             if not language_settled:
                 transcript.language = info.language
