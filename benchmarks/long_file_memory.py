@@ -47,11 +47,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.speech import speech_files  # noqa: E402
+from desktop_app.core.audio import SAMPLE_RATE  # noqa: E402
 from tests.corpus import CORPUS as CORPUS_DIR  # noqa: E402
 from tests.corpus import clips as corpus_clips  # noqa: E402
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "long_file"
-SAMPLE_RATE = 16_000
 RESULT_MARK = "LONG-FILE-RESULT "
 SEED = 7
 CARRY_CHARS = 200

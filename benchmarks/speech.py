@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from desktop_app.core.audio import SAMPLE_RATE
+
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "speech"
-SAMPLE_RATE = 16_000
 
 
 @dataclass(frozen=True)

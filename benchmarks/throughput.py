@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.speech import speech_files  # noqa: E402
+from desktop_app.core.audio import SAMPLE_RATE  # noqa: E402
 from desktop_app.core.settings import cpu_count, default_workers  # noqa: E402
 from tests.corpus import clips  # noqa: E402
 
@@ -68,7 +69,7 @@ def batch(quick: bool) -> list[tuple[Path, str]]:
 def audio_seconds(paths: list[Path]) -> float:
     from faster_whisper.audio import decode_audio
 
-    return sum(decode_audio(str(p)).size / 16_000 for p in paths)
+    return sum(decode_audio(str(p)).size / SAMPLE_RATE for p in paths)
 
 
 # --------------------------------------------------------------------------- the variants
@@ -104,7 +105,7 @@ def _transcribe(model, path: Path) -> str:
     """Decode inside the job, as the engine does, and drain the segment generator."""
     from faster_whisper.audio import decode_audio
 
-    audio = decode_audio(str(path), sampling_rate=16_000)
+    audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     segments, _info = model.transcribe(audio, language=None, **DECODING)
     return " ".join(s.text.strip() for s in segments)
 
