@@ -304,10 +304,10 @@ def test_cleanup_leaves_list_and_store(qtbot, make_queue, store, tmp_path):
     old.finished_at = time.time() - 7200
     store.update_job(old)
     new = queue.add_finished(tmp_path / "new.wav", Transcript(), TranscriptionOptions())
-    removed: list[str] = []
-    queue.job_removed.connect(removed.append)
+    removed: list[list[str]] = []
+    queue.jobs_removed.connect(removed.append)
     assert queue.cleanup(0) == []
-    assert queue.cleanup(1) == [old.id] == removed
+    assert queue.cleanup(1) == [old.id] and removed == [[old.id]], "one signal for the batch"
     assert [j.id for j in queue.jobs()] == [new.id]
     assert [j.id for j in store.load_jobs()] == [new.id]
     # and at start: restore cleans up before listing
