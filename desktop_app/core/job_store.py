@@ -304,6 +304,11 @@ _OTHER_FIELDS = tuple(f for f in dataclasses.fields(Job) if f.name not in _ROW_F
 _STATES = {state.value: state for state in JobState}
 
 
+#: Folder (as stored bytes) -> its Path, shared by the :class:`StoredJob` paths made in it.
+_FOLDERS: dict[bytes, Path] = {}
+_FOLDERS_KEPT = 10_000  # a bound: a store of files each in its own folder gains nothing
+
+
 class StoredJob(Job):
     """A job read back from the store, made in full only as far as it is used.
 
@@ -334,12 +339,30 @@ class StoredJob(Job):
     def path(self) -> Path:
         path = self.__dict__["path"]
         if type(path) is bytes:
-            path = self.__dict__["path"] = Path(os.fsdecode(path))
+            # Jobs share a few folders: joining a name to its folder's Path costs half of
+            # parsing the whole path, and the list's snapshots make 100,000 of them at start.
+            folder, _, name = path.rpartition(b"/")
+            parent = _FOLDERS.get(folder)
+            if parent is None or not name or name in (b".", b".."):
+                parent = None
+                path = Path(os.fsdecode(path))
+            else:
+                path = parent / os.fsdecode(name)
+            if parent is None and len(_FOLDERS) < _FOLDERS_KEPT:
+                parent = path.parent
+                if os.fsencode(parent) == folder:  # kept only in normal form: a join is exact
+                    _FOLDERS[folder] = parent
+            self.__dict__["path"] = path
         return path
 
     @path.setter
     def path(self, value: Path) -> None:
         self.__dict__["path"] = value
+
+    @property
+    def cancelling(self) -> bool:
+        event: threading.Event | None = self.__dict__.get("cancel_requested")
+        return event is not None and event.is_set()  # no event yet: never asked
 
     @property
     def cancel_requested(self) -> threading.Event:
