@@ -19,6 +19,8 @@ Target: lost 0, duplicated 0, every finished transcript intact.
   (``JobStore`` + ``JobQueue.restore`` off the GUI thread into the job list's model) and by
   ``verbatim-cli jobs`` (table and ``--json``, beside a run over an empty store): wall and CPU
   seconds, the GUI thread's share, and memory above the process's size before opening (peak RSS);
+  The window's integrity check of the whole store, run in the background once its list is
+  up, is shown beside them (``background_check``), not counted in the opening;
 - 16,000 queued jobs restored: the same figures, and how long closing right after takes;
 - 4,000 queued jobs restored and killed with SIGKILL at random moments of the restore: after
   each kill the stored queue must hold every job once, in the original order.
@@ -365,7 +367,7 @@ def run_open_child(store_path: Path, how: str) -> int:
         before = _memory_kb("VmRSS")
         _reset_peak()
         started, cpu = time.perf_counter(), time.process_time()
-        store = JobStore(store_path)  # the integrity check reads the whole file
+        store = JobStore(store_path)  # no integrity check: the window runs it once the list is up
         store_s = time.perf_counter() - started
         queue = JobQueue(engine, max_workers=2, max_queue_size=100, store=store)  # type: ignore[arg-type]
         model = JobTableModel(queue)
@@ -387,6 +389,10 @@ def run_open_child(store_path: Path, how: str) -> int:
         engine.release.set()
         queue.wait_for_done()
         close_s = time.perf_counter() - started
+        # What the window then runs in the background, off the opening path (not in open_s).
+        started, check_cpu = time.perf_counter(), time.process_time()
+        problem = store.check_integrity()
+        check_s, check_cpu_s = time.perf_counter() - started, time.process_time() - check_cpu
         store.close()
         figures = {
             "jobs": restored,
@@ -396,6 +402,9 @@ def run_open_child(store_path: Path, how: str) -> int:
             "store_open_s": store_s,
             "gui_thread_s": listed_s,
             "close_s": close_s,
+            "background_check_s": check_s,
+            "background_check_cpu_s": check_cpu_s,
+            "store_damaged": float(problem is not None),
         }
     else:
         from desktop_app.cli import main as cli_main

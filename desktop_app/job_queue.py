@@ -158,6 +158,9 @@ class JobQueue(QObject):
     #: the snapshots are taken here, off the GUI thread (16,000 of them cost it 0.15-0.3 s).
     jobs_added = Signal(object)
     job_removed = Signal(str)
+    #: Job ids in list order: a clean-up of thousands is one signal, so the list removes them
+    #: in one pass (one removal per run of adjacent rows) rather than one reindex per job.
+    jobs_removed = Signal(object)
     job_moved = Signal(str, int)  # job id, new index in jobs()
     job_state_changed = Signal(str, object)  # job id, JobState (emitted on transitions only)
     job_updated = Signal(str)  # job id: details changed (duration known, options edited)
@@ -652,10 +655,18 @@ class JobQueue(QObject):
                 for job in self.jobs()
                 if job.state.finished and job.finished_at is not None and job.finished_at < cutoff
             ]
-        removed = [job_id for job_id in old if self.remove(job_id)]
+            gone = set(old)
+            for job_id in old:
+                del self._jobs[job_id]
+                self._owed.pop(job_id, None)  # the store's row goes with the job
+            self._order[:] = [job_id for job_id in self._order if job_id not in gone]
+            if old:
+                self._persist(JobStore.delete_jobs, old)
+        if old:
+            self.jobs_removed.emit(old)
         if self._store is not None:
             self._persist(JobStore.cleanup, max_age_hours, now)
-        return removed
+        return old
 
     def _persist(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Write through to the store; a failure never stops the queue and is announced once.

@@ -304,10 +304,10 @@ def test_cleanup_leaves_list_and_store(qtbot, make_queue, store, tmp_path):
     old.finished_at = time.time() - 7200
     store.update_job(old)
     new = queue.add_finished(tmp_path / "new.wav", Transcript(), TranscriptionOptions())
-    removed: list[str] = []
-    queue.job_removed.connect(removed.append)
+    removed: list[list[str]] = []
+    queue.jobs_removed.connect(removed.append)
     assert queue.cleanup(0) == []
-    assert queue.cleanup(1) == [old.id] == removed
+    assert queue.cleanup(1) == [old.id] and removed == [[old.id]], "one signal for the batch"
     assert [j.id for j in queue.jobs()] == [new.id]
     assert [j.id for j in store.load_jobs()] == [new.id]
     # and at start: restore cleans up before listing
@@ -713,3 +713,41 @@ def test_listing_counts_segments_without_reading_them(store, tmp_path, monkeypat
     assert run_jobs(argparse.Namespace(json=True), out=out, store_path=store.path) == 0
     assert [r["segments"] for r in json.loads(out.getvalue())] == [4] * 5
     assert not [s for s in statements if "FROM segments" in s and "words" in s], statements
+
+
+def test_stored_paths_come_back_exactly_whatever_their_form(tmp_path):
+    """Restored paths are joined to a shared folder Path (opening 100,000 jobs parsed each
+    whole path): the join must give the very path a full parse gives."""
+    raws = [
+        b"/a/b/c.wav",
+        b"/a/b/d.wav",
+        b"rel.wav",
+        b"/x.wav",
+        b"/a/b/..",
+        b"/a/b/\xff.wav",
+        b"a//b.wav",
+        b"a//c.wav",
+        b"/a/b/./e.wav",
+        b"/a/b/./f.wav",
+        b"//x/y.wav",
+        b"/x/z.wav",
+    ]
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    store.add_jobs(
+        [Job(path=Path(os.fsdecode(raw)), options=TranscriptionOptions()) for raw in raws]
+    )
+    for _ in range(2):  # the second time, the folders are known
+        loaded = store.load_jobs()
+        assert [str(job.path) for job in loaded] == [str(Path(os.fsdecode(raw))) for raw in raws]
+    store.close()
+
+
+def test_a_restored_job_makes_no_cancel_event_to_be_listed(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    store.add_job(Job(path=tmp_path / "a.wav", options=TranscriptionOptions()))
+    [job] = store.load_jobs()
+    assert not job.snapshot(with_text=False).cancelling
+    assert job.__dict__["cancel_requested"] is None
+    job.cancel_requested.set()
+    assert job.snapshot(with_text=False).cancelling
+    store.close()

@@ -52,15 +52,15 @@ def run_jobs(
     if path.exists():
         try:
             store = JobStore(path, read_only=True)
-        except JobStoreError as error:
+            try:
+                jobs = store.load_jobs()
+                if args.json:
+                    counts = store.segment_counts()
+            finally:
+                store.close()
+        except JobStoreError as error:  # damage a read met is said too, not a traceback
             print(f"verbatim-cli: {error}", file=sys.stderr)
             return ExitCode.FAILED
-        try:
-            jobs = store.load_jobs()
-            if args.json:
-                counts = store.segment_counts()
-        finally:
-            store.close()
     if args.json:
         # One record a line, each by json's C encoder: ``indent`` takes the pure-Python one,
         # 25 s for 100,000 jobs.

@@ -21,6 +21,13 @@ One writer per store: a writing :class:`JobStore` holds the store's :class:`Stor
 transcribe the same stored jobs, whatever happens to the single-instance socket. The kernel
 drops the lock when the process dies, so a crash never leaves it behind. The store, its WAL and
 its folder are private (0600 files, 0700 folder): transcripts are nobody else's business.
+
+Damage: opening checks only what it reads (a file that is not a database fails at once and is
+moved aside). SQLite's full integrity check reads the whole file, 0.5 s of CPU and seconds of disk
+for 100,000 jobs, so it is not on the opening path: the window runs :meth:`JobStore.check_integrity`
+in the background once its list is up, and a read that meets damage says so too. Either leaves a
+mark beside the store (the store is in use and cannot be moved then), and the next opening checks
+in full, moves the store aside and tells the user where.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -56,6 +63,8 @@ logger = logging.getLogger(__name__)
 STORE_FILE_NAME = "jobs.sqlite3"
 #: SQLite's companions of the store file: created with the store's mode, moved aside with it.
 STORE_COMPANIONS = ("-wal", "-shm")
+#: Beside the store once damage was found in it while in use: the next opening checks it in full.
+DAMAGE_MARK_SUFFIX = ".damaged"
 #: Seconds a writer waits for another process's transaction before giving up with a clear error.
 BUSY_TIMEOUT_S = 5.0
 #: Progress is persisted at most this often per job; segments (the real progress) always are.
@@ -213,7 +222,7 @@ class StoreFolderError(JobStoreError):
 
 
 class DamagedStoreError(JobStoreError):
-    """The store is damaged and was opened read-only, so it was left where it is."""
+    """A read met damage in the store; the message says what happens to it and what to do."""
 
 
 @dataclass(frozen=True)
@@ -295,6 +304,11 @@ _OTHER_FIELDS = tuple(f for f in dataclasses.fields(Job) if f.name not in _ROW_F
 _STATES = {state.value: state for state in JobState}
 
 
+#: Folder (as stored bytes) -> its Path, shared by the :class:`StoredJob` paths made in it.
+_FOLDERS: dict[bytes, Path] = {}
+_FOLDERS_KEPT = 10_000  # a bound: a store of files each in its own folder gains nothing
+
+
 class StoredJob(Job):
     """A job read back from the store, made in full only as far as it is used.
 
@@ -325,12 +339,30 @@ class StoredJob(Job):
     def path(self) -> Path:
         path = self.__dict__["path"]
         if type(path) is bytes:
-            path = self.__dict__["path"] = Path(os.fsdecode(path))
+            # Jobs share a few folders: joining a name to its folder's Path costs half of
+            # parsing the whole path, and the list's snapshots make 100,000 of them at start.
+            folder, _, name = path.rpartition(b"/")
+            parent = _FOLDERS.get(folder)
+            if parent is None or not name or name in (b".", b".."):
+                parent = None
+                path = Path(os.fsdecode(path))
+            else:
+                path = parent / os.fsdecode(name)
+            if parent is None and len(_FOLDERS) < _FOLDERS_KEPT:
+                parent = path.parent
+                if os.fsencode(parent) == folder:  # kept only in normal form: a join is exact
+                    _FOLDERS[folder] = parent
+            self.__dict__["path"] = path
         return path
 
     @path.setter
     def path(self, value: Path) -> None:
         self.__dict__["path"] = value
+
+    @property
+    def cancelling(self) -> bool:
+        event: threading.Event | None = self.__dict__.get("cancel_requested")
+        return event is not None and event.is_set()  # no event yet: never asked
 
     @property
     def cancel_requested(self) -> threading.Event:
@@ -379,12 +411,18 @@ class StoredJob(Job):
         if unread is None:
             return
         # Outside the lock: it is disk I/O.
-        segments = unread.store.read_segments(self.id)
-        transcript = (
-            unread.transcript(segments, unread.store.read_transcript_json(self.id))
-            if unread.done
-            else None
-        )
+        try:
+            segments = unread.store.read_segments(self.id)
+            transcript = (
+                unread.transcript(segments, unread.store.read_transcript_json(self.id))
+                if unread.done
+                else None
+            )
+        except DamagedStoreError as exc:
+            # Its text is in a damaged part of the store: the job shows none rather than a
+            # traceback wherever it is shown; the window's check tells the user what to do.
+            logger.warning("The text of job %s cannot be read: %s", self.id, exc)
+            segments, transcript = [], None
         with _SWAP_LOCK:
             if self.__dict__.get("_unread") is unread:  # another thread may have been first
                 self.__dict__["segments"] = segments
@@ -505,13 +543,17 @@ class JobStore:
         # connection and lock, so they never wait behind a writer's commit.
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
+        self._checking: sqlite3.Connection | None = None  # the integrity check's, while it runs
+        self._check_stopped = False
         self._closed = False
 
     # ----------------------------------------------------------------- opening
     def _open(self) -> sqlite3.Connection:
         self._make_folder()
         try:
-            return self._connect_and_migrate()
+            connection = self._connect_and_migrate()
+            self._clear_damage_mark()  # checked in full and sound (it was marked by mistake)
+            return connection
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise JobStoreError(
@@ -531,11 +573,13 @@ class JobStore:
                 aside,
             )
             try:
-                return self._connect_and_migrate()
+                connection = self._connect_and_migrate()
             except sqlite3.Error as again:
                 raise JobStoreError(
                     f"The job store {self.path} cannot be created: {again}."
                 ) from None
+            self._clear_damage_mark()
+            return connection
 
     def _make_folder(self) -> None:
         folder = self.path.parent
@@ -568,19 +612,15 @@ class JobStore:
         except sqlite3.Error as exc:
             raise JobStoreError(f"The job store {self.path} cannot be read: {exc}.") from None
         try:
-            check = connection.execute("PRAGMA quick_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            # Reads the header: a file that is not a database fails here; other damage is found
+            # by the read that meets it (see the module docstring).
             version = int(connection.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.OperationalError as exc:
             connection.close()
             raise JobStoreError(f"The job store {self.path} cannot be read: {exc}.") from None
         except sqlite3.DatabaseError as exc:
             connection.close()
-            raise DamagedStoreError(
-                f"The job store {self.path} is damaged ({exc}). It was left as it is; the next "
-                "start of the Verbatim window moves it aside and starts a new one."
-            ) from None
+            raise DamagedStoreError(self._found_damaged(str(exc))) from None
         if version > len(MIGRATIONS):
             connection.close()
             raise JobStoreError(
@@ -599,9 +639,11 @@ class JobStore:
         )
         try:
             connection.execute("PRAGMA foreign_keys = ON")
-            check = connection.execute("PRAGMA quick_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            if self.damage_mark.exists():  # damage found while in use: check in full now
+                check = connection.execute("PRAGMA quick_check").fetchone()
+                if check is None or check[0] != "ok":
+                    raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            # Reads the header: a file that is not a database fails here and is moved aside.
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
             self._migrate(connection)
@@ -637,9 +679,83 @@ class JobStore:
                 os.replace(source, Path(f"{aside}{suffix}"))
         return aside
 
+    @property
+    def damage_mark(self) -> Path:
+        """The mark left beside a store found damaged while in use (see the module docstring)."""
+        return Path(f"{self.path}{DAMAGE_MARK_SUFFIX}")
+
+    def _clear_damage_mark(self) -> None:
+        try:
+            self.damage_mark.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("Cannot remove %s: %s", self.damage_mark, exc)
+
+    def _found_damaged(self, detail: str) -> str:
+        """Damage met while in use: mark the store (unless only reading it) so the next opening
+        moves it aside, and return the sentence the user reads."""
+        logger.warning("The job store %s is damaged: %s", self.path, detail)
+        if self.read_only:
+            return (
+                f"The job store {self.path} is damaged ({detail}). It was left as it is; the "
+                "Verbatim window moves a damaged store aside and starts a new one."
+            )
+        try:
+            create_private(self.damage_mark)
+        except OSError as exc:
+            logger.warning("Cannot mark the job store %s as damaged: %s", self.path, exc)
+        return (
+            f"The job store {self.path} is damaged ({detail}). The jobs listed are those Verbatim "
+            "could read: export the transcripts you need. At its next start Verbatim moves the "
+            "damaged store aside (keeping it) and starts a new one."
+        )
+
+    def check_integrity(self) -> str | None:
+        """SQLite's quick check of the whole store: None when it is sound, else what the user
+        reads (and the store is marked, so its next opening moves it aside).
+
+        It reads every page, so the window runs it in the background after its list is up, on
+        its own read-only connection: it takes none of this store's locks and never blocks a
+        write. :meth:`stop_check` (and :meth:`close`) interrupt it; an interrupted or busy check
+        reports nothing.
+        """
+        try:
+            connection = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            logger.warning("Could not check the job store %s: %s", self.path, exc)
+            return None
+        self._checking = connection
+        try:
+            if self._check_stopped:  # stopped before it began: stop_check found nothing to stop
+                return None
+            row = connection.execute("PRAGMA quick_check").fetchone()
+            detail = None if row is not None and row[0] == "ok" else str(row and row[0])
+        except sqlite3.OperationalError as exc:  # interrupted by close(), or busy: not damage
+            logger.info("The job store's check stopped: %s", exc)
+            return None
+        except sqlite3.DatabaseError as exc:
+            detail = str(exc)
+        finally:
+            self._checking = None
+            connection.close()
+        return None if detail is None else self._found_damaged(detail)
+
+    def stop_check(self) -> None:
+        """Interrupt :meth:`check_integrity`, under way or about to start, for good: closing
+        the window must not wait seconds for it."""
+        self._check_stopped = True  # first: a check starting now sees it, or is seen below
+        checking = self._checking
+        if checking is not None:
+            with suppress(sqlite3.Error):  # it may have ended (and closed) meanwhile
+                checking.interrupt()
+
     def close(self) -> None:
+        self.stop_check()
         with self._lock, self._read_lock:
-            self._closed = True
             self._connection.close()
             if self._reader is not None:
                 self._reader.close()
@@ -857,9 +973,14 @@ class JobStore:
             )
 
     def delete_job(self, job_id: str) -> None:
+        self.delete_jobs([job_id])
+
+    def delete_jobs(self, job_ids: list[str]) -> None:
+        """Forget these jobs in one transaction: a clean-up of thousands is one commit."""
         with self._transaction() as db:
-            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        self._last_progress.pop(job_id, None)
+            db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in job_ids])
+        for job_id in job_ids:
+            self._last_progress.pop(job_id, None)
 
     def cleanup(self, max_age_hours: float, now: float | None = None) -> list[str]:
         """Delete finished jobs that finished more than ``max_age_hours`` ago (0 keeps all).
@@ -892,7 +1013,7 @@ class JobStore:
         A row that cannot be read (say, written by a damaged copy) is skipped with a warning
         rather than stopping the whole list from loading.
         """
-        with self._lock:
+        with self._lock, self._reading():
             rows = self._connection.execute(
                 "SELECT id, path, options, state, progress, error, duration, language, "
                 "created_at, started_at, finished_at, attempts, resumed, queue_rank, "
@@ -917,6 +1038,17 @@ class JobStore:
                 ranks.append((1, unranked, 0.0, job.id))
         return StoredJobs(jobs, [job_id for *_, job_id in sorted(ranks)])
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A read that meets damage raises :class:`DamagedStoreError` saying what to do (and
+        marks the store, see the module docstring); a busy or locked store is not damage."""
+        try:
+            yield
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise DamagedStoreError(self._found_damaged(str(exc))) from None
+
     def _read_connection(self) -> sqlite3.Connection:
         """The lazy reads' own read-only connection (call with ``_read_lock`` held)."""
         if self._closed:
@@ -934,7 +1066,7 @@ class JobStore:
 
     def read_segments(self, job_id: str) -> list[Segment]:
         """One job's stored segments, in order: one indexed read, never a writer's lock."""
-        with self._read_lock:
+        with self._read_lock, self._reading():
             rows = (
                 self._read_connection()
                 .execute(
@@ -954,7 +1086,7 @@ class JobStore:
 
     def read_transcript_json(self, job_id: str) -> str | None:
         """A finished job's transcript details (language, model...), read when first used."""
-        with self._read_lock:
+        with self._read_lock, self._reading():
             row = (
                 self._read_connection()
                 .execute("SELECT transcript FROM jobs WHERE id = ?", (job_id,))
@@ -964,7 +1096,7 @@ class JobStore:
 
     def segment_counts(self) -> dict[str, int]:
         """How many segments each job has stored, without reading them (for listings)."""
-        with self._lock:
+        with self._lock, self._reading():
             return dict(
                 self._connection.execute(
                     "SELECT job_id, COUNT(*) FROM segments GROUP BY job_id"

@@ -140,6 +140,11 @@ class Job(_Timing):
         the store when first used; see ``job_store.StoredJob``)."""
         return True
 
+    @property
+    def cancelling(self) -> bool:
+        """Asked to stop (a restored job answers without making its event)."""
+        return self.cancel_requested.is_set()
+
     def snapshot(self, *, with_text: bool = True) -> JobSnapshot:
         """A frozen copy; the queue takes it under its lock, so the fields agree.
 
@@ -161,6 +166,6 @@ class Job(_Timing):
             finished_at=self.finished_at,
             attempts=self.attempts,
             resumed=self.resumed,
-            cancelling=self.cancel_requested.is_set(),
+            cancelling=self.cancelling,
             has_text=with_text,
         )

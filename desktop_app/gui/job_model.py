@@ -105,6 +105,7 @@ class JobTableModel(QAbstractTableModel):
         queue.job_added.connect(self._on_added)
         queue.jobs_added.connect(self._on_batch_added)
         queue.job_removed.connect(self._on_removed)
+        queue.jobs_removed.connect(self._on_batch_removed)
         queue.job_moved.connect(self._on_moved)
         queue.job_state_changed.connect(self._on_state)
         queue.job_progress.connect(self._on_progress)
@@ -172,7 +173,13 @@ class JobTableModel(QAbstractTableModel):
 
     def row_of(self, job_id: str) -> int:
         """The row showing ``job_id``, or -1."""
-        return self._rows.get(job_id, -1)
+        row = self._rows.get(job_id, -1)
+        if row >= len(self._ids) or (row >= 0 and self._ids[row] != job_id):
+            # Asked from a view's slot in the middle of a batch removal: rows past the run
+            # just removed have moved up.
+            self._reindex()
+            row = self._rows.get(job_id, -1)
+        return row
 
     def snapshot(self, job_id: str) -> JobSnapshot | None:
         """The job as this model last saw it (what its row shows)."""
@@ -273,16 +280,32 @@ class JobTableModel(QAbstractTableModel):
 
     @Slot(str)
     def _on_removed(self, job_id: str) -> None:
-        row = self._rows.get(job_id)
-        if row is None:
+        self._on_batch_removed([job_id])
+
+    @Slot(object)
+    def _on_batch_removed(self, job_ids: list[str]) -> None:
+        """A clean-up of thousands: one removal per run of adjacent rows, from the last run to
+        the first (so the rows of the runs before stay where they are), and one reindex at the
+        end. A reindex per row made removing k of n rows cost k * n."""
+        rows = sorted({row for job_id in job_ids if (row := self._rows.get(job_id)) is not None})
+        if not rows:
             return
-        self.beginRemoveRows(QModelIndex(), row, row)
-        del self._ids[row]
-        self._running.discard(job_id)
-        del self._snapshots[job_id]
-        self._changed_early.discard(job_id)
+        runs: list[tuple[int, int]] = []  # (first, last) rows, ascending
+        for row in rows:
+            if runs and runs[-1][1] == row - 1:
+                runs[-1] = (runs[-1][0], row)
+            else:
+                runs.append((row, row))
+        for first, last in reversed(runs):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for job_id in self._ids[first : last + 1]:
+                self._running.discard(job_id)
+                del self._snapshots[job_id]
+                self._changed_early.discard(job_id)
+                del self._rows[job_id]  # rows after this run are stale until the reindex
+            del self._ids[first : last + 1]
+            self.endRemoveRows()
         self._reindex()
-        self.endRemoveRows()
 
     @Slot(str, int)
     def _on_moved(self, job_id: str, new_index: int) -> None:

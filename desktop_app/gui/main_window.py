@@ -582,6 +582,7 @@ class MainWindow(QMainWindow):
 
     def _on_restored(self, count: int) -> None:
         self._restoring = False
+        self._check_store()
         resumed = sum(1 for job in self.model.snapshots() if job.resumed and not job.state.finished)
         if count:
             message = f"{plural(count, 'job')} from the last session"
@@ -603,6 +604,22 @@ class MainWindow(QMainWindow):
         for paths in held:
             self.add_paths(paths)
         self.jobs_restored.emit(count)
+
+    def _check_store(self) -> None:
+        """The store's integrity check reads the whole file (seconds for 100,000 jobs), so it
+        runs here, in the background once the list is up, never on the opening path."""
+        store = self.queue.store
+        if store is not None:
+            self.background.start(
+                "Checking the job store",
+                store.check_integrity,
+                self._on_store_checked,
+                logger.warning,
+            )
+
+    def _on_store_checked(self, problem: str | None) -> None:
+        if problem is not None:
+            self.show_notice(problem)
 
     def _on_restore_failed(self, message: str) -> None:
         self.show_notice(f"{message} Earlier jobs are not shown; new ones still run.")
@@ -1180,6 +1197,8 @@ class MainWindow(QMainWindow):
         self.model._clock.stop()
         self.cleanup_timer.stop()
         self.api_server.stop()
+        if self.queue.store is not None:
+            self.queue.store.stop_check()  # no wait for a check of the whole store
         # The stored jobs may still be loading: let that finish before the queue stops.
         self.background.wait(timeout_ms)
         self.application.stop_queue(timeout_ms)
