@@ -392,7 +392,7 @@ def create_app(state: ApiState) -> FastAPI:
         logger.info(
             "Queued upload %s as job %s (%d bytes)", upload.client_name, job_id, upload.size
         )
-        # No snapshot: another client finished and removed the job already (a very fast job).
+        # No snapshot: the job already finished and was removed (by another client, the window).
         status = job.state if job is not None else JobState.DONE
         return JSONResponse(
             {
