@@ -92,20 +92,18 @@ def readable_width(widget: QWidget) -> int:
     return widget.fontMetrics().averageCharWidth() * READABLE_LINE_CHARS
 
 
+def fit_text(edit: QLineEdit, text: str) -> None:
+    """Make ``edit`` wide enough to show the whole of ``text``."""
+    metrics = edit.fontMetrics()
+    # QLineEdit's size hint is 17 "x" plus its frame and margins; swap the 17 "x" for the text.
+    extra = metrics.horizontalAdvance(text) - 17 * metrics.horizontalAdvance("x")
+    edit.setMinimumWidth(edit.sizeHint().width() + max(0, extra))
+
+
 def fit_placeholder(edit: QLineEdit) -> None:
     """Make ``edit`` wide enough for its whole placeholder ("Beside each source file"), which
     otherwise is cut off to "Beside each sour…" and no longer says what an empty field means."""
-    metrics = edit.fontMetrics()
-    # QLineEdit's size hint is 17 "x" plus its frame and margins; swap the 17 "x" for the text.
-    extra = metrics.horizontalAdvance(edit.placeholderText()) - 17 * metrics.horizontalAdvance("x")
-    edit.setMinimumWidth(edit.sizeHint().width() + max(0, extra))
-
-
-def fit_text(edit: QLineEdit) -> None:
-    """Make a read-only ``edit`` wide enough to show its whole text (an address, a token)."""
-    metrics = edit.fontMetrics()
-    extra = metrics.horizontalAdvance(edit.text()) - 17 * metrics.horizontalAdvance("x")
-    edit.setMinimumWidth(edit.sizeHint().width() + max(0, extra))
+    fit_text(edit, edit.placeholderText())
 
 
 def explain(label: QLabel, field: QWidget, spec: SettingSpec, note: str = "") -> None:
@@ -308,7 +306,7 @@ class SettingsDialog(QDialog):
         field = QLineEdit(text)
         field.setReadOnly(True)
         field.setAccessibleName(name)
-        fit_text(field)
+        fit_text(field, text)  # an address or a token is copied whole: show it whole
         copy = QPushButton("Copy")
         copy.setAccessibleName(f"Copy {name.lower()}")
         copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(text))
