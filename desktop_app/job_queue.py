@@ -193,6 +193,7 @@ class JobQueue(QObject):
         self._active: set[str] = set()
         self._max_workers = max_workers
         self._max_queue_size = max_queue_size
+        self._capacity = Capacity(0, 0, max_workers, max_queue_size)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_workers)
         self._pool.setExpiryTimeout(5000)
@@ -208,10 +209,11 @@ class JobQueue(QObject):
 
     # ----------------------------------------------------------------- reading
     def capacity(self) -> Capacity:
-        with self._lock:
-            return Capacity(
-                len(self._active), len(self._pending), self._max_workers, self._max_queue_size
-            )
+        """The figures as of the last change, without waiting for the lock: every change
+        publishes a new frozen :class:`Capacity` before it releases the lock, so a reader that
+        must not wait (the server's request loop, the GUI thread) never queues behind a worker
+        or a store write, and never sees half a change."""
+        return self._capacity
 
     def jobs(self) -> list[Job]:
         with self._lock:
@@ -373,6 +375,7 @@ class JobQueue(QObject):
                 logger.info("Cancelling running job %s", job.path.name)
             else:
                 self._pending.remove(job_id)
+                self._publish_capacity_locked()
                 if job.kept is not None:  # a cancelled re-run leaves the previous transcript
                     self._bring_back_kept(job, "")
                     self._persist(JobStore.finish_job, job, None, segments_replaced=True)
@@ -729,7 +732,14 @@ class JobQueue(QObject):
             self._persist(JobStore.update_job, job)
             started.append(job)
             self._pool.start(_JobRunnable(self, job))
+        self._publish_capacity_locked()
         return started
+
+    def _publish_capacity_locked(self) -> None:
+        """Called with the lock held after the counts or limits change (see ``capacity``)."""
+        self._capacity = Capacity(
+            len(self._active), len(self._pending), self._max_workers, self._max_queue_size
+        )
 
     def _announce_started(self, started: list[Job]) -> None:
         for job in started:

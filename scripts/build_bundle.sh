@@ -72,6 +72,10 @@ normalised=$(tr '[:upper:]' '[:lower:]' <"$transcript" | tr -d '[:punct:]' | tr 
 [[ "$normalised" == *"$EXPECTED"* ]] \
   || fail "the transcript does not contain '$EXPECTED'; it reads: $(cat "$transcript")"
 
+step "smoke test: verbatim-cli serve (health, upload to SRT, WebSocket stream, SIGTERM)"
+"$PYTHON" scripts/smoke_server.py "$BUNDLE/verbatim-cli" "$CLIP" "$EXPECTED" "$tmp/serve-home" \
+  || fail "the bundled verbatim-cli serve failed its smoke test (see above)"
+
 step "smoke test: verbatim --version (offscreen)"
 gui_env=("${clean_env[@]}" "QT_QPA_PLATFORM=offscreen" "XDG_RUNTIME_DIR=$tmp")
 version=$("${gui_env[@]}" timeout 60 "$BUNDLE/verbatim" --version) \

@@ -17,8 +17,11 @@ import httpx
 import numpy as np
 import pytest
 
-from desktop_app.core.jobs import JobState
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.settings import load_settings
+from desktop_app.core.transcriber import TranscriptionOptions
+from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.job_queue import JobQueue
 from desktop_app.server.errors import ErrorCode
 from desktop_app.server.runner import ApiServer
@@ -369,3 +372,124 @@ def test_metrics_count_finished_jobs_and_their_audio(serve, short_wav):
     assert "verbatim_audio_seconds_total 3.000" in text
     assert "verbatim_processing_seconds_count 1" in text
     assert "verbatim_active_jobs 0" in text
+
+
+class WatchedQueue(JobQueue):
+    """A queue that notes which threads read its live jobs (``job``/``jobs``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.live_reads: list[str] = []
+
+    def _note(self) -> None:
+        name = threading.current_thread().name
+        if name.startswith("verbatim-api"):  # the server's loop and its executor
+            self.live_reads.append(name)
+
+    def job(self, job_id: str) -> Job | None:
+        self._note()
+        return super().job(job_id)
+
+    def jobs(self) -> list[Job]:
+        self._note()
+        return super().jobs()
+
+
+def test_the_handlers_read_jobs_only_as_snapshots(qapp, tmp_path, short_wav):
+    """A worker changes a live job while it runs; the server must read frozen snapshots."""
+    gate = threading.Event()
+    queue = WatchedQueue(FakeEngine(gate=gate), max_workers=1, max_queue_size=3)
+    settings = load_settings(environ={}).replace(api_port=0)
+    server = ApiServer(queue, settings, upload_dir=tmp_path / "uploads", clean_up_jobs=True)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            ids = [upload(client, short_wav, f"c{i}.wav").json()["job_id"] for i in range(3)]
+            assert client.post(f"/api/v1/jobs/{ids[2]}/move-to-top").status_code == 200
+            assert client.delete(f"/api/v1/jobs/{ids[1]}").json()["state"] == "cancelled"
+            assert len(client.get("/api/v1/jobs").json()["jobs"]) == 3
+            gate.set()
+            done = poll_until_finished(client, ids[0])
+            assert done["segments"][0]["text"] == "segment 0 of c0.wav"
+            assert client.get(f"/api/v1/jobs/{ids[0]}/transcript").status_code == 200
+            assert "verbatim_active_jobs" in client.get("/metrics").text
+            assert client.delete(f"/api/v1/jobs/{ids[0]}").json()["removed"] is True
+            assert client.get(f"/api/v1/jobs/{ids[0]}").status_code == 404
+    finally:
+        server.stop()
+        queue.shutdown()
+    assert queue.live_reads == []
+
+
+def test_a_restored_jobs_transcript_is_read_off_the_loop_and_outside_the_queue_lock(
+    qapp, tmp_path, monkeypatch
+):
+    """A restored job reads its transcript from the store when first asked: disk I/O, which
+    must happen neither on the server's loop (every request waits for it) nor under the queue's
+    lock (the window's GUI thread waits for that)."""
+    store_path = tmp_path / "jobs.sqlite3"
+    job = Job(path=tmp_path / "talk.wav", options=TranscriptionOptions())
+    job.state, job.progress, job.language = JobState.DONE, 1.0, "en"
+    job.segments = [Segment(0.0, 1.5, "Restored words.")]
+    job.transcript = Transcript(list(job.segments), "en", 0.9, 1.5, "tiny.en", str(job.path))
+    job.started_at = job.finished_at = job.created_at
+    writer = JobStore(store_path)
+    writer.add_job(job)
+    writer.close()
+    store = JobStore(store_path)
+    queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=1, store=store)
+    queue.restore()
+    reads: list[tuple[str, bool]] = []
+    read_segments = JobStore.read_segments
+
+    def noting_reads(self: JobStore, job_id: str) -> list[Segment]:
+        reads.append((threading.current_thread().name, queue._lock._is_owned()))  # type: ignore[attr-defined]
+        return read_segments(self, job_id)
+
+    monkeypatch.setattr(JobStore, "read_segments", noting_reads)
+    settings = load_settings(environ={}).replace(api_port=0)
+    server = ApiServer(queue, settings, upload_dir=tmp_path / "uploads")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            detail = client.get(f"/api/v1/jobs/{job.id}").json()
+            srt = client.get(f"/api/v1/jobs/{job.id}/transcript", params={"format": "srt"})
+    finally:
+        server.stop()
+        queue.shutdown()
+        store.close()
+    assert [segment["text"] for segment in detail["segments"]] == ["Restored words."]
+    assert "Restored words." in srt.text
+    assert reads, "the transcript was read from the store when first asked"
+    for thread, under_queue_lock in reads:
+        assert thread.startswith("verbatim-api_"), f"read on {thread}, not the executor"
+        assert not under_queue_lock
+
+
+def test_capacity_is_answered_while_the_queue_lock_is_held(serve, short_wav):
+    """The queue's lock is held while a worker records a segment and while the store commits;
+    ``/capacity`` (on the server's loop, where every request waits for it) must not wait for it."""
+    gate = threading.Event()
+    _, queue, client = serve(engine=FakeEngine(gate=gate), workers=1, queue_size=2)
+    assert upload(client, short_wav).status_code == 202
+    held, release = threading.Event(), threading.Event()
+    gave_up = threading.Event()
+
+    def hold_the_lock() -> None:
+        with queue._lock:
+            held.set()
+            if not release.wait(60):
+                gave_up.set()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        held.wait()
+        answer = client.get("/api/v1/capacity", timeout=120)
+        answered_while_held = not gave_up.is_set()
+    finally:
+        release.set()
+        holder.join()
+        gate.set()
+    assert answered_while_held, "/capacity waited for the queue's lock"
+    assert answer.json()["active_jobs"] == 1

@@ -10,8 +10,6 @@ store exactly as they are, so the next start resumes them.
 from __future__ import annotations
 
 import argparse
-import logging
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -24,22 +22,8 @@ from desktop_app.core.job_store import JobStore, StoreLock, default_store_path
 from desktop_app.core.settings import Settings
 from desktop_app.core.transcriber import Engine, WhisperEngine
 from desktop_app.job_queue import JobQueue
-from desktop_app.server.config import is_loopback
+from desktop_app.server.config import ensure_token
 from desktop_app.server.runner import ApiServer
-
-logger = logging.getLogger(__name__)
-
-
-def ensure_token(settings: Settings) -> Settings:
-    """Off loopback a token is required: generate one once and save it with the settings."""
-    if is_loopback(settings.api_host) or settings.api_token:
-        return settings
-    from desktop_app.saved_settings import save
-
-    token = secrets.token_urlsafe(32)
-    save({"api_token": token})
-    logger.info("Generated and saved an access token for the API")
-    return settings.replace(api_token=token)
 
 
 def run_serve(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:

@@ -318,8 +318,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         str,
         "",
         "Access token of the local server, required (Authorization: Bearer TOKEN) when it "
-        "listens on an address other than loopback. When empty, verbatim-cli serve generates "
-        "one, saves it with the settings and prints it.",
+        "listens on an address other than loopback. When empty, verbatim-cli serve (or the "
+        "window, serving) generates one, saves it with the settings and shows it.",
     ),
     SettingSpec(
         "api_rate_limit",

@@ -1119,7 +1119,9 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- settings
     @Slot()
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.environ, self.preferences, self)
+        dialog = SettingsDialog(
+            self.settings, self.environ, self.preferences, self, serving=self.api_server.address
+        )
         if dialog.exec() == SettingsDialog.DialogCode.Accepted:
             self.apply_settings(dialog.values(), dialog.preferences())
 

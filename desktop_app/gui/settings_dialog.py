@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Slot
-from PySide6.QtGui import QStandardItemModel
+from PySide6.QtGui import QGuiApplication, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -42,6 +42,7 @@ from desktop_app.core.settings import (
     load_settings,
     model_is_english_only,
 )
+from desktop_app.gui.api_serving import ServingAddress
 from desktop_app.gui.preferences import Preferences
 
 #: The settings a desktop user tunes, in the order shown; the rest stay environment-only.
@@ -91,13 +92,18 @@ def readable_width(widget: QWidget) -> int:
     return widget.fontMetrics().averageCharWidth() * READABLE_LINE_CHARS
 
 
+def fit_text(edit: QLineEdit, text: str) -> None:
+    """Make ``edit`` wide enough to show the whole of ``text``."""
+    metrics = edit.fontMetrics()
+    # QLineEdit's size hint is 17 "x" plus its frame and margins; swap the 17 "x" for the text.
+    extra = metrics.horizontalAdvance(text) - 17 * metrics.horizontalAdvance("x")
+    edit.setMinimumWidth(edit.sizeHint().width() + max(0, extra))
+
+
 def fit_placeholder(edit: QLineEdit) -> None:
     """Make ``edit`` wide enough for its whole placeholder ("Beside each source file"), which
     otherwise is cut off to "Beside each sour…" and no longer says what an empty field means."""
-    metrics = edit.fontMetrics()
-    # QLineEdit's size hint is 17 "x" plus its frame and margins; swap the 17 "x" for the text.
-    extra = metrics.horizontalAdvance(edit.placeholderText()) - 17 * metrics.horizontalAdvance("x")
-    edit.setMinimumWidth(edit.sizeHint().width() + max(0, extra))
+    fit_text(edit, edit.placeholderText())
 
 
 def explain(label: QLabel, field: QWidget, spec: SettingSpec, note: str = "") -> None:
@@ -189,7 +195,11 @@ class SettingsDialog(QDialog):
         environ: Mapping[str, str],
         preferences: Preferences,
         parent: QWidget | None = None,
+        *,
+        serving: ServingAddress | None = None,
     ) -> None:
+        """``serving``: where the window serves now, shown with its access token so that the
+        user can set up another program (None: not serving)."""
         super().__init__(parent)
         self.setWindowTitle("Verbatim settings")
         self.setAccessibleName("Settings")
@@ -265,10 +275,48 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(auto_box)
         layout.addWidget(self.serve_api)
+        self.serving_box: QGroupBox | None = None
+        self.server_address: QLineEdit | None = None
+        self.server_token: QLineEdit | None = None
+        if serving is not None:
+            self.serving_box = self._serving_box(serving)
+            layout.addWidget(self.serving_box)
         layout.addWidget(self.problem)
         layout.addWidget(self.buttons)
         self._update_task_choices()
         self.validate()
+
+    def _serving_box(self, serving: ServingAddress) -> QGroupBox:
+        """The address and token another program needs, each with a button to copy it."""
+        box = QGroupBox("Serving now")
+        box.setAccessibleName("Serving now")
+        form = QFormLayout(box)
+        self.server_address = self._copyable(serving.url, "Server address", form)
+        if serving.token:
+            self.server_token = self._copyable(serving.token, "Access token", form)
+            note = QLabel("Other programs send it as the header: Authorization: Bearer TOKEN")
+        else:
+            note = QLabel("No access token needed: only programs on this computer can connect.")
+        note.setWordWrap(True)
+        note.setMinimumWidth(readable_width(note))
+        form.addRow(note)
+        return box
+
+    def _copyable(self, text: str, name: str, form: QFormLayout) -> QLineEdit:
+        field = QLineEdit(text)
+        field.setReadOnly(True)
+        field.setAccessibleName(name)
+        fit_text(field, text)  # an address or a token is copied whole: show it whole
+        copy = QPushButton("Copy")
+        copy.setAccessibleName(f"Copy {name.lower()}")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(text))
+        row = QHBoxLayout()
+        row.addWidget(field, 1)
+        row.addWidget(copy)
+        label = QLabel(name)
+        label.setBuddy(field)
+        form.addRow(label, row)
+        return field
 
     # ----------------------------------------------------------------- fields
     def _make_field(self, spec: SettingSpec, value: Any) -> QWidget:

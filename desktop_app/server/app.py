@@ -1,8 +1,14 @@
 """The HTTP API: the original service's endpoints over the one job queue.
 
 Handlers run on the server's event loop thread and never block it: anything that touches the
-disk or waits on the queue's lock while it writes the store (submit, cancel, probing the upload,
-rendering a transcript) runs on the server's executor.
+disk or takes the queue's lock (submit, cancel, probing the upload, reading a job, rendering a
+transcript) runs on the server's executor. ``/capacity`` reads the queue's published figures,
+which need neither, so it is answered at once however busy the workers and the store are.
+
+Handlers read jobs only as :class:`~desktop_app.core.jobs.JobSnapshot`: a worker changes a live
+job while it runs, and a snapshot's fields agree with each other (state, progress, segments). A
+restored job's transcript is read from the store by ``JobQueue.snapshot`` outside the queue's
+lock, on the executor.
 """
 
 from __future__ import annotations
@@ -29,10 +35,10 @@ from desktop_app import __version__
 from desktop_app.core.audio import probe
 from desktop_app.core.errors import ConfigError, InputError, ModelError
 from desktop_app.core.exporters import render
-from desktop_app.core.jobs import Job
+from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.settings import KNOWN_MODEL_NAMES
 from desktop_app.core.transcriber import TranscriptionOptions
-from desktop_app.job_queue import JobQueue
+from desktop_app.job_queue import JobQueue, SubmitResult
 from desktop_app.server.config import AT_CAPACITY_RETRY_AFTER_S, ServerConfig, is_upload
 from desktop_app.server.errors import ApiError, ErrorCode, error_response, refuse_websocket
 from desktop_app.server.limits import RateLimiter, StreamSlots, retry_after
@@ -112,8 +118,15 @@ class ApiState:
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
 
-    def is_upload(self, job: Job) -> bool:
+    def is_upload(self, job: JobSnapshot) -> bool:
         return is_upload(job.path, self.config.upload_dir)
+
+    async def snapshot(self, job_id: str, *, with_text: bool = False) -> JobSnapshot:
+        """The job as it is now, read on the executor; 404 when there is no such job."""
+        job = await self.off_loop(lambda: self.queue.snapshot(job_id, with_text=with_text))
+        if job is None:
+            raise ApiError(ErrorCode.NOT_FOUND, f"There is no job {job_id!r}.")
+        return job
 
     def sweep_uploads(self) -> list[Path]:
         """Remove upload folders that no job refers to (a job forgotten by the clean-up or
@@ -121,7 +134,8 @@ class ApiState:
         upload_dir = self.config.upload_dir
         if not upload_dir.is_dir():
             return []
-        used = {job.path.parent for job in self.queue.jobs()} | set(self.receiving)
+        jobs = self.queue.snapshots(with_text=False)
+        used = {job.path.parent for job in jobs} | set(self.receiving)
         removed = [folder for folder in upload_dir.iterdir() if folder not in used]
         for folder in removed:
             if folder.is_dir():
@@ -195,7 +209,7 @@ class Gate:
         return False
 
 
-def job_summary(state: ApiState, job: Job) -> dict[str, Any]:
+def job_summary(state: ApiState, job: JobSnapshot) -> dict[str, Any]:
     return {
         "id": job.id,
         "file": job.name,
@@ -212,13 +226,12 @@ def job_summary(state: ApiState, job: Job) -> dict[str, Any]:
     }
 
 
-def job_detail(state: ApiState, job: Job) -> dict[str, Any]:
-    segments = list(job.segments)  # a worker may append while this reads
+def job_detail(state: ApiState, job: JobSnapshot) -> dict[str, Any]:
     return {
         **job_summary(state, job),
         "segments": [
             {"start": segment.start, "end": segment.end, "text": segment.text}
-            for segment in segments
+            for segment in job.segments
         ],
     }
 
@@ -316,18 +329,13 @@ def create_app(state: ApiState) -> FastAPI:
         )
         return await _api_error(_request, ApiError(ErrorCode.BAD_REQUEST, problems))
 
-    def find(job_id: str) -> Job:
-        job = state.queue.job(job_id)
-        if job is None:
-            raise ApiError(ErrorCode.NOT_FOUND, f"There is no job {job_id!r}.")
-        return job
-
     @app.get(f"{API}/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
     @app.get(f"{API}/capacity")
     async def capacity() -> dict[str, int | bool]:
+        """On the loop, at once: the queue publishes its figures without a lock."""
         return state.queue.capacity().as_dict()
 
     @app.post(f"{API}/transcribe/batch", status_code=202, openapi_extra=_UPLOAD_SCHEMA)
@@ -356,15 +364,22 @@ def create_app(state: ApiState) -> FastAPI:
             state.receiving.discard(upload.folder)
 
     async def _queue_upload(upload: ReceivedUpload) -> JSONResponse:
-        assert upload.path is not None
+        path = upload.path
+        assert path is not None
         options, formats = _options(state, upload)
         if options.model != state.config.settings.whisper_model_size:
             await state.off_loop(_check_model, options.model)
         try:
-            await state.off_loop(probe, upload.path)
+            await state.off_loop(probe, path)
         except InputError as exc:
             raise ApiError(ErrorCode.NOT_AUDIO, f"{upload.client_name}: {exc.problem}") from None
-        result = await state.off_loop(state.queue.submit, upload.path, options)
+
+        def submit() -> tuple[SubmitResult, JobSnapshot | None]:
+            result = state.queue.submit(path, options)
+            job = result.job
+            return result, None if job is None else state.queue.snapshot(job.id, with_text=False)
+
+        result, job = await state.off_loop(submit)
         if result.job is None:
             raise ApiError(
                 ErrorCode.AT_CAPACITY,
@@ -372,15 +387,17 @@ def create_app(state: ApiState) -> FastAPI:
                 state.queue.capacity().as_dict(),
                 headers={"Retry-After": str(AT_CAPACITY_RETRY_AFTER_S)},
             )
-        job = result.job
-        url = f"{API}/jobs/{job.id}"
+        job_id = result.job.id  # an id never changes; the state is the snapshot's
+        url = f"{API}/jobs/{job_id}"
         logger.info(
-            "Queued upload %s as job %s (%d bytes)", upload.client_name, job.id, upload.size
+            "Queued upload %s as job %s (%d bytes)", upload.client_name, job_id, upload.size
         )
+        # No snapshot: the job already finished and was removed (by another client, the window).
+        status = job.state if job is not None else JobState.DONE
         return JSONResponse(
             {
-                "job_id": job.id,
-                "status": job.state.value,
+                "job_id": job_id,
+                "status": status.value,
                 "file": upload.client_name,
                 "url": url,
                 "transcripts": {fmt: f"{url}/transcript?format={fmt}" for fmt in formats},
@@ -391,22 +408,24 @@ def create_app(state: ApiState) -> FastAPI:
 
     @app.get(f"{API}/jobs")
     async def jobs() -> dict[str, Any]:
-        return {"jobs": [job_summary(state, job) for job in state.queue.jobs()]}
+        listed = await state.off_loop(lambda: state.queue.snapshots(with_text=False))
+        return {"jobs": [job_summary(state, job) for job in listed]}
 
     @app.get(f"{API}/jobs/{{job_id}}")
     async def job(job_id: str) -> dict[str, Any]:
-        return job_detail(state, find(job_id))
+        return job_detail(state, await state.snapshot(job_id, with_text=True))
 
     @app.get(f"{API}/jobs/{{job_id}}/transcript")
     async def transcript(job_id: str, format: TranscriptFormat = TranscriptFormat.TXT) -> Response:
-        job = find(job_id)
-        if job.transcript is None:
+        job = await state.snapshot(job_id, with_text=True)
+        finished = job.transcript
+        if finished is None:
             raise ApiError(
                 ErrorCode.CONFLICT,
                 f"Job {job_id} has no transcript yet (it is {job.state.value}).",
                 {"state": job.state.value},
             )
-        text = await state.off_loop(render, job.transcript, format.value)
+        text = await state.off_loop(render, finished, format.value)
         stem = Path(job.name).stem.encode("ascii", "replace").decode().replace('"', "_") or "job"
         return PlainTextResponse(
             text,
@@ -417,26 +436,28 @@ def create_app(state: ApiState) -> FastAPI:
     @app.delete(f"{API}/jobs/{{job_id}}")
     async def delete_job(job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job; forget a finished one (and its upload)."""
-        job = find(job_id)
+        job = await state.snapshot(job_id)
         if job.state.finished:
             removed = await state.off_loop(state.queue.remove, job_id)
             if removed:
                 await state.off_loop(state.sweep_uploads)
             return {"job_id": job_id, "removed": removed}
         await state.off_loop(state.queue.cancel, job_id)
+        job = await state.snapshot(job_id)  # a queued job is cancelled now, a running one soon
         return {"job_id": job_id, "cancel_requested": True, "state": job.state.value}
 
     @app.post(f"{API}/jobs/{{job_id}}/move-to-top")
     async def move_to_top(job_id: str) -> dict[str, Any]:
         """Make a queued job the next to run (the original's priority)."""
-        find(job_id)
+        await state.snapshot(job_id)  # 404 for no such job, 409 below for one not queued
         if not await state.off_loop(state.queue.move_to_top, job_id):
             raise ApiError(ErrorCode.CONFLICT, f"Job {job_id} is not queued, so it cannot move.")
         return {"job_id": job_id, "queue_position": 0}
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        text = state.metrics.render(state.queue.capacity(), state.queue.jobs())
+        listed = await state.off_loop(lambda: state.queue.snapshots(with_text=False))
+        text = state.metrics.render(state.queue.capacity(), listed)
         return Response(text, media_type=CONTENT_TYPE)
 
     from desktop_app.server.live_stream import add_stream_route  # it needs ApiState from here

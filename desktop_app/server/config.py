@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_app.core.paths import data_dir
 from desktop_app.core.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Seconds a refused client is told to wait (``Retry-After``) when the queue is full.
 AT_CAPACITY_RETRY_AFTER_S = 5
@@ -33,6 +37,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def ensure_token(settings: Settings) -> Settings:
+    """Off loopback a token is required: the one saved with the settings, generated and saved
+    the first time. Saved, so that a client set up once keeps working after a restart, and the
+    window and ``verbatim-cli serve`` hand out the same one. It writes the settings file: call it
+    off the GUI thread."""
+    if is_loopback(settings.api_host) or settings.api_token:
+        return settings
+    from desktop_app.saved_settings import load_saved, save
+
+    token = str(load_saved().get("api_token") or "")  # saved since ``settings`` were read
+    if not token:
+        token = secrets.token_urlsafe(32)
+        save({"api_token": token})
+        logger.info("Generated and saved an access token for the API")
+    return settings.replace(api_token=token)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 
-from desktop_app.core.jobs import Job, JobState
+from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.job_queue import Capacity
 from desktop_app.server.errors import ErrorCode
 
@@ -50,7 +50,7 @@ class Metrics:
         with self._lock:
             self._open_streams -= 1
 
-    def collect_finished(self, jobs: Iterable[Job]) -> None:
+    def collect_finished(self, jobs: Iterable[JobSnapshot]) -> None:
         with self._lock:
             for job in jobs:
                 finished_at = job.finished_at
@@ -62,14 +62,15 @@ class Metrics:
                 self._seen.add(key)
                 self._finished[job.state] += 1
                 elapsed = job.elapsed()
-                if job.state is JobState.DONE and job.transcript is not None and elapsed:
-                    self._audio_seconds += job.transcript.duration
+                # A done job's duration is its transcript's (a list snapshot holds no text).
+                if job.state is JobState.DONE and job.duration is not None and elapsed:
+                    self._audio_seconds += job.duration
                     self._processing_seconds += elapsed
                     for index, bound in enumerate(PROCESSING_BUCKETS_S):
                         if elapsed <= bound:
                             self._buckets[index] += 1
 
-    def render(self, capacity: Capacity, jobs: Iterable[Job]) -> str:
+    def render(self, capacity: Capacity, jobs: Iterable[JobSnapshot]) -> str:
         self.collect_finished(jobs)
         with self._lock:
             done = self._finished[JobState.DONE]
