@@ -35,9 +35,10 @@ class EditError(VerbatimError):
     """An edit that cannot be made (a split at the very edge, a segment squeezed to nothing)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class WordPlace:
-    """Where one word is: its segment's index and its index in that segment's words."""
+    """Where one word is: its segment's index and its index in that segment's words (ordered
+    as in the transcript)."""
 
     segment: int
     word: int
@@ -279,9 +280,8 @@ def next_unsure(places: Sequence[WordPlace], after: WordPlace | None) -> WordPla
         return None
     if after is None:
         return places[0]
-    key = (after.segment, after.word)
     for place in places:
-        if (place.segment, place.word) > key:
+        if place > after:
             return place
     return places[0]
 

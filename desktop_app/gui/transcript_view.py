@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -18,6 +19,7 @@ from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
 from desktop_app.gui.shortcuts import Shortcut
+from desktop_app.gui.transcript_editor import TranscriptEditor
 
 NO_JOB_HINT = "Select a job to read its transcript. Text appears here as it is recognised."
 RUNNING_HINT = "Transcribing… the text appears here as it is recognised."
@@ -47,8 +49,13 @@ class TranscriptView(QWidget):
     find_result = Signal(bool)
     needs_snapshot = Signal(str)  # job id: an update skipped a position, show a fresh snapshot
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, editor: TranscriptEditor | None = None, parent: QWidget | None = None
+    ) -> None:
+        """With an ``editor``, a finished job's transcript opens in it for proofreading; the
+        plain text pane shows the rest (running, queued, failed jobs)."""
         super().__init__(parent)
+        self.editor = editor
         self.job_id: str | None = None
         #: How many of the job's live segments the text shows: the index the next one must have.
         self.shown_segments = 0
@@ -81,11 +88,20 @@ class TranscriptView(QWidget):
         tools.addWidget(self.find_box, 1)
         tools.addWidget(self.find_button)
         tools.addWidget(self.copy_button)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.text)
+        if editor is not None:
+            self.pages.addWidget(editor)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
-        layout.addWidget(self.text, 1)
+        layout.addWidget(self.pages, 1)
         layout.addLayout(tools)
+
+    @property
+    def editing(self) -> bool:
+        """Whether the shown job is open in the editor."""
+        return self.editor is not None and self.pages.currentWidget() is self.editor
 
     def show_job(self, job: JobSnapshot | None) -> None:
         """Replace the pane's content with ``job`` (or the empty state)."""
@@ -93,10 +109,17 @@ class TranscriptView(QWidget):
         self.text.clear()
         self.shown_segments = 0
         if job is None:
+            self._show_editor(False)
             self.title.setText("No job selected")
             self.text.setPlaceholderText(NO_JOB_HINT)
             return
         self.show_header(job)
+        if self.editor is not None and job.state is JobState.DONE and job.transcript is not None:
+            self.shown_segments = len(job.transcript.segments)
+            self.editor.open_job(job)
+            self._show_editor(True)
+            return
+        self._show_editor(False)
         self.text.setPlaceholderText(RUNNING_HINT if job.state is JobState.RUNNING else "")
         segments = tuple(job.transcript.segments) if job.transcript is not None else job.segments
         # A finished job's transcript holds the same segments: updates still on their way for
@@ -131,8 +154,19 @@ class TranscriptView(QWidget):
         self.text.appendPlainText(segment_line(segment))
         self.shown_segments += 1
 
+    def _show_editor(self, shown: bool) -> None:
+        """The editor has its own find and replace; the plain pane's tools are for the text."""
+        if self.editor is not None and not shown:
+            self.editor.close_job()
+        self.pages.setCurrentWidget(self.editor if shown and self.editor else self.text)
+        self.find_box.setVisible(not shown)
+        self.find_button.setVisible(not shown)
+
     @Slot()
     def copy(self) -> None:
+        if self.editing and self.editor is not None:
+            QGuiApplication.clipboard().setText(self.editor.text())
+            return
         QGuiApplication.clipboard().setText(self.text.toPlainText())
 
     @Slot()
@@ -151,6 +185,9 @@ class TranscriptView(QWidget):
         return found
 
     def _focus_find(self) -> None:
+        if self.editing and self.editor is not None:
+            self.editor.focus_find()
+            return
         self.find_box.setFocus()
         self.find_box.selectAll()
 
