@@ -12,6 +12,7 @@ from desktop_app.core.edits import EditError, WordPlace
 from desktop_app.core.errors import ConfigError
 from desktop_app.core.settings import load_settings
 from desktop_app.core.transcript import Segment, Word
+from desktop_app.core.word_timeline import WordTimeline
 
 
 def _segment(start: float, spoken: list[tuple[str, float, float, float]]) -> Segment:
@@ -133,17 +134,16 @@ def test_revert_segment_brings_back_the_machine_text_after_split_and_edit() -> N
 
 
 def test_unsure_words_are_exactly_those_below_the_threshold_in_order() -> None:
-    places = edits.unsure_words(MACHINE, 0.5)
-    assert places == [WordPlace(0, 2), WordPlace(1, 1), WordPlace(2, 0)]
+    places = [WordPlace(0, 2), WordPlace(1, 1), WordPlace(2, 0)]  # below 0.5, in order
     visited = []
-    place = edits.next_unsure(places, None)
+    place = edits.next_unsure(MACHINE, 0.5, None)
     while place is not None and place not in visited:
         visited.append(place)
-        place = edits.next_unsure(places, place)
+        place = edits.next_unsure(MACHINE, 0.5, place)
     assert visited == places
-    assert edits.unsure_words(MACHINE, 0.0) == []
+    assert edits.next_unsure(MACHINE, 0.0, None) is None
     fixed = edits.set_text(MACHINE, 1, "ask now what")
-    assert WordPlace(1, 1) not in edits.unsure_words(fixed, 0.5)
+    assert edits.next_unsure(fixed, 0.5, WordPlace(0, 2)) == WordPlace(2, 0)
 
 
 def test_the_threshold_is_a_validated_setting() -> None:
@@ -210,3 +210,14 @@ def test_any_sequence_of_edits_keeps_the_invariants(
             assert segment.text.strip(), "no segment is left without text"
             if segment.words:
                 assert [w.text.strip() for w in segment.words] == segment.text.split()
+
+
+def test_the_word_timeline_finds_the_word_spoken_at_a_moment() -> None:
+    timeline = WordTimeline(MACHINE)
+    assert timeline.word_at(-1.0) is None
+    assert timeline.word_at(0.0) == WordPlace(0, 0)
+    assert timeline.word_at(1.2) == WordPlace(0, 3)
+    assert timeline.word_at(2.5) == WordPlace(0, 4)  # a pause: the last word heard
+    assert timeline.word_at(3.65) == WordPlace(1, 2)
+    assert timeline.start_of(WordPlace(2, 1)) == 5.4
+    assert timeline.start_of(WordPlace(2, 5)) is None

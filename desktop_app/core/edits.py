@@ -264,26 +264,19 @@ def revert_segment(segments: Segments, machine: Segments, index: int) -> Segment
     return (*segments[:index], restored, *segments[index + 1 :])
 
 
-def unsure_words(segments: Segments, threshold: float) -> list[WordPlace]:
-    """Every word the model gave a probability below ``threshold``, in transcript order."""
-    return [
-        WordPlace(segment_index, word_index)
-        for segment_index, segment in enumerate(segments)
-        for word_index, word in enumerate(segment.words)
-        if word.probability < threshold
-    ]
-
-
-def next_unsure(places: Sequence[WordPlace], after: WordPlace | None) -> WordPlace | None:
-    """The first unsure word after ``after`` (wrapping to the first); None when there is none."""
-    if not places:
-        return None
+def next_unsure(segments: Segments, threshold: float, after: WordPlace | None) -> WordPlace | None:
+    """The first unsure word after ``after`` (from the start when None), wrapping round to the
+    first; None when there is none. It scans from ``after`` on, so in a long transcript the next
+    one is found without listing them all."""
+    start = WordPlace(0, -1) if after is None else after
+    for segment_index in range(start.segment, len(segments)):
+        first = start.word + 1 if segment_index == start.segment else 0
+        for word_index, word in enumerate(segments[segment_index].words[first:], first):
+            if word.probability < threshold:
+                return WordPlace(segment_index, word_index)
     if after is None:
-        return places[0]
-    for place in places:
-        if place > after:
-            return place
-    return places[0]
+        return None
+    return next_unsure(segments, threshold, None)
 
 
 def problems(segments: Segments) -> list[str]:

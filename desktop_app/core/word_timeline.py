@@ -16,14 +16,13 @@ class WordTimeline:
     """The words of one version of a transcript, by start time."""
 
     def __init__(self, segments: Segments) -> None:
-        self._starts: list[float] = []
-        self._ends: list[float] = []
-        self._places: list[WordPlace] = []
-        for segment_index, segment in enumerate(segments):
-            for word_index, word in enumerate(segment.words):
-                self._starts.append(word.start)
-                self._ends.append(word.end)
-                self._places.append(WordPlace(segment_index, word_index))
+        # Plain lists of floats and int pairs: 20,000 words are indexed in milliseconds.
+        self._starts = [word.start for segment in segments for word in segment.words]
+        self._places = [
+            (segment_index, word_index)
+            for segment_index, segment in enumerate(segments)
+            for word_index in range(len(segment.words))
+        ]
 
     def word_at(self, seconds: float) -> WordPlace | None:
         """The word spoken at ``seconds``; in a pause, the last word before it (the view
@@ -31,11 +30,12 @@ class WordTimeline:
         index = bisect.bisect_right(self._starts, seconds) - 1
         if index < 0:
             return None
-        return self._places[index]
+        return WordPlace(*self._places[index])
 
     def start_of(self, place: WordPlace) -> float | None:
         """When the word at ``place`` starts; None if this transcript has no such word."""
-        index = bisect.bisect_left(self._places, place)
-        if index < len(self._places) and self._places[index] == place:
+        key = (place.segment, place.word)
+        index = bisect.bisect_left(self._places, key)
+        if index < len(self._places) and self._places[index] == key:
             return self._starts[index]
         return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
@@ -25,13 +25,14 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QRect,
     QRectF,
     QSize,
     Qt,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QPainter, QTextDocument, QUndoCommand, QUndoStack
+from PySide6.QtGui import QAction, QFontMetrics, QPainter, QTextDocument, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
@@ -60,10 +61,23 @@ from desktop_app.job_queue import JobQueue
 
 logger = logging.getLogger(__name__)
 
+#: Rows whose size (text and width) is remembered; past this the memory starts again.
+SIZE_CACHE_ROWS = 50_000
+#: Rows whose laid-out rich text is kept: more than a tall window shows.
+DOCUMENT_CACHE_ROWS = 300
+DOCUMENT_MARGIN = 4
 #: How far one keyboard nudge moves a segment's start or end, in seconds.
 NUDGE_SECONDS = 0.1
 UNSURE_COLOUR = "#b35900"
 CURRENT_WORD_COLOUR = "#ffe066"
+
+
+def _row_width(option: QStyleOptionViewItem) -> int:
+    """The width a row wraps to: the view's visible width. Not the option's rectangle, which
+    the list's layout passes with varying widths: each would measure the row again."""
+    view = option.widget
+    width = view.viewport().width() if isinstance(view, QAbstractItemView) else option.rect.width()
+    return max(100, width)
 
 
 def clock(seconds: float) -> str:
@@ -88,12 +102,25 @@ class SegmentModel(QAbstractListModel):
 
     #: row, new text: the user finished typing in a row (the editor turns it into a command).
     text_edited = Signal(int, str)
+    #: row: its lit word changed; repaint it (nothing else about it did).
+    row_relit = Signal(int)
 
     def __init__(self, threshold: float, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.threshold = threshold
         self.segments: Segments = ()
         self.current_word: WordPlace | None = None
+        #: Unsure words per row, kept in step with the rows an edit changes: the counter is
+        #: then a sum of 2,000 numbers, not a walk over 20,000 words per keystroke's edit.
+        self.unsure_counts: list[int] = []
+
+    @property
+    def unsure_total(self) -> int:
+        return sum(self.unsure_counts)
+
+    def _count_unsure(self, rows: Segments) -> list[int]:
+        threshold = self.threshold
+        return [sum(1 for w in s.words if w.probability < threshold) for s in rows]
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.segments)
@@ -164,15 +191,17 @@ class SegmentModel(QAbstractListModel):
         if old is segments:
             return
         first = 0
-        while first < min(len(old), len(segments)) and old[first] == segments[first]:
+        shortest = min(len(old), len(segments))
+        while first < shortest and (old[first] is segments[first] or old[first] == segments[first]):
             first += 1
         same_tail = 0
-        while (
-            same_tail < min(len(old), len(segments)) - first
-            and old[len(old) - 1 - same_tail] == segments[len(segments) - 1 - same_tail]
-        ):
+        while same_tail < shortest - first:
+            before, after = old[len(old) - 1 - same_tail], segments[len(segments) - 1 - same_tail]
+            if before is not after and before != after:
+                break
             same_tail += 1
         old_stop, new_stop = len(old) - same_tail, len(segments) - same_tail
+        self.unsure_counts[first:old_stop] = self._count_unsure(segments[first:new_stop])
         if not old:
             self.beginResetModel()
             self.segments = segments
@@ -194,21 +223,36 @@ class SegmentModel(QAbstractListModel):
         self.segments = segments
 
     def set_current_word(self, place: WordPlace | None) -> None:
-        """Light the word being played (and unlight the one before)."""
+        """Light the word being played (and unlight the one before).
+
+        Only a repaint of those rows (:attr:`rows_relit`), not ``dataChanged``: their text and
+        size are the same, and a list view lays every row out again on ``dataChanged``.
+        """
         if place == self.current_word:
             return
         rows = {p.segment for p in (place, self.current_word) if p is not None}
         self.current_word = place
         for row in rows:
             if row < len(self.segments):
-                self.dataChanged.emit(self.index(row), self.index(row))
+                self.row_relit.emit(row)
 
 
 class SegmentDelegate(QStyledItemDelegate):
     """Paints a row's marked text; edits its text in a line edit (the cursor is where a split
-    happens)."""
+    happens).
+
+    Why the caches: the view asks every row's size whenever it lays the rows out, and a
+    rich-text layout costs about a millisecond and a half, so 2,000 rows cost 3 s. A row's size is
+    measured from its plain text with the font's metrics (the marks change no size) and kept
+    per text and width; the rich text of the rows in sight is kept too, so a repaint re-lays none.
+    """
 
     editor_opened = Signal(QLineEdit)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._sizes: dict[tuple[float, float, str, int], QSize] = {}
+        self._documents: OrderedDict[tuple[str, int], QTextDocument] = OrderedDict()
 
     def paint(
         self,
@@ -229,20 +273,42 @@ class SegmentDelegate(QStyledItemDelegate):
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
-        document = self._document(option, index)
-        return QSize(int(document.idealWidth()), int(document.size().height()))
+        width = _row_width(option)
+        model = index.model()
+        # Keyed by what the row says, not its display text: formatting that for 2,000 rows at
+        # each layout cost more than the layout.
+        segment = model.segments[index.row()] if isinstance(model, SegmentModel) else None
+        key = (segment.start, segment.end, segment.text, width) if segment else None
+        size = self._sizes.get(key) if key else None
+        if size is None:
+            if len(self._sizes) > SIZE_CACHE_ROWS:
+                self._sizes.clear()
+            inner = QRect(0, 0, width - 2 * DOCUMENT_MARGIN, 1 << 24)
+            flags = Qt.TextFlag.TextWordWrap.value
+            text = str(index.data(Qt.ItemDataRole.DisplayRole))
+            height = QFontMetrics(option.font).boundingRect(inner, flags, text).height()
+            size = QSize(width, height + 2 * DOCUMENT_MARGIN)
+            if key:
+                self._sizes[key] = size
+        return size
 
-    @staticmethod
     def _document(
-        option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QTextDocument:
+        width = _row_width(option)
+        key = (str(index.data(SegmentRole.HTML)), width)
+        document = self._documents.get(key)
+        if document is not None:
+            self._documents.move_to_end(key)
+            return document
         document = QTextDocument()
+        document.setDocumentMargin(DOCUMENT_MARGIN)
         document.setDefaultFont(option.font)
-        document.setHtml(str(index.data(SegmentRole.HTML)))
-        width = option.rect.width()
-        if width <= 0 and option.widget is not None:
-            width = option.widget.width()
-        document.setTextWidth(max(100, width))
+        document.setHtml(key[0])
+        document.setTextWidth(width)
+        self._documents[key] = document
+        if len(self._documents) > DOCUMENT_CACHE_ROWS:
+            self._documents.popitem(last=False)
         return document
 
     def createEditor(
@@ -340,8 +406,7 @@ class TranscriptEditor(QWidget):
         self.undo_stack = QUndoStack(self)
         self.model = SegmentModel(unsure_threshold, self)
         self.model.text_edited.connect(self.set_text)
-        self.timeline = WordTimeline(())
-        self.unsure: list[WordPlace] = []
+        self._timeline: WordTimeline | None = None  # built when playback first needs it
         self._unsure_place: WordPlace | None = None
         self._line_edit: QLineEdit | None = None
 
@@ -357,7 +422,11 @@ class TranscriptEditor(QWidget):
         self.view.setWordWrap(True)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
-        self.view.setBatchSize(200)
+        # Small batches: the rows out of sight are measured between events, a few at a time.
+        self.view.setBatchSize(25)
+        # Always there, so the rows' width (and their measured heights) never change when it
+        # appears: that would measure every row twice.
+        self.view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.view.setEditTriggers(
             QAbstractItemView.EditTrigger.DoubleClicked
             | QAbstractItemView.EditTrigger.EditKeyPressed
@@ -365,6 +434,7 @@ class TranscriptEditor(QWidget):
         )
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.clicked.connect(self._on_clicked)
+        self.model.row_relit.connect(self._repaint_row)
 
         self.find_box = QLineEdit()
         self.find_box.setAccessibleName("Find in transcript")
@@ -549,8 +619,8 @@ class TranscriptEditor(QWidget):
     def apply(self, segments: Segments, row: int) -> None:
         """Show ``segments`` and save them (commands call this on redo and undo)."""
         self.model.set_segments(segments)
-        if segments:
-            self.view.setCurrentIndex(self.model.index(min(max(row, 0), len(segments) - 1)))
+        if segments and self.current_row() != (row := min(max(row, 0), len(segments) - 1)):
+            self.view.setCurrentIndex(self.model.index(row))
         self._after_change()
         job_id = self.job_id
         if job_id is None:
@@ -673,7 +743,7 @@ class TranscriptEditor(QWidget):
 
     def next_unsure(self) -> WordPlace | None:
         """Go to the next unsure word after the last one visited, light it, and ask to hear it."""
-        place = edits.next_unsure(self.unsure, self._unsure_place)
+        place = edits.next_unsure(self.model.segments, self.model.threshold, self._unsure_place)
         self._unsure_place = place
         if place is None:
             self.message.emit("No unsure words are left.")
@@ -692,16 +762,25 @@ class TranscriptEditor(QWidget):
     def show_position(self, seconds: float) -> None:
         """Light the word spoken at ``seconds`` and keep its row in sight."""
         place = self.timeline.word_at(seconds)
+        previous = self.model.current_word
         self.model.set_current_word(place)
-        if place is not None:
+        if place is not None and (previous is None or previous.segment != place.segment):
             self.view.scrollTo(self.model.index(place.segment))
 
     # ----------------------------------------------------------------- internals
+    @property
+    def timeline(self) -> WordTimeline:
+        if self._timeline is None:
+            self._timeline = WordTimeline(self.model.segments)
+        return self._timeline
+
     def _after_change(self) -> None:
-        segments = self.model.segments
-        self.timeline = WordTimeline(segments)
-        self.unsure = edits.unsure_words(segments, self.model.threshold)
-        self.unsure_label.setText(f"{plural(len(self.unsure), 'unsure word')} left")
+        self._timeline = None
+        self.unsure_label.setText(f"{plural(self.model.unsure_total, 'unsure word')} left")
+
+    @Slot(int)
+    def _repaint_row(self, row: int) -> None:
+        self.view.update(self.model.index(row))
 
     def _remember_editor(self, editor: QLineEdit) -> None:
         self._line_edit = editor

@@ -214,3 +214,12 @@ def test_edits_reach_the_store_as_they_are_made(qtbot, editing, tmp_path: Path):
     (job,) = again.load().jobs
     assert job.segments[2].text == " ask now what"
     again.close()
+
+
+def test_a_row_can_be_edited_again_right_after_an_edit(qtbot, editing):
+    editor, _queue, _job_id = editing
+    for text in ("fellow citizens,", "fellow citizens, all"):
+        line = _type_into_row(qtbot, editor, 1, text)
+        qtbot.keyClick(line, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda text=text: editor.segments[1].text == f" {text}")
+        qtbot.waitUntil(lambda: editor.view.state() is editor.view.State.NoState)
