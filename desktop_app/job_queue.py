@@ -37,6 +37,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop_app.core.audio import probe
+from desktop_app.core.edits import changed_rows
 from desktop_app.core.errors import JobCancelled, VerbatimError
 from desktop_app.core.intake import BatchResult, split_already_queued
 from desktop_app.core.job_store import JobStore, OwedExport, describe_write_failure
@@ -718,10 +719,11 @@ class JobQueue(QObject):
             job = self._jobs.get(job_id)
             if job is None or job.state is not JobState.DONE or job.transcript is None:
                 return False
+            first, old_stop, new_stop = changed_rows(job.segments, segments)
             job.segments = list(segments)
             # A new transcript object: snapshots the GUI holds keep the one they were given.
             job.transcript = dataclasses.replace(job.transcript, segments=list(segments))
-        self._persist(JobStore.save_edits, job_id, list(segments))
+        self._persist(JobStore.save_edits, job_id, first, old_stop, list(segments[first:new_stop]))
         self.job_updated.emit(job_id)
         return True
 

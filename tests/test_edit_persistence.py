@@ -39,6 +39,13 @@ MACHINE = [
 ]
 
 
+def _save(store: JobStore, job_id: str, new: list[Segment] | tuple[Segment, ...]) -> bool:
+    """Store ``new`` as the queue does: only the rows that changed from what is stored."""
+    old = store.read_segments(job_id)
+    first, old_stop, new_stop = edits.changed_rows(old, new)
+    return store.save_edits(job_id, first, old_stop, list(new[first:new_stop]))
+
+
 def _done_job(path: Path) -> Job:
     transcript = Transcript(list(MACHINE), language="en", duration=4.0, model="tiny.en")
     return Job(
@@ -58,8 +65,8 @@ def test_edits_survive_a_restart_and_revert_all_restores_the_machine_text(tmp_pa
     job = _done_job(tmp_path / "a.wav")
     store.add_job(job)
     edited = list(edits.set_text(tuple(MACHINE), 0, "thereunder the"))
-    assert store.save_edits(job.id, edited)
-    assert store.save_edits(job.id, edited[:1])  # a second edit keeps the first machine copy
+    assert _save(store, job.id, edited)
+    assert _save(store, job.id, edited[:1])  # a second edit keeps the first machine copy
     store.close()
 
     store = JobStore(store_path)
@@ -81,7 +88,7 @@ def test_an_edit_of_a_job_no_longer_done_is_not_stored(tmp_path):
     store.add_job(job)
     job.state, job.segments, job.transcript = JobState.QUEUED, [], None
     store.requeue(job)  # re-transcribed meanwhile
-    assert not store.save_edits(job.id, MACHINE[:1])
+    assert not store.save_edits(job.id, 0, 2, MACHINE[:1])
     assert store.read_segments(job.id) == []
     store.close()
 
@@ -90,7 +97,7 @@ def test_a_new_transcription_drops_the_old_machine_copy(tmp_path):
     store = JobStore(tmp_path / "jobs.sqlite3")
     job = _done_job(tmp_path / "a.wav")
     store.add_job(job)
-    store.save_edits(job.id, MACHINE[:1])
+    _save(store, job.id, MACHINE[:1])
     store.finish_job(job)  # a re-run's new transcript, stored as done
     assert store.read_machine_segments(job.id) is None
     store.close()
@@ -108,11 +115,12 @@ def test_edits_survive_a_kill_of_the_process_that_made_them(tmp_path):
         from pathlib import Path
         from desktop_app.core import edits
         from desktop_app.core.job_store import JobStore
+        from tests.test_edit_persistence import _save
         store = JobStore(Path({str(store_path)!r}))
         segments = tuple(store.read_segments({job.id!r}))
         segments = edits.set_text(segments, 0, "thereunder the")
         segments = edits.merge_with_next(segments, 0)
-        store.save_edits({job.id!r}, list(segments))
+        _save(store, {job.id!r}, segments)
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
@@ -169,9 +177,42 @@ def test_the_read_only_listing_reads_the_edited_text(tmp_path):
     store = JobStore(store_path)
     job = _done_job(tmp_path / "a.wav")
     store.add_job(job)
-    store.save_edits(job.id, list(edits.set_text(tuple(MACHINE), 0, "thereunder the")))
+    _save(store, job.id, edits.set_text(tuple(MACHINE), 0, "thereunder the"))
     reader = JobStore(store_path, read_only=True)
     assert reader.read_segments(job.id)[0].text == " thereunder the"
     reader.close()
     store.close()
     assert os.path.exists(store_path)
+
+
+def test_only_changed_rows_are_written_and_later_rows_move_with_splits_and_merges(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    many = [
+        Segment(
+            i * 2.0,
+            i * 2.0 + 1.5,
+            f" row {i} a b",
+            (
+                Word(i * 2.0, i * 2.0 + 0.5, " row", 0.9),
+                Word(i * 2.0 + 0.5, i * 2.0 + 1.0, f" {i}", 0.9),
+                Word(i * 2.0 + 1.0, i * 2.0 + 1.2, " a", 0.9),
+                Word(i * 2.0 + 1.2, i * 2.0 + 1.5, " b", 0.9),
+            ),
+        )
+        for i in range(30)
+    ]
+    job = _done_job(tmp_path / "a.wav")
+    job.segments = list(many)
+    store.add_job(job)
+    segments = tuple(many)
+    for step in (
+        lambda s: edits.split(s, 3, s[3].text.index(" a")),
+        lambda s: edits.split(s, 10, s[10].text.index(" b")),
+        lambda s: edits.merge_with_next(s, 20),
+        lambda s: edits.set_text(s, 29, "the end"),
+        lambda s: edits.merge_with_next(s, 0),
+    ):
+        segments = step(segments)
+        assert _save(store, job.id, segments)
+        assert tuple(store.read_segments(job.id)) == segments
+    store.close()

@@ -279,6 +279,24 @@ def next_unsure(segments: Segments, threshold: float, after: WordPlace | None) -
     return next_unsure(segments, threshold, None)
 
 
+def changed_rows(old: Sequence[Segment], new: Sequence[Segment]) -> tuple[int, int, int]:
+    """``(first, old_stop, new_stop)``: ``old[first:old_stop]`` became ``new[first:new_stop]``
+    and the rest is the same. Why: an edit changes a row or two of thousands, and the view and
+    the store then touch only those (an identity check first: unchanged rows are the same
+    objects, so comparing a 2-hour transcript costs microseconds)."""
+    first = 0
+    shortest = min(len(old), len(new))
+    while first < shortest and (old[first] is new[first] or old[first] == new[first]):
+        first += 1
+    tail = 0
+    while tail < shortest - first:
+        before, after = old[len(old) - 1 - tail], new[len(new) - 1 - tail]
+        if before is not after and before != after:
+            break
+        tail += 1
+    return first, len(old) - tail, len(new) - tail
+
+
 def problems(segments: Segments) -> list[str]:
     """What breaks the invariants the exporters rely on (empty when none): for tests and for
     checking a transcript read back from the store."""

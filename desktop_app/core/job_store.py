@@ -835,10 +835,14 @@ class JobStore:
                 db.execute(f"INSERT OR REPLACE {_OWED_INSERT}", _owed_row(owed))
         self._last_progress.pop(job.id, None)
 
-    def save_edits(self, job_id: str, segments: list[Segment]) -> bool:
-        """Store a finished job's edited segments in one transaction, keeping the machine's
-        own the first time; False (nothing written) when the job is no longer done, say
-        re-transcribed in the meantime, so a late edit never lands on another transcription.
+    def save_edits(self, job_id: str, first: int, old_stop: int, rows: list[Segment]) -> bool:
+        """Store an edit of a finished job: its segments ``first`` to ``old_stop`` (exclusive)
+        are now ``rows``, the later ones move up or down; one transaction, keeping the
+        machine's own segments the first time. Only the changed rows are written: rewriting a
+        2-hour transcript at each edit held the interpreter long enough to stall the window.
+
+        False (nothing written) when the job is no longer done, say re-transcribed in the
+        meantime, so a late edit never lands on another transcription.
         """
         with self._transaction() as db:
             state = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -849,7 +853,26 @@ class JobStore:
                 f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE job_id = ?",
                 (job_id,),
             )
-            self._write_segment_rows(db, job_id, segments)
+            db.execute(
+                "DELETE FROM segments WHERE job_id = ? AND idx >= ? AND idx < ?",
+                (job_id, first, old_stop),
+            )
+            shift = first + len(rows) - old_stop
+            if shift:  # through negative places, so no two rows ever share one on the way
+                db.execute(
+                    "UPDATE segments SET idx = -1 - (idx + ?) WHERE job_id = ? AND idx >= ?",
+                    (shift, job_id, old_stop),
+                )
+                db.execute(
+                    "UPDATE segments SET idx = -1 - idx WHERE job_id = ? AND idx < 0", (job_id,)
+                )
+            db.executemany(
+                f"INSERT INTO segments ({_SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (job_id, first + offset, s.start, s.end, s.text, _words_json(s))
+                    for offset, s in enumerate(rows)
+                ],
+            )
         return True
 
     def discard_edits(self, job_id: str) -> bool:
@@ -1114,16 +1137,12 @@ class JobStore:
     # ----------------------------------------------------------------- helpers
     @staticmethod
     def _write_segments(db: sqlite3.Connection, job: Job) -> None:
-        JobStore._write_segment_rows(db, job.id, job.segments)
-
-    @staticmethod
-    def _write_segment_rows(db: sqlite3.Connection, job_id: str, segments: list[Segment]) -> None:
-        db.execute("DELETE FROM segments WHERE job_id = ?", (job_id,))
+        db.execute("DELETE FROM segments WHERE job_id = ?", (job.id,))
         db.executemany(
             "INSERT INTO segments (job_id, idx, start, end, text, words) VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (job_id, index, s.start, s.end, s.text, _words_json(s))
-                for index, s in enumerate(segments)
+                (job.id, index, s.start, s.end, s.text, _words_json(s))
+                for index, s in enumerate(job.segments)
             ],
         )
 

@@ -190,17 +190,7 @@ class SegmentModel(QAbstractListModel):
         old = self.segments
         if old is segments:
             return
-        first = 0
-        shortest = min(len(old), len(segments))
-        while first < shortest and (old[first] is segments[first] or old[first] == segments[first]):
-            first += 1
-        same_tail = 0
-        while same_tail < shortest - first:
-            before, after = old[len(old) - 1 - same_tail], segments[len(segments) - 1 - same_tail]
-            if before is not after and before != after:
-                break
-            same_tail += 1
-        old_stop, new_stop = len(old) - same_tail, len(segments) - same_tail
+        first, old_stop, new_stop = edits.changed_rows(old, segments)
         self.unsure_counts[first:old_stop] = self._count_unsure(segments[first:new_stop])
         if not old:
             self.beginResetModel()

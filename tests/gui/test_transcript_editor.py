@@ -223,3 +223,27 @@ def test_a_row_can_be_edited_again_right_after_an_edit(qtbot, editing):
         qtbot.keyClick(line, Qt.Key.Key_Return)
         qtbot.waitUntil(lambda text=text: editor.segments[1].text == f" {text}")
         qtbot.waitUntil(lambda: editor.view.state() is editor.view.State.NoState)
+
+
+def test_a_finished_job_selected_in_the_window_opens_in_the_editor(make_window, qtbot, tmp_path):
+    window = make_window(FakeEngine(), workers=1, queue_size=3)
+    job = window.queue.add_finished(
+        tmp_path / "speech.wav",
+        Transcript(list(MACHINE), language="en", duration=5.0),
+        TranscriptionOptions(),
+    )
+    window.show()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1)
+    window.select_job(job.id)
+    editor = window.transcript.editor
+    assert editor is not None and window.transcript.editing
+    assert editor.segments == MACHINE
+    editor.view.setFocus()
+    for text in ("fellow citizens,", "fellow citizens, all"):
+        line = _type_into_row(qtbot, editor, 1, text)
+        qtbot.keyClick(line, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda text=text: editor.segments[1].text == f" {text}")
+        qtbot.waitUntil(lambda: editor.view.state() is editor.view.State.NoState)
+    assert editor.saver.wait(10)
+    snapshot = window.queue.snapshot(job.id)
+    assert snapshot is not None and snapshot.segments[1].text == " fellow citizens, all"
