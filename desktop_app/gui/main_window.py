@@ -89,7 +89,7 @@ from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.settings_dialog import SettingsDialog
 from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
-from desktop_app.gui.transcript_editor import TranscriptEditor, confirm_discarding_edits
+from desktop_app.gui.transcript_editor import TranscriptEditor
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.icon_files import icon_files
 from desktop_app.job_queue import JobQueue
@@ -835,7 +835,7 @@ class MainWindow(QMainWindow):
     def retranscribe_selected(self) -> None:
         """Run finished jobs again with other options (a larger model, another language)."""
         jobs = [job for job in self.selected_jobs() if job.state is JobState.DONE]
-        if jobs and confirm_discarding_edits(self, self.queue, [job.id for job in jobs]):
+        if jobs and self.transcript.confirm_discarding_edits([job.id for job in jobs]):
             self._open_options_dialog(jobs, "Re-transcribe", self._retranscribe)
 
     def _open_options_dialog(self, jobs: list[JobSnapshot], action: str, apply: Any) -> None:

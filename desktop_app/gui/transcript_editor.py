@@ -393,6 +393,9 @@ class TranscriptEditor(QWidget):
         self.machine: Segments = ()
         self.duration = 0.0
         self.saver = EditSaver()
+        #: Job id -> the machine's segments, for the jobs edited in this session: their edits
+        #: may still be on the way to the store, so the store cannot yet be asked.
+        self._edited: dict[str, Segments] = {}
         self.undo_stack = QUndoStack(self)
         self.model = SegmentModel(unsure_threshold, self)
         self.model.text_edited.connect(self.set_text)
@@ -578,12 +581,14 @@ class TranscriptEditor(QWidget):
         segments = tuple(job.transcript.segments)
         if job.id == self.job_id and segments == self.model.segments:
             return
-        self.saver.wait()  # the last job's edits are written before another is read
         self.undo_stack.clear()
         self.job_id = job.id
         self.duration = job.transcript.duration or job.duration or 0.0
-        machine = self.queue.machine_segments(job.id)
-        self.machine = tuple(machine) if machine is not None else segments
+        machine = self._edited.get(job.id)
+        if machine is None:  # not edited here, so no edit of it is on its way to the store
+            stored = self.queue.machine_segments(job.id)
+            machine = tuple(stored) if stored is not None else segments
+        self.machine = machine
         self.model.current_word = None
         self.model.set_segments(())
         self.model.set_segments(segments)
@@ -615,10 +620,12 @@ class TranscriptEditor(QWidget):
         job_id = self.job_id
         if job_id is None:
             return
-        if segments == self.machine:
-            machine = self.machine
+        machine = self.machine
+        if segments == machine:
+            self._edited.pop(job_id, None)
             self.saver.put(lambda: self.queue.discard_edits(job_id, machine))
         else:
+            self._edited[job_id] = machine
             self.saver.put(lambda: self.queue.save_edits(job_id, segments))
 
     def _push(self, text: str, make: Callable[[Segments], Segments], row: int) -> bool:
@@ -787,19 +794,19 @@ class TranscriptEditor(QWidget):
         if index.isValid():
             self.play_requested.emit(self.model.segments[index.row()].start)
 
-
-def confirm_discarding_edits(parent: QWidget, queue: JobQueue, job_ids: list[str]) -> bool:
-    """Re-transcribing replaces a transcript; one the user edited is asked about first."""
-    edited = queue.edited_ids() & set(job_ids)
-    if not edited:
-        return True
-    answer = QMessageBox.question(
-        parent,
-        "Discard your edits?",
-        f"{plural(len(edited), 'selected job has', 'selected jobs have')} edited "
-        "transcripts. Re-transcribing replaces them with the new transcription, and your "
-        "edits are lost. Re-transcribe anyway?",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+    def confirm_discarding_edits(self, job_ids: list[str]) -> bool:
+        """Re-transcribing replaces a transcript; one the user edited is asked about first
+        (edited in this session, perhaps not stored yet, or edited before)."""
+        edited = (set(self._edited) | self.queue.edited_ids()) & set(job_ids)
+        if not edited:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Discard your edits?",
+            f"{plural(len(edited), 'selected job has', 'selected jobs have')} edited "
+            "transcripts. Re-transcribing replaces them with the new transcription, and your "
+            "edits are lost. Re-transcribe anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes

@@ -98,6 +98,11 @@ class TranscriptView(QWidget):
         layout.addWidget(self.pages, 1)
         layout.addLayout(tools)
 
+    def confirm_discarding_edits(self, job_ids: list[str]) -> bool:
+        """Whether re-transcribing ``job_ids`` may go ahead (the user is asked if any has
+        edits); always without an editor."""
+        return self.editor is None or self.editor.confirm_discarding_edits(job_ids)
+
     @property
     def editing(self) -> bool:
         """Whether the shown job is open in the editor."""

@@ -17,7 +17,7 @@ from desktop_app.core.job_store import JobStore
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
 from desktop_app.gui.shortcuts import Shortcut
-from desktop_app.gui.transcript_editor import TranscriptEditor, confirm_discarding_edits
+from desktop_app.gui.transcript_editor import TranscriptEditor
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
@@ -186,12 +186,17 @@ def test_re_transcribing_an_edited_job_asks_first(qtbot, editing, monkeypatch):
         return QMessageBox.StandardButton.No
 
     monkeypatch.setattr(QMessageBox, "question", answer)
-    assert confirm_discarding_edits(editor, queue, [job_id])  # not edited: no question
+    assert editor.confirm_discarding_edits([job_id])  # not edited: no question
     assert not asked
     assert editor.set_text(0, "And so our")
-    assert editor.saver.wait(10)
-    assert not confirm_discarding_edits(editor, queue, [job_id])
+    assert not editor.confirm_discarding_edits([job_id])  # asked even before it is stored
     assert "1 selected job has edited transcripts" in asked[0]
+    assert editor.saver.wait(10)
+    editor.close_job()
+    other = TranscriptEditor(queue, 0.5)  # a later session: the store knows
+    assert not other.confirm_discarding_edits([job_id])
+    assert len(asked) == 2
+    other.deleteLater()
 
 
 def test_every_editor_control_is_named_and_its_keys_are_declared(editing):
