@@ -216,3 +216,18 @@ def test_only_changed_rows_are_written_and_later_rows_move_with_splits_and_merge
         assert _save(store, job.id, segments)
         assert tuple(store.read_segments(job.id)) == segments
     store.close()
+
+
+def test_a_rewrite_after_write_failures_keeps_the_machine_copy(tmp_path):
+    """The queue rewrites the whole store once it can be written again: the machine's segments
+    of an edited job exist only in the store, so the rewrite must carry them over."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job = _done_job(tmp_path / "a.wav")
+    store.add_job(job)
+    edited = list(edits.set_text(tuple(MACHINE), 0, "thereunder the"))
+    assert _save(store, job.id, edited)
+    job.segments = edited
+    store.rewrite([job], [], [])
+    assert store.read_segments(job.id) == edited
+    assert store.read_machine_segments(job.id) == MACHINE
+    store.close()
