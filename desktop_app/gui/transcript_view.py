@@ -119,12 +119,12 @@ class TranscriptView(QWidget):
             self.text.setPlaceholderText(NO_JOB_HINT)
             return
         self.show_header(job)
-        if self.editor is not None and job.state is JobState.DONE and job.transcript is not None:
-            self.shown_segments = len(job.transcript.segments)
+        # A finished job with text opens in the editor; the plain text below is still made,
+        # for copying and for a job without speech ("No speech was found").
+        editable = job.state is JobState.DONE and job.transcript is not None and job.segments
+        if self.editor is not None and editable:
             self.editor.open_job(job)
-            self._show_editor(True)
-            return
-        self._show_editor(False)
+        self._show_editor(bool(editable))
         self.text.setPlaceholderText(RUNNING_HINT if job.state is JobState.RUNNING else "")
         segments = tuple(job.transcript.segments) if job.transcript is not None else job.segments
         # A finished job's transcript holds the same segments: updates still on their way for
@@ -161,6 +161,7 @@ class TranscriptView(QWidget):
 
     def _show_editor(self, shown: bool) -> None:
         """The editor has its own find and replace; the plain pane's tools are for the text."""
+        shown = shown and self.editor is not None
         if self.editor is not None and not shown:
             self.editor.close_job()
         self.pages.setCurrentWidget(self.editor if shown and self.editor else self.text)
