@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core import edits
 from desktop_app.core.edits import EditError, Segments, WordPlace
+from desktop_app.core.job_store import JobStoreError
 from desktop_app.core.jobs import JobSnapshot
 from desktop_app.core.word_timeline import WordTimeline
 from desktop_app.core.wording import plural
@@ -390,7 +391,10 @@ class TranscriptEditor(QWidget):
         super().__init__(parent)
         self.queue = queue
         self.job_id: str | None = None
-        self.machine: Segments = ()
+        #: The machine's segments of the open job; None until an edit or a revert needs them
+        #: (read from the store then, not at every opening).
+        self._machine: Segments | None = None
+        self._opened: Segments = ()  # the job's segments when it was opened
         self.duration = 0.0
         self.saver = EditSaver()
         #: Job id -> the machine's segments, for the jobs edited in this session: their edits
@@ -584,11 +588,8 @@ class TranscriptEditor(QWidget):
         self.undo_stack.clear()
         self.job_id = job.id
         self.duration = job.transcript.duration or job.duration or 0.0
-        machine = self._edited.get(job.id)
-        if machine is None:  # not edited here, so no edit of it is on its way to the store
-            stored = self.queue.machine_segments(job.id)
-            machine = tuple(stored) if stored is not None else segments
-        self.machine = machine
+        self._machine = self._edited.get(job.id)
+        self._opened = segments
         self.model.current_word = None
         self.model.set_segments(())
         self.model.set_segments(segments)
@@ -620,13 +621,27 @@ class TranscriptEditor(QWidget):
         job_id = self.job_id
         if job_id is None:
             return
-        machine = self.machine
-        if segments == machine:
+        machine = self.machine_segments()
+        if machine is not None and segments == machine:
             self._edited.pop(job_id, None)
             self.saver.put(lambda: self.queue.discard_edits(job_id, machine))
         else:
-            self._edited[job_id] = machine
+            if machine is not None:
+                self._edited[job_id] = machine
             self.saver.put(lambda: self.queue.save_edits(job_id, segments))
+
+    def machine_segments(self) -> Segments | None:
+        """The machine's own segments of the open job; None (said in :attr:`message`) when
+        the store cannot be read. A job edited in this session is known here, since its edits
+        may still be on the way to the store; one never edited has no copy in the store."""
+        if self._machine is None and self.job_id is not None:
+            try:
+                stored = self.queue.machine_segments(self.job_id)
+            except JobStoreError as error:
+                self.message.emit(f"The machine's transcript cannot be read now: {error}")
+                return None
+            self._machine = tuple(stored) if stored is not None else self._opened
+        return self._machine
 
     def _push(self, text: str, make: Callable[[Segments], Segments], row: int) -> bool:
         before = self.model.segments
@@ -713,13 +728,16 @@ class TranscriptEditor(QWidget):
 
     def revert_segment(self) -> bool:
         row = self.current_row()
-        return row >= 0 and self._push(
-            "Revert segment", lambda s: edits.revert_segment(s, self.machine, row), row
+        machine = self.machine_segments() if row >= 0 else None
+        return machine is not None and self._push(
+            "Revert segment", lambda s: edits.revert_segment(s, machine, row), row
         )
 
     def revert_all(self) -> bool:
-        machine = self.machine
-        return self._push("Revert all", lambda _s: machine, max(0, self.current_row()))
+        machine = self.machine_segments()
+        return machine is not None and self._push(
+            "Revert all", lambda _s: machine, max(0, self.current_row())
+        )
 
     # ----------------------------------------------------------------- finding
     @Slot()

@@ -252,3 +252,21 @@ def test_a_finished_job_selected_in_the_window_opens_in_the_editor(make_window, 
     assert editor.saver.wait(10)
     snapshot = window.queue.snapshot(job.id)
     assert snapshot is not None and snapshot.segments[1].text == " fellow citizens, all"
+
+
+def test_a_store_that_cannot_be_read_costs_the_revert_not_the_window(qtbot, editing):
+    """Opening a job reads nothing from the store (a closed store once raised there, from a
+    state change during shut-down); a revert that needs the store says why it cannot."""
+    editor, queue, job_id = editing
+    store = queue.store
+    assert store is not None
+    store.close()
+    editor.close_job()
+    snapshot = queue.snapshot(job_id)
+    assert snapshot is not None
+    editor.open_job(snapshot)  # no store read: nothing raises
+    messages: list[str] = []
+    editor.message.connect(messages.append)
+    editor.view.setCurrentIndex(editor.model.index(0))
+    assert not editor.revert_all()
+    assert "cannot be read now" in messages[0]
