@@ -270,3 +270,96 @@ def test_a_store_that_cannot_be_read_costs_the_revert_not_the_window(qtbot, edit
     editor.view.setCurrentIndex(editor.model.index(0))
     assert not editor.revert_all()
     assert "cannot be read now" in messages[0]
+
+
+# A window that edits a finished job through its editor, says so once the edit is stored, and
+# waits to be killed.
+EDITING_CHILD = """
+import sys
+from pathlib import Path
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.settings import load_settings
+from desktop_app.core.transcriber import TranscriptionOptions
+from desktop_app.core.transcript import Transcript
+from desktop_app.gui.main_window import MainWindow
+from tests.fakes import FakeEngine
+from tests.gui.test_transcript_editor import MACHINE
+app = QApplication([])
+window = MainWindow(
+    settings=load_settings(environ={}, saved={}), engine=FakeEngine(), environ={},
+    store=JobStore(Path(sys.argv[1])),
+)
+job = window.queue.add_finished(
+    Path(sys.argv[2]), Transcript(list(MACHINE), language="en", duration=5.0),
+    TranscriptionOptions(),
+)
+window.transcript.show_job(window.queue.snapshot(job.id))
+editor = window.transcript.editor
+editor.view.setCurrentIndex(editor.model.index(1))
+editor.set_text(1, "fellow citizens,")
+editor.merge()
+def report():
+    if editor.saver.wait(0):
+        print("stored", flush=True)
+    else:
+        QTimer.singleShot(20, report)
+report()
+app.exec()
+"""
+
+
+def test_edits_survive_a_kill_of_the_window_and_revert_all_restores_the_machine_text(
+    qtbot, tmp_path
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from desktop_app.core.settings import load_settings
+    from desktop_app.gui.main_window import MainWindow
+
+    repo = Path(__file__).resolve().parents[2]
+    store_path = tmp_path / "jobs.sqlite3"
+    child = subprocess.Popen(
+        [sys.executable, "-c", EDITING_CHILD, str(store_path), str(tmp_path / "speech.wav")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo), "QT_QPA_PLATFORM": "offscreen"},
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "stored"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+
+    window = MainWindow(
+        settings=load_settings(environ={}, saved={}),
+        engine=FakeEngine(),
+        environ={},
+        store=JobStore(store_path),
+    )
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: not window.restoring)
+        (job,) = window.queue.jobs()
+        window.select_job(job.id)
+        editor = window.transcript.editor
+        assert editor is not None and window.transcript.editing
+        assert [s.text for s in editor.segments] == [
+            " And so my",
+            " fellow citizens, ask not what",
+        ]
+        assert editor.revert_all()
+        assert editor.segments == MACHINE  # exactly: text, times, words
+        assert editor.saver.wait(10)
+        assert tuple(window.queue.snapshot(job.id).segments) == MACHINE  # type: ignore[union-attr]
+        assert window.queue.edited_ids() == set()
+    finally:
+        window.shutdown()
