@@ -154,7 +154,7 @@ def test_next_unsure_visits_exactly_the_unsure_words_in_order(qtbot, editing):
     assert editor.current_row() == 0
     line = _type_into_row(qtbot, editor, 1, "fellow Americans,")
     qtbot.keyClick(line, Qt.Key.Key_Return)  # the same text: no edit, still unsure
-    qtbot.waitUntil(lambda: not line.isVisible())
+    qtbot.waitUntil(lambda: editor.view.state() is editor.view.State.NoState)
     assert editor.unsure_label.text() == "3 unsure words left"
     line = _type_into_row(qtbot, editor, 1, "yellow Americans,")
     qtbot.keyClick(line, Qt.Key.Key_Return)  # the typed word is sure
