@@ -45,6 +45,14 @@ class Shortcut(Enum):
     END_LATER = "Alt+Right"
     REPLACE = "Ctrl+H"
     NEXT_UNSURE = "F3"
+    # Playback beside the editor: none is Space, a letter, or Ctrl+Left/Right (words in a row).
+    PLAY_PAUSE = "Ctrl+P"
+    SKIP_BACK = "Alt+,"
+    SKIP_FORWARD = "Alt+."
+    SLOWER = "Alt+Down"
+    FASTER = "Alt+Up"
+    START_AT_PLAYBACK = "Alt+["
+    END_AT_PLAYBACK = "Alt+]"
 
     @property
     def keys(self) -> QKeySequence:

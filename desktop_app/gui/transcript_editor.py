@@ -69,6 +69,8 @@ DOCUMENT_CACHE_ROWS = 300
 DOCUMENT_MARGIN = 4
 #: How far one keyboard nudge moves a segment's start or end, in seconds.
 NUDGE_SECONDS = 0.1
+#: How much comes before an unsure word when "Next unsure word" plays it, in seconds.
+UNSURE_CONTEXT_SECONDS = 1.0
 UNSURE_COLOUR = "#b35900"
 CURRENT_WORD_COLOUR = "#ffe066"
 
@@ -713,6 +715,18 @@ class TranscriptEditor(QWidget):
             row,
         )
 
+    @Slot(float)
+    def start_at(self, seconds: float) -> bool:
+        """The current segment starts at ``seconds`` (the playback position); undoable."""
+        row = self.current_row()
+        return row >= 0 and self.set_times(seconds, self.model.segments[row].end)
+
+    @Slot(float)
+    def end_at(self, seconds: float) -> bool:
+        """The current segment ends at ``seconds`` (the playback position); undoable."""
+        row = self.current_row()
+        return row >= 0 and self.set_times(self.model.segments[row].start, seconds)
+
     @Slot()
     def replace_all(self) -> int:
         find, replacement = self.find_box.text(), self.replace_box.text()
@@ -768,8 +782,8 @@ class TranscriptEditor(QWidget):
         self.view.scrollTo(index)
         self.model.set_current_word(place)
         start = self.timeline.start_of(place)
-        if start is not None:
-            self.play_requested.emit(start)
+        if start is not None:  # with a little of what comes before, to hear it in context
+            self.play_requested.emit(max(0.0, start - UNSURE_CONTEXT_SECONDS))
         return place
 
     # ----------------------------------------------------------------- following playback

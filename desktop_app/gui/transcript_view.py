@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
+from desktop_app.gui.playback import PlaybackPanel
 from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.gui.transcript_editor import TranscriptEditor
 
@@ -56,6 +57,8 @@ class TranscriptView(QWidget):
         plain text pane shows the rest (running, queued, failed jobs)."""
         super().__init__(parent)
         self.editor = editor
+        #: Playback of a job open in the editor (none without an editor).
+        self.playback = PlaybackPanel() if editor is not None else None
         self.job_id: str | None = None
         #: How many of the job's live segments the text shows: the index the next one must have.
         self.shown_segments = 0
@@ -95,6 +98,14 @@ class TranscriptView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
+        if editor is not None and self.playback is not None:
+            self.playback.add_shortcuts_to(editor)  # the keys work while typing in a row
+            editor.play_requested.connect(self.playback.play_from)
+            self.playback.position_changed.connect(editor.show_position)
+            self.playback.start_here.connect(editor.start_at)
+            self.playback.end_here.connect(editor.end_at)
+            self.playback.hide()
+            layout.addWidget(self.playback)
         layout.addWidget(self.pages, 1)
         layout.addLayout(tools)
 
@@ -124,6 +135,8 @@ class TranscriptView(QWidget):
         editable = job.state is JobState.DONE and job.transcript is not None and job.segments
         if self.editor is not None and editable:
             self.editor.open_job(job)
+            if self.playback is not None:
+                self.playback.open(job.id, job.path)
         self._show_editor(bool(editable))
         self.text.setPlaceholderText(RUNNING_HINT if job.state is JobState.RUNNING else "")
         segments = tuple(job.transcript.segments) if job.transcript is not None else job.segments
@@ -164,6 +177,10 @@ class TranscriptView(QWidget):
         shown = shown and self.editor is not None
         if self.editor is not None and not shown:
             self.editor.close_job()
+        if self.playback is not None:
+            if not shown:
+                self.playback.close_job()
+            self.playback.setVisible(shown)
         self.pages.setCurrentWidget(self.editor if shown and self.editor else self.text)
         self.find_box.setVisible(not shown)
         self.find_button.setVisible(not shown)
