@@ -7,12 +7,13 @@ Every check reads the player's own position and rate; none waits for a fixed tim
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtMultimedia import QMediaPlayer
+from PySide6.QtMultimedia import QMediaDevices, QMediaPlayer
 from PySide6.QtWidgets import QFileDialog
 
 from desktop_app.core.edits import WordPlace
@@ -73,6 +74,15 @@ def _panel(view: TranscriptView) -> PlaybackPanel:
     return view.playback
 
 
+def _streams_into_null_sink() -> bool:
+    """Whether a stream plays into the session's null sink now: the sound really goes out
+    (Qt's FFmpeg backend also "plays", on the system clock, when there is no output at all)."""
+    listed = subprocess.run(
+        ["pactl", "list", "short", "sink-inputs"], capture_output=True, text=True, check=True
+    )
+    return bool(listed.stdout.strip())
+
+
 def _wait_loaded(qtbot, panel: PlaybackPanel) -> None:
     qtbot.waitUntil(lambda: panel.player.duration() > 0, timeout=10_000)
 
@@ -87,6 +97,8 @@ def test_a_clicked_row_plays_from_its_time_and_the_lit_word_follows(qtbot, playi
     with qtbot.waitSignal(panel.player.playbackStateChanged, timeout=10_000):
         qtbot.mouseClick(editor.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert panel.player.playbackState() == Playing
+    assert QMediaDevices.defaultAudioOutput().description() == "Null Output"
+    qtbot.waitUntil(_streams_into_null_sink, timeout=10_000)
     # The first position the player reports once it plays: within 0.3 s of the row's start.
     first: list[int] = []
     panel.player.positionChanged.connect(first.append)
