@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -35,6 +35,7 @@ from desktop_app.gui.transcript_editor import clock
 SKIP_SECONDS = 5.0
 #: The speeds offered, slowest first; 1.0 is where a job starts.
 SPEEDS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+NO_OUTPUT_NOTE = "No sound output device was found: playback runs silently."
 #: The file dialog's filter for "Locate…": what the engine transcribes.
 MEDIA_FILTER = (
     "Audio and video (*.wav *.flac *.mp3 *.m4a *.aac *.ogg *.opus *.wma *.mp4 *.mkv *.mov "
@@ -56,6 +57,8 @@ class PlaybackPanel(QWidget):
         super().__init__(parent)
         self.job_id: str | None = None
         self.source: Path | None = None
+        #: Whether the open recording failed to load (the controls are off, Locate… is shown).
+        self.failed = False
         #: Job id -> the file the user located this session for a job whose recording moved;
         #: the job store keeps a job's path as it was added, so this lasts for the session.
         self.located: dict[str, Path] = {}
@@ -196,6 +199,9 @@ class PlaybackPanel(QWidget):
     def _load(self, source: Path) -> None:
         self.source = source
         self._show_problem("")
+        if not QMediaDevices.audioOutputs():
+            # The FFmpeg backend then plays on the system clock: the words still light up.
+            self._show_problem(NO_OUTPUT_NOTE, failed=False)
         self.player.stop()
         self.player.setSource(QUrl.fromLocalFile(str(source)))
         self._show_time(0)
@@ -218,7 +224,7 @@ class PlaybackPanel(QWidget):
     # ----------------------------------------------------------------- commands
     @property
     def playable(self) -> bool:
-        return self.source is not None and self.locate_button.isHidden()
+        return self.source is not None and not self.failed
 
     @property
     def seconds(self) -> float:
@@ -282,7 +288,7 @@ class PlaybackPanel(QWidget):
 
     @Slot(QMediaPlayer.MediaStatus)
     def _on_status(self, status: QMediaPlayer.MediaStatus) -> None:
-        if status is QMediaPlayer.MediaStatus.InvalidMedia and self.locate_button.isHidden():
+        if status is QMediaPlayer.MediaStatus.InvalidMedia and not self.failed:
             self._on_error(QMediaPlayer.Error.FormatError, self.player.errorString())
 
     @Slot(QMediaPlayer.Error, str)
@@ -296,19 +302,21 @@ class PlaybackPanel(QWidget):
         else:
             reason = text.strip().rstrip(".") or "its format is not supported"
             sentence = f"The recording {self.source} cannot be played: {reason}."
-        self._show_problem(f"{sentence} The transcript can still be edited.")
+        self._show_problem(f"{sentence} The transcript can still be edited.", failed=True)
 
     # ----------------------------------------------------------------- showing
-    def _show_problem(self, sentence: str) -> None:
+    def _show_problem(self, sentence: str, *, failed: bool = False) -> None:
+        """Say ``sentence`` (none: hide the note); a ``failed`` recording turns the controls
+        off and offers Locate…."""
+        self.failed = failed
         self.note.setText(sentence)
         self.note.setVisible(bool(sentence))
-        self.locate_button.setVisible(bool(sentence))
+        self.locate_button.setVisible(failed)
         for widget in self._controls:
-            widget.setEnabled(not sentence)
+            widget.setEnabled(not failed)
         for action in self.actions_by_key.values():
-            action.setEnabled(not sentence)
+            action.setEnabled(not failed)
 
     def _show_time(self, ms: int) -> None:
         total = self.player.duration()
         self.time_label.setText(f"{clock(ms / 1000)} / {clock(max(total, 0) / 1000)}")
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from desktop_app.core.edits import WordPlace
 from desktop_app.core.job_store import JobStore
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
-from desktop_app.gui.playback import PlaybackPanel
+from desktop_app.gui.playback import NO_OUTPUT_NOTE, PlaybackPanel
 from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.gui.transcript_editor import TranscriptEditor
 from desktop_app.gui.transcript_view import TranscriptView
@@ -46,6 +47,7 @@ SEGMENTS = (
 )
 
 
+@contextmanager
 def _open(qtbot, tmp_path: Path, source: Path) -> Iterator[tuple[TranscriptView, JobQueue]]:
     store = JobStore(tmp_path / "jobs.sqlite3")
     queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
@@ -66,7 +68,8 @@ def _open(qtbot, tmp_path: Path, source: Path) -> Iterator[tuple[TranscriptView,
 
 @pytest.fixture
 def playing(qtbot, tmp_path, corpus, virtual_mic) -> Iterator[tuple[TranscriptView, JobQueue]]:
-    yield from _open(qtbot, tmp_path, corpus / "jfk.flac")
+    with _open(qtbot, tmp_path, corpus / "jfk.flac") as opened:
+        yield opened
 
 
 def _panel(view: TranscriptView) -> PlaybackPanel:
@@ -165,7 +168,7 @@ def test_a_missing_recording_leaves_the_transcript_editable_and_locate_plays_it(
     qtbot, tmp_path, corpus, virtual_mic, monkeypatch
 ):
     moved = tmp_path / "moved" / "jfk.flac"
-    for view, _queue in _open(qtbot, tmp_path, tmp_path / "gone" / "jfk.flac"):
+    with _open(qtbot, tmp_path, tmp_path / "gone" / "jfk.flac") as (view, _queue):
         panel, editor = _panel(view), view.editor
         assert editor is not None
         qtbot.waitUntil(lambda: panel.note.isVisible(), timeout=10_000)
@@ -180,9 +183,7 @@ def test_a_missing_recording_leaves_the_transcript_editable_and_locate_plays_it(
 
         moved.parent.mkdir()
         shutil.copy(corpus / "jfk.flac", moved)
-        monkeypatch.setattr(
-            QFileDialog, "getOpenFileName", lambda *_args, **_kw: (str(moved), "")
-        )
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *_args, **_kw: (str(moved), ""))
         qtbot.mouseClick(panel.locate_button, Qt.MouseButton.LeftButton)
         assert not panel.note.isVisible() and panel.play_action.isEnabled()
         _wait_loaded(qtbot, panel)
@@ -197,12 +198,24 @@ def test_a_missing_recording_leaves_the_transcript_editable_and_locate_plays_it(
 def test_a_file_that_is_not_audio_gets_one_sentence(qtbot, tmp_path, virtual_mic):
     junk = tmp_path / "notes.wav"
     junk.write_bytes(b"this is not a recording" * 100)
-    for view, _queue in _open(qtbot, tmp_path, junk):
+    with _open(qtbot, tmp_path, junk) as (view, _queue):
         panel = _panel(view)
         qtbot.waitUntil(lambda: panel.note.isVisible(), timeout=10_000)
         text = panel.note.text()
         assert text.startswith(f"The recording {junk} cannot be played")
         assert "\n" not in text and "Traceback" not in text
+
+
+def test_no_sound_output_is_said_and_the_words_still_follow(qtbot, tmp_path, corpus, monkeypatch):
+    monkeypatch.setattr(QMediaDevices, "audioOutputs", staticmethod(lambda: []))
+    with _open(qtbot, tmp_path, corpus / "jfk.flac") as (view, _queue):
+        panel, editor = _panel(view), view.editor
+        assert editor is not None
+        assert panel.note.isVisible() and panel.note.text() == NO_OUTPUT_NOTE
+        assert not panel.locate_button.isVisible() and panel.play_action.isEnabled()
+        _wait_loaded(qtbot, panel)
+        panel._seek_ms(3600)
+        assert editor.model.current_word == WordPlace(1, 1)
 
 
 def test_every_playback_key_is_declared_and_none_is_space_or_a_letter():
