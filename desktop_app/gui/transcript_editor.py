@@ -22,9 +22,12 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
+    QPointF,
     QRect,
     QRectF,
     QSize,
@@ -32,7 +35,15 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QFontMetrics, QPainter, QTextDocument, QUndoCommand, QUndoStack
+from PySide6.QtGui import (
+    QAction,
+    QFontMetrics,
+    QMouseEvent,
+    QPainter,
+    QTextDocument,
+    QUndoCommand,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
@@ -304,6 +315,25 @@ class SegmentDelegate(QStyledItemDelegate):
             self._documents.popitem(last=False)
         return document
 
+    def word_at(
+        self, view: QListView, index: QModelIndex | QPersistentModelIndex, point: QPoint
+    ) -> int | None:
+        """Which word of ``index``'s row is painted at ``point`` (in the view's viewport);
+        None on the row's times or past its text."""
+        option = QStyleOptionViewItem()
+        self.initStyleOption(option, index)
+        option.widget = view
+        option.rect = view.visualRect(index)
+        document = self._document(option, index)
+        layout = document.documentLayout()
+        where = QPointF(point - option.rect.topLeft())
+        position = layout.hitTest(where, Qt.HitTestAccuracy.ExactHit)
+        text = document.toPlainText()
+        words_from = text.find("]") + 3  # after the times and the two spaces
+        if position < words_from or words_from < 3:
+            return None
+        return text[words_from:position].count(" ")
+
     def createEditor(
         self,
         parent: QWidget,
@@ -433,6 +463,9 @@ class TranscriptEditor(QWidget):
         )
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.clicked.connect(self._on_clicked)
+        self._pressed_at: QPoint | None = None  # where the last click in the rows began
+        self._viewport = self.view.viewport()  # compared in eventFilter, also during teardown
+        self._viewport.installEventFilter(self)
         self.model.row_relit.connect(self._repaint_row)
 
         self.find_box = QLineEdit()
@@ -813,6 +846,34 @@ class TranscriptEditor(QWidget):
 
     def _remember_editor(self, editor: QLineEdit) -> None:
         self._line_edit = editor
+        editor.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Remember where a row was clicked (to play from the word there), and play from the
+        word Ctrl+clicked in the row being edited."""
+        if watched is self._viewport and event.type() == QEvent.Type.MouseButtonPress:
+            assert isinstance(event, QMouseEvent)
+            self._pressed_at = event.position().toPoint()
+        elif (
+            watched is self._line_edit
+            and event.type() == QEvent.Type.MouseButtonRelease
+            and isinstance(event, QMouseEvent)
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            and (row := self.current_row()) >= 0
+        ):
+            line = self._line_edit
+            before = line.text()[: line.cursorPositionAt(event.position().toPoint())]
+            word = len(before.split()) - (1 if before and not before[-1].isspace() else 0)
+            self._play_word(row, max(0, word))
+        return super().eventFilter(watched, event)
+
+    def _play_word(self, row: int, word: int | None) -> None:
+        """Ask to hear ``row`` from its ``word`` (its start if None or no such word)."""
+        segment = self.model.segments[row]
+        if word is not None and segment.words:
+            self.play_requested.emit(segment.words[min(word, len(segment.words) - 1)].start)
+        else:
+            self.play_requested.emit(segment.start)
 
     def _focus_replace(self) -> None:
         self.find_box.setFocus()
@@ -823,8 +884,11 @@ class TranscriptEditor(QWidget):
 
     @Slot(QModelIndex)
     def _on_clicked(self, index: QModelIndex) -> None:
+        """A click plays from the word clicked (from the row's start on its times)."""
         if index.isValid():
-            self.play_requested.emit(self.model.segments[index.row()].start)
+            pressed, self._pressed_at = self._pressed_at, None
+            word = self.delegate.word_at(self.view, index, pressed) if pressed else None
+            self._play_word(index.row(), word)
 
     def confirm_discarding_edits(self, job_ids: list[str]) -> bool:
         """Re-transcribing replaces a transcript; one the user edited is asked about first

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLineEdit, QMessageBox
 
 from desktop_app.core import edits
@@ -160,6 +160,25 @@ def test_next_unsure_visits_exactly_the_unsure_words_in_order(qtbot, editing):
     line = _type_into_row(qtbot, editor, 1, "yellow Americans,")
     qtbot.keyClick(line, Qt.Key.Key_Return)  # the typed word is sure
     qtbot.waitUntil(lambda: editor.unsure_label.text() == "2 unsure words left")
+
+
+def test_ctrl_click_on_a_word_being_edited_asks_to_hear_that_word(qtbot, editing):
+    editor, _queue, _job_id = editing
+    heard: list[float] = []
+    editor.play_requested.connect(heard.append)
+    editor.view.setCurrentIndex(editor.model.index(2))
+    qtbot.keyClick(editor.view, Qt.Key.Key_F2)
+    (line,) = [e for e in editor.view.findChildren(QLineEdit) if e.isVisible()]
+    assert line.text() == "ask not what"
+    at_not = next(
+        QPoint(x, line.height() // 2)
+        for x in range(line.width())
+        if line.cursorPositionAt(QPoint(x, line.height() // 2)) == 5  # inside "not"
+    )
+    qtbot.mouseClick(line, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, at_not)
+    assert heard == [3.3]
+    qtbot.mouseClick(line, Qt.MouseButton.LeftButton, pos=at_not)  # a plain click only edits
+    assert heard == [3.3] and line.isVisible()
 
 
 def test_the_played_word_is_lit_as_the_position_moves(editing):
