@@ -14,10 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QLoggingCategory, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
-from PySide6.QtWidgets import (
+
+# Qt Multimedia's start-up chatter on stderr ("Couldn't load pipewire-0.3 library" where
+# PulseAudio is used, the FFmpeg version) reads like a fault to a user who started Verbatim
+# from a terminal; QT_LOGGING_RULES still brings it back. Set before Qt Multimedia loads: it
+# resolves those libraries as it loads.
+QLoggingCategory.setFilterRules(
+    "qt.multimedia.symbolsresolver.warning=false\nqt.multimedia.ffmpeg.info=false"
+)
+
+from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer  # noqa: E402
+from PySide6.QtWidgets import (  # noqa: E402
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -28,8 +37,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.gui.shortcuts import Shortcut
-from desktop_app.gui.transcript_editor import clock
+from desktop_app.gui.shortcuts import Shortcut  # noqa: E402
+from desktop_app.gui.transcript_editor import clock  # noqa: E402
 
 #: How far one skip moves, in seconds.
 SKIP_SECONDS = 5.0
