@@ -17,12 +17,14 @@ from pathlib import Path
 from PySide6.QtCore import QLoggingCategory, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction
 
-# Qt Multimedia's start-up chatter on stderr ("Couldn't load pipewire-0.3 library" where
-# PulseAudio is used, the FFmpeg version) reads like a fault to a user who started Verbatim
-# from a terminal; QT_LOGGING_RULES still brings it back. Set before Qt Multimedia loads: it
-# resolves those libraries as it loads.
+# Qt Multimedia's chatter on stderr ("Couldn't load pipewire-0.3 library" where PulseAudio is
+# used, the FFmpeg version, and FFmpeg's dump of every file opened: "Input #0, flac, from …")
+# reads like a fault to a user who started Verbatim from a terminal; QT_LOGGING_RULES still
+# brings it back. Set before Qt Multimedia loads: it resolves those libraries as it loads.
 QLoggingCategory.setFilterRules(
-    "qt.multimedia.symbolsresolver.warning=false\nqt.multimedia.ffmpeg.info=false"
+    "qt.multimedia.symbolsresolver.warning=false\n"
+    "qt.multimedia.ffmpeg.info=false\n"
+    "qt.multimedia.ffmpeg.mediadataholder.info=false"
 )
 
 from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer  # noqa: E402
