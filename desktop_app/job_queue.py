@@ -23,11 +23,12 @@ not survive a restart until the problem is fixed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from desktop_app.core.audio import probe
+from desktop_app.core.edits import changed_rows
 from desktop_app.core.errors import JobCancelled, VerbatimError
 from desktop_app.core.intake import BatchResult, split_already_queued
 from desktop_app.core.job_store import JobStore, OwedExport, describe_write_failure
@@ -719,6 +721,43 @@ class JobQueue(QObject):
             "this session is saved."
         )
         return True
+
+    # ----------------------------------------------------------------- proofreading
+    def save_edits(self, job_id: str, segments: Sequence[Segment]) -> bool:
+        """A finished job's transcript as the user edited it (see ``core/edits.py``): every
+        face exports it from now on. It writes to the store: call it off the GUI thread.
+
+        False, and nothing changes, when the job is no longer done (re-transcribed meanwhile).
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state is not JobState.DONE or job.transcript is None:
+                return False
+            first, old_stop, new_stop = changed_rows(job.segments, segments)
+            job.segments = list(segments)
+            # A new transcript object: snapshots the GUI holds keep the one they were given.
+            job.transcript = dataclasses.replace(job.transcript, segments=list(segments))
+        self._persist(JobStore.save_edits, job_id, first, old_stop, list(segments[first:new_stop]))
+        self.job_updated.emit(job_id)
+        return True
+
+    def discard_edits(self, job_id: str, machine: Sequence[Segment]) -> bool:
+        """Revert all: the job's transcript is the machine's (``machine``, from
+        :meth:`machine_segments`) again. Writes to the store: call it off the GUI thread."""
+        if not self.save_edits(job_id, machine):
+            return False
+        self._persist(JobStore.discard_edits, job_id)
+        return True
+
+    def machine_segments(self, job_id: str) -> list[Segment] | None:
+        """The machine's own segments of an edited job; None when it has none kept apart."""
+        store = self._store
+        return None if store is None else store.read_machine_segments(job_id)
+
+    def edited_ids(self) -> set[str]:
+        """Jobs whose transcripts the user has edited."""
+        store = self._store
+        return set() if store is None else store.edited_job_ids()
 
     # ----------------------------------------------------------------- internals
     def _dispatch_locked(self) -> list[Job]:

@@ -48,10 +48,17 @@ for file in "icons/hicolor/256x256/apps/$app_id.png" "applications/$app_id.deskt
   "metainfo/$app_id.metainfo.xml"; do
   [ -f "$internal/resources/$file" ] || fail "$internal/resources/$file is missing"
 done
-unwanted=$(find "$internal" \( -name 'libQt6Qml*' -o -name 'libQt6Quick*' -o -name 'libQt6Pdf*' \
-  -o -name 'libQt6VirtualKeyboard*' -o -name 'libQt6WebEngine*' -o -name 'libQt6Multimedia*' \
+# (libQt6Qml and libQt6Quick themselves stay: Qt Multimedia's FFmpeg plugin links them.)
+unwanted=$(find "$internal" \( -name 'libQt6QmlCompiler*' -o -name 'libQt6QuickControls*' \
+  -o -name 'libQt6Quick3D*' -o -name 'libQt6Pdf*' \
+  -o -name 'libQt6VirtualKeyboard*' -o -name 'libQt6WebEngine*' -o -name 'libQt6MultimediaWidgets*' \
   -o -name 'libtorch*' \) -print | head -5)
 [ -z "$unwanted" ] || fail "unused libraries were bundled: $unwanted"
+# Playback beside the transcript editor: Qt Multimedia and its FFmpeg backend plugin.
+ls "$internal"/PySide6/Qt/lib/libQt6Multimedia.so* >/dev/null 2>&1 \
+  || fail "Qt Multimedia is missing: the editor cannot play the recording"
+[ -f "$internal/PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so" ] \
+  || fail "Qt Multimedia's FFmpeg plugin is missing: the editor cannot play the recording"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

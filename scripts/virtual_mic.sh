@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A private PulseAudio server with one virtual microphone, "virtmic", fed from a FIFO, so the
-# microphone tests run through real PortAudio on a machine without sound hardware.
+# microphone tests run through real PortAudio on a machine without sound hardware, and one
+# null sink, "nullsink", the speakers of the playback tests.
 #
 #   scripts/virtual_mic.sh DIR        run it until this script is stopped (SIGTERM or Ctrl+C);
 #                                     prints the FIFO path once the server is ready
@@ -39,7 +40,8 @@ export PULSE_RUNTIME_PATH="$dir" PULSE_STATE_PATH="$dir/state" PULSE_SERVER="uni
 pulseaudio -n --daemonize=no --exit-idle-time=-1 --use-pid-file=yes \
     --log-target="file:$dir/daemon.log" \
     -L "module-native-protocol-unix auth-anonymous=1" \
-    -L "module-pipe-source source_name=virtmic file=$fifo format=s16le rate=16000 channels=1" &
+    -L "module-pipe-source source_name=virtmic file=$fifo format=s16le rate=16000 channels=1" \
+    -L "module-null-sink sink_name=nullsink" &
 server=$!
 stop_server() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
 trap stop_server EXIT  # also when it fails to start: never leave the server behind
@@ -53,5 +55,6 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 pactl set-default-source virtmic >/dev/null
+pactl set-default-sink nullsink >/dev/null  # playback tests play into it, heard by no one
 echo "$fifo"
 wait "$server"

@@ -43,6 +43,13 @@ class _Recorder:
             ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", "s", "B"),
             ("PySide6/Qt/plugins/imageformats/libqpdf.so", "src", "BINARY"),
             ("PySide6/Qt/plugins/imageformats/libqsvg.so", "src", "BINARY"),
+            ("PySide6/Qt/lib/libQt6QuickControls2.so.6", "src", "BINARY"),
+            ("PySide6/Qt/lib/libQt6QmlCompiler.so.6", "src", "BINARY"),
+            ("PySide6/Qt/lib/libQt6Multimedia.so.6", "src", "BINARY"),
+            ("PySide6/Qt/lib/libQt6MultimediaWidgets.so.6", "src", "BINARY"),
+            ("PySide6/Qt/lib/libQt6MultimediaQuick.so.6", "src", "BINARY"),
+            ("PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so", "src", "BINARY"),
+            ("PySide6/Qt/lib/libavcodec.so.61", "src", "BINARY"),
             ("ctranslate2/_ext.cpython-311-x86_64-linux-gnu.so", "src", "EXTENSION"),
         ]
         self.datas: list[tuple[str, str, str]] = list(kwargs.get("datas", []))
@@ -107,8 +114,10 @@ def test_spec_bundles_the_model_and_vad_and_the_icon(spec: dict[str, Any]) -> No
 def test_spec_leaves_out_unused_qt_and_heavy_packages(spec: dict[str, Any]) -> None:
     gui, cli = spec["Analysis"].calls
     excludes = set(gui.kwargs["excludes"])
-    for module in ("QtQml", "QtQuick", "QtPdf", "Qt3DCore", "QtWebEngineCore", "QtMultimedia"):
+    for module in ("QtQml", "QtQuick", "QtPdf", "Qt3DCore", "QtWebEngineCore"):
         assert f"PySide6.{module}" in excludes
+    assert "PySide6.QtMultimedia" not in excludes  # playback beside the transcript editor
+    assert "PySide6.QtMultimediaWidgets" in excludes
     assert {"torch", "tensorflow", "tkinter"} <= excludes
     assert not {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"} & excludes
     kept = {Path(dest).name for dest, *_ in gui.binaries}
@@ -117,6 +126,12 @@ def test_spec_leaves_out_unused_qt_and_heavy_packages(spec: dict[str, Any]) -> N
         "libqxcb.so",
         "libqoffscreen.so",
         "libqsvg.so",
+        "libQt6Multimedia.so.6",
+        "libffmpegmediaplugin.so",
+        # the FFmpeg plugin links these two; QuickControls2, QmlCompiler and the rest still go
+        "libQt6Qml.so.6",
+        "libQt6Quick.so.6",  # Qt Multimedia's FFmpeg backend: without it nothing plays
+        "libavcodec.so.61",
         "_ext.cpython-311-x86_64-linux-gnu.so",
     }
     assert "desktop_app.gui.about_dialog" in gui.kwargs["hiddenimports"]

@@ -289,3 +289,29 @@ def test_an_export_is_the_users_document_and_overwriting_keeps_its_mode(tmp_path
     export(transcript, "srt", shared, overwrite=True)
     assert oct(mode(shared)) == oct(0o664), "--overwrite keeps the existing file's mode"
     assert "Hello" in shared.read_text()
+
+
+#: A child that opens a job's recording in the playback panel and plays a second of it, then
+#: quits: Qt Multimedia's FFmpeg backend (whose libavformat can speak network protocols) on
+#: a local file.
+PLAY_A_SECOND = """
+import sys
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+from desktop_app.gui.playback import PlaybackPanel
+app = QApplication([])
+panel = PlaybackPanel()
+panel.open("job", Path(sys.argv[1]))
+panel.play_from(0.0)
+panel.position_changed.connect(lambda seconds: app.quit() if seconds >= 1.0 else None)
+app.exec()
+print("played", panel.seconds)
+"""
+
+
+def test_playing_a_recording_makes_no_network_call(tmp_path, corpus):
+    traced = Traced(tmp_path)
+    done = traced.run("-c", PLAY_A_SECOND, str(corpus / "jfk.flac"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "played" in done.stdout
+    traced.check()

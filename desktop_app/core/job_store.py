@@ -143,11 +143,30 @@ _V3_KEPT_AND_OWED = (
     """,
 )
 
+#: Version 4: proofreading. A job's ``segments`` hold what the user sees and exports, edits
+#: included, so every face (window, auto-export, ``verbatim-cli jobs``, the HTTP API) reads the
+#: edited text without knowing about edits; the machine's own segments are kept here from the
+#: first edit on, for "Revert segment" and "Revert all", until a new transcription replaces them.
+_V4_MACHINE_SEGMENTS = (
+    """
+    CREATE TABLE machine_segments (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        text TEXT NOT NULL,
+        words TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (job_id, idx)
+    ) WITHOUT ROWID
+    """,
+)
+
 #: ``MIGRATIONS[n]`` takes a store from schema version ``n`` to ``n + 1``; append, never edit.
 MIGRATIONS: list[Migration] = [
     _statements(*_V1),
     _statements(*_V2),
     _statements(*_V3_KEPT_AND_OWED),
+    _statements(*_V4_MACHINE_SEGMENTS),
 ]
 
 
@@ -487,6 +506,16 @@ def _words_json(segment: Segment) -> str:
 
 
 _OWED_INSERT = "INTO owed_exports (job_id, formats, folder) VALUES (?, ?, ?)"
+#: The columns ``segments`` and ``machine_segments`` share, in order.
+_SEGMENT_COLUMNS = "job_id, idx, start, end, text, words"
+
+
+def _segment_from_row(start: float, end: float, text: str, words: str) -> Segment:
+    try:
+        parsed = tuple(Word(*w) for w in json.loads(words))
+    except (ValueError, TypeError):
+        parsed = ()
+    return Segment(start, end, text, parsed)
 
 
 def _owed_row(owed: OwedExport) -> tuple[str, str, bytes | None]:
@@ -916,9 +945,69 @@ class JobStore:
             db.execute("DELETE FROM kept_results WHERE job_id = ?", (job.id,))
             if segments_replaced:
                 self._write_segments(db, job)
+            elif job.state is JobState.DONE:  # a new transcription: earlier edits are not its
+                db.execute("DELETE FROM machine_segments WHERE job_id = ?", (job.id,))
             if owed is not None:
                 db.execute(f"INSERT OR REPLACE {_OWED_INSERT}", _owed_row(owed))
         self._last_progress.pop(job.id, None)
+
+    def save_edits(self, job_id: str, first: int, old_stop: int, rows: list[Segment]) -> bool:
+        """Store an edit of a finished job: its segments ``first`` to ``old_stop`` (exclusive)
+        are now ``rows``, the later ones move up or down; one transaction, keeping the
+        machine's own segments the first time. Only the changed rows are written: rewriting a
+        2-hour transcript at each edit held the interpreter long enough to stall the window.
+
+        False (nothing written) when the job is no longer done, say re-transcribed in the
+        meantime, so a late edit never lands on another transcription.
+        """
+        with self._transaction() as db:
+            state = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if state is None or state[0] != JobState.DONE.value:
+                return False
+            db.execute(
+                f"INSERT OR IGNORE INTO machine_segments ({_SEGMENT_COLUMNS}) "
+                f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE job_id = ?",
+                (job_id,),
+            )
+            db.execute(
+                "DELETE FROM segments WHERE job_id = ? AND idx >= ? AND idx < ?",
+                (job_id, first, old_stop),
+            )
+            shift = first + len(rows) - old_stop
+            if shift:  # through negative places, so no two rows ever share one on the way
+                db.execute(
+                    "UPDATE segments SET idx = -1 - (idx + ?) WHERE job_id = ? AND idx >= ?",
+                    (shift, job_id, old_stop),
+                )
+                db.execute(
+                    "UPDATE segments SET idx = -1 - idx WHERE job_id = ? AND idx < 0", (job_id,)
+                )
+            db.executemany(
+                f"INSERT INTO segments ({_SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (job_id, first + offset, s.start, s.end, s.text, _words_json(s))
+                    for offset, s in enumerate(rows)
+                ],
+            )
+        return True
+
+    def discard_edits(self, job_id: str) -> bool:
+        """Revert all: the machine's segments are the job's again, and no longer kept apart.
+        False when the job has no edits (nothing changes)."""
+        with self._transaction() as db:
+            kept = db.execute(
+                "SELECT COUNT(*) FROM machine_segments WHERE job_id = ?", (job_id,)
+            ).fetchone()[0]
+            if not kept:
+                return False
+            db.execute("DELETE FROM segments WHERE job_id = ?", (job_id,))
+            db.execute(
+                f"INSERT INTO segments ({_SEGMENT_COLUMNS}) "
+                f"SELECT {_SEGMENT_COLUMNS} FROM machine_segments WHERE job_id = ?",
+                (job_id,),
+            )
+            db.execute("DELETE FROM machine_segments WHERE job_id = ?", (job_id,))
+        return True
 
     def settle_export(self, job_id: str) -> None:
         """The export a job owed was attempted and its outcome shown: it is owed no more."""
@@ -940,6 +1029,8 @@ class JobStore:
         ranks = {job_id: rank for rank, job_id in enumerate(pending_ids, start=1)}
         listed = {job.id for job in jobs}
         with self._transaction(durable=True) as db:
+            # The machine's segments of edited jobs exist only here: kept across the rewrite.
+            machine = db.execute(f"SELECT {_SEGMENT_COLUMNS} FROM machine_segments").fetchall()
             db.execute("DELETE FROM jobs")  # segments, kept results and owed exports cascade
             for position, job in enumerate(jobs, start=1):
                 columns = {
@@ -958,6 +1049,10 @@ class JobStore:
                     self._write_kept(db, job.id, job.kept)
             rows = [_owed_row(debt) for debt in owed if debt.job_id in listed]
             db.executemany(f"INSERT {_OWED_INSERT}", rows)
+            db.executemany(
+                f"INSERT INTO machine_segments ({_SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [row for row in machine if row[0] in listed],
+            )
 
     def move_to_top(self, job_id: str, order: list[str]) -> None:
         """The job runs next; ``order`` is the whole list as it is now shown."""
@@ -1093,6 +1188,30 @@ class JobStore:
                 .fetchone()
             )
         return None if row is None else row[0]
+
+    def read_machine_segments(self, job_id: str) -> list[Segment] | None:
+        """The machine's own segments of an edited job; None when the job has no edits."""
+        with self._read_lock:
+            rows = (
+                self._read_connection()
+                .execute(
+                    "SELECT start, end, text, words FROM machine_segments WHERE job_id = ? "
+                    "ORDER BY idx",
+                    (job_id,),
+                )
+                .fetchall()
+            )
+        return [_segment_from_row(*row) for row in rows] if rows else None
+
+    def edited_job_ids(self) -> set[str]:
+        """Jobs whose transcript the user has edited (one small indexed read)."""
+        with self._read_lock:
+            rows = (
+                self._read_connection()
+                .execute("SELECT DISTINCT job_id FROM machine_segments")
+                .fetchall()
+            )
+        return {str(row[0]) for row in rows}
 
     def segment_counts(self) -> dict[str, int]:
         """How many segments each job has stored, without reading them (for listings)."""

@@ -274,6 +274,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
         unit="hours",
     ),
     SettingSpec(
+        "unsure_word_probability",
+        "UNSURE_WORD_PROBABILITY",
+        float,
+        0.5,
+        "Proofreading: words the model gave a probability below this are marked as unsure in "
+        "the transcript editor, and Next unsure word visits them. 0 marks none; 1 marks every "
+        "word the model wrote.",
+        minimum=0,
+        maximum=1,
+    ),
+    SettingSpec(
         "stream_min_chunk_size",
         "STREAM_MIN_CHUNK_SIZE",
         float,
@@ -371,6 +382,7 @@ class Settings:
     vad_filter: bool
     log_level: str
     job_cleanup_max_age_hours: float
+    unsure_word_probability: float
     stream_min_chunk_size: float
     stream_max_buffer_size: float
     api_host: str

@@ -89,6 +89,7 @@ from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.settings_dialog import SettingsDialog
 from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
+from desktop_app.gui.transcript_editor import TranscriptEditor
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.icon_files import icon_files
 from desktop_app.job_queue import JobQueue
@@ -335,7 +336,9 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
 
-        self.transcript = TranscriptView()
+        self.transcript = TranscriptView(
+            TranscriptEditor(self.queue, self.settings.unsure_word_probability)
+        )
         self.notice = NoticeBar()
 
         splitter = QSplitter(Qt.Orientation.Vertical)
@@ -513,6 +516,10 @@ class MainWindow(QMainWindow):
         queue.set_export_policy(self.owed_export)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
+        if self.transcript.editor is not None:
+            self.transcript.editor.message.connect(
+                lambda text: self.statusBar().showMessage(text, 10_000)
+            )
 
     def _add_live_tab(self) -> None:
         """Add the Live dictation panel when that module is installed; the window works without."""
@@ -845,7 +852,7 @@ class MainWindow(QMainWindow):
     def retranscribe_selected(self) -> None:
         """Run finished jobs again with other options (a larger model, another language)."""
         jobs = [job for job in self.selected_jobs() if job.state is JobState.DONE]
-        if jobs:
+        if jobs and self.transcript.confirm_discarding_edits([job.id for job in jobs]):
             self._open_options_dialog(jobs, "Re-transcribe", self._retranscribe)
 
     def _open_options_dialog(self, jobs: list[JobSnapshot], action: str, apply: Any) -> None:
@@ -1203,6 +1210,8 @@ class MainWindow(QMainWindow):
             self.queue.store.stop_check()  # no wait for a check of the whole store
         # The stored jobs may still be loading: let that finish before the queue stops.
         self.background.wait(timeout_ms)
+        if self.transcript.editor is not None:  # the last edits reach the store first
+            self.transcript.editor.saver.wait(timeout_ms / 1000)
         self.application.stop_queue(timeout_ms)
         self.background.wait(timeout_ms)
         self.application.close(timeout_ms)

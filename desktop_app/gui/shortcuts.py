@@ -34,6 +34,25 @@ class Shortcut(Enum):
     FIND = StandardKey.Find
     COPY_TRANSCRIPT = "Ctrl+Shift+C"
     RECORD = "Ctrl+D"  # "dictate"; Ctrl+R is Retry
+    # The transcript editor's. None is a plain letter or Space: they work while typing.
+    UNDO_EDIT = StandardKey.Undo
+    REDO_EDIT = StandardKey.Redo
+    SPLIT_SEGMENT = "Ctrl+Return"
+    MERGE_SEGMENT = "Ctrl+M"
+    START_EARLIER = "Alt+Shift+Left"
+    START_LATER = "Alt+Shift+Right"
+    END_EARLIER = "Alt+Left"
+    END_LATER = "Alt+Right"
+    REPLACE = "Ctrl+H"
+    NEXT_UNSURE = "F3"
+    # Playback beside the editor: none is Space, a letter, or Ctrl+Left/Right (words in a row).
+    PLAY_PAUSE = "Ctrl+P"
+    SKIP_BACK = "Alt+,"
+    SKIP_FORWARD = "Alt+."
+    SLOWER = "Alt+Down"
+    FASTER = "Alt+Up"
+    START_AT_PLAYBACK = "Alt+["
+    END_AT_PLAYBACK = "Alt+]"
 
     @property
     def keys(self) -> QKeySequence:

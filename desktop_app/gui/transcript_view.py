@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -17,7 +18,9 @@ from PySide6.QtWidgets import (
 from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
+from desktop_app.gui.playback import PlaybackPanel
 from desktop_app.gui.shortcuts import Shortcut
+from desktop_app.gui.transcript_editor import TranscriptEditor
 
 NO_JOB_HINT = "Select a job to read its transcript. Text appears here as it is recognised."
 RUNNING_HINT = "Transcribing… the text appears here as it is recognised."
@@ -47,8 +50,15 @@ class TranscriptView(QWidget):
     find_result = Signal(bool)
     needs_snapshot = Signal(str)  # job id: an update skipped a position, show a fresh snapshot
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, editor: TranscriptEditor | None = None, parent: QWidget | None = None
+    ) -> None:
+        """With an ``editor``, a finished job's transcript opens in it for proofreading; the
+        plain text pane shows the rest (running, queued, failed jobs)."""
         super().__init__(parent)
+        self.editor = editor
+        #: Playback of a job open in the editor (none without an editor).
+        self.playback = PlaybackPanel() if editor is not None else None
         self.job_id: str | None = None
         #: How many of the job's live segments the text shows: the index the next one must have.
         self.shown_segments = 0
@@ -81,11 +91,33 @@ class TranscriptView(QWidget):
         tools.addWidget(self.find_box, 1)
         tools.addWidget(self.find_button)
         tools.addWidget(self.copy_button)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.text)
+        if editor is not None:
+            self.pages.addWidget(editor)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
-        layout.addWidget(self.text, 1)
+        if editor is not None and self.playback is not None:
+            self.playback.add_shortcuts_to(editor)  # the keys work while typing in a row
+            editor.play_requested.connect(self.playback.play_from)
+            self.playback.position_changed.connect(editor.show_position)
+            self.playback.start_here.connect(editor.start_at)
+            self.playback.end_here.connect(editor.end_at)
+            self.playback.hide()
+            layout.addWidget(self.playback)
+        layout.addWidget(self.pages, 1)
         layout.addLayout(tools)
+
+    def confirm_discarding_edits(self, job_ids: list[str]) -> bool:
+        """Whether re-transcribing ``job_ids`` may go ahead (the user is asked if any has
+        edits); always without an editor."""
+        return self.editor is None or self.editor.confirm_discarding_edits(job_ids)
+
+    @property
+    def editing(self) -> bool:
+        """Whether the shown job is open in the editor."""
+        return self.editor is not None and self.pages.currentWidget() is self.editor
 
     def show_job(self, job: JobSnapshot | None) -> None:
         """Replace the pane's content with ``job`` (or the empty state)."""
@@ -93,10 +125,19 @@ class TranscriptView(QWidget):
         self.text.clear()
         self.shown_segments = 0
         if job is None:
+            self._show_editor(False)
             self.title.setText("No job selected")
             self.text.setPlaceholderText(NO_JOB_HINT)
             return
         self.show_header(job)
+        # A finished job with text opens in the editor; the plain text below is still made,
+        # for copying and for a job without speech ("No speech was found").
+        editable = job.state is JobState.DONE and job.transcript is not None and job.segments
+        if self.editor is not None and editable:
+            self.editor.open_job(job)
+            if self.playback is not None:
+                self.playback.open(job.id, job.path)
+        self._show_editor(bool(editable))
         self.text.setPlaceholderText(RUNNING_HINT if job.state is JobState.RUNNING else "")
         segments = tuple(job.transcript.segments) if job.transcript is not None else job.segments
         # A finished job's transcript holds the same segments: updates still on their way for
@@ -131,8 +172,24 @@ class TranscriptView(QWidget):
         self.text.appendPlainText(segment_line(segment))
         self.shown_segments += 1
 
+    def _show_editor(self, shown: bool) -> None:
+        """The editor has its own find and replace; the plain pane's tools are for the text."""
+        shown = shown and self.editor is not None
+        if self.editor is not None and not shown:
+            self.editor.close_job()
+        if self.playback is not None:
+            if not shown:
+                self.playback.close_job()
+            self.playback.setVisible(shown)
+        self.pages.setCurrentWidget(self.editor if shown and self.editor else self.text)
+        self.find_box.setVisible(not shown)
+        self.find_button.setVisible(not shown)
+
     @Slot()
     def copy(self) -> None:
+        if self.editing and self.editor is not None:
+            QGuiApplication.clipboard().setText(self.editor.text())
+            return
         QGuiApplication.clipboard().setText(self.text.toPlainText())
 
     @Slot()
@@ -151,6 +208,9 @@ class TranscriptView(QWidget):
         return found
 
     def _focus_find(self) -> None:
+        if self.editing and self.editor is not None:
+            self.editor.focus_find()
+            return
         self.find_box.setFocus()
         self.find_box.selectAll()
 
