@@ -44,10 +44,15 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self._ended: threading.Thread | None = None  # the last thread, ended or ending
         self._unwritten = 0  # records with a write, submitted and not yet applied
+        #: What ended the writer for good: not an ``Exception`` (those are logged, and the
+        #: records after them run) but the likes of a simulated process death in a test.
+        self.died: BaseException | None = None
 
     def submit(self, record: StoreWrite) -> None:
         """Queue a record; never waits on the disk."""
         with self._changed:
+            if self.died is not None:
+                return
             self._records.append(record)
             if record.apply is not None:
                 self._unwritten += 1
@@ -87,12 +92,27 @@ class StoreWriter:
                     return
                 record = self._records.popleft()
             if record.apply is not None:
-                self._apply(record.apply, "A job store write failed")
+                try:
+                    self._apply(record.apply, "A job store write failed")
+                except BaseException as death:  # ends the writer, as documented
+                    self._die(death)
+                    return
                 with self._changed:
                     self._unwritten -= 1  # ``idle`` may be true while it is acknowledged
                     self._changed.notify_all()
             if record.then is not None:
                 self._apply(record.then, "Acknowledging a job store write failed")
+
+    def _die(self, death: BaseException) -> None:
+        """Nothing more is written, as after the process died mid-write: the records still
+        waiting, and any submitted later, are dropped (their announcements too)."""
+        logger.critical("The job store writer stopped: %r", death)
+        with self._changed:
+            self.died = death
+            self._records.clear()
+            self._unwritten = 0
+            self._thread, self._ended = None, self._thread
+            self._changed.notify_all()
 
     @staticmethod
     def _apply(step: Callable[[], object], failure: str) -> None:
