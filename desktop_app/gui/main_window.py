@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +34,18 @@ from PySide6.QtGui import (
     QDropEvent,
     QIcon,
     QKeySequence,
-    QPainter,
-    QPaintEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QSplitter,
-    QTableView,
     QTabWidget,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -61,29 +53,24 @@ from PySide6.QtWidgets import (
 from desktop_app import APP_NAME
 from desktop_app.composition import Application, compose
 from desktop_app.core import intake
-from desktop_app.core.errors import ConfigError, ExportError
-from desktop_app.core.exporters import (
-    existing_outputs,
-    export_all,
-    holds_export,
-    output_path,
-    remove_leftover_temp_files,
-)
-from desktop_app.core.intake import AddOutcome, names
-from desktop_app.core.job_store import JobStore, OwedExport
-from desktop_app.core.jobs import Job, JobSnapshot, JobState
+from desktop_app.core.errors import ConfigError
+from desktop_app.core.intake import AddOutcome
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.model import ModelState
 from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings, load_settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
-from desktop_app.core.transcript import Segment, Transcript
+from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.api_serving import WindowServer
 from desktop_app.gui.background import BackgroundTasks
-from desktop_app.gui.export_dialog import ExportDialog
+from desktop_app.gui.export_flow import ExportFlow
 from desktop_app.gui.job_model import Column, JobTableModel
 from desktop_app.gui.job_options_dialog import JobOptionsDialog
+from desktop_app.gui.job_table_view import JobTableView
+from desktop_app.gui.notice_bar import NoticeBar
 from desktop_app.gui.preferences import Preferences
 from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.settings_dialog import SettingsDialog
@@ -95,16 +82,6 @@ from desktop_app.job_queue import JobQueue
 from desktop_app.saved_settings import load_saved, save
 
 logger = logging.getLogger(__name__)
-
-
-def empty_text() -> str:
-    """What the empty list says, with the keys as this platform names them."""
-    return (
-        "Drop audio or video files here\n\n"
-        f"or press {Shortcut.ADD_FILES.text} to add files, "
-        f"{Shortcut.ADD_FOLDER.text} to add a folder.\n"
-        "Folders are searched for audio and video files."
-    )
 
 
 #: How often finished jobs older than JOB_CLEANUP_MAX_AGE_HOURS are cleaned up while running.
@@ -119,95 +96,6 @@ def app_icon() -> QIcon:
     for size, png in icon_files().items():
         icon.addFile(str(png), QSize(size, size))
     return icon
-
-
-@dataclass
-class ExportOutcome:
-    job_ids: list[str] = field(default_factory=list)  # the jobs whose transcripts were exported
-    written: list[Path] = field(default_factory=list)
-    conflicts: dict[str, list[Path]] = field(default_factory=dict)  # job id -> existing files
-    errors: list[str] = field(default_factory=list)
-
-
-class NoticeBar(QFrame):
-    """A non-modal message strip above the list: seen, readable, and never blocks the user.
-
-    A message about many files names only a few; "Show Details…" opens the full list, in a
-    message box whose details the user can select and copy.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("noticeBar")
-        self.setStyleSheet(
-            "#noticeBar { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
-            "#noticeBar QLabel { color: #3d3000; }"
-        )
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setAccessibleName("Notice")
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("✕")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss this message")
-        close.setAccessibleName("Dismiss message")
-        close.clicked.connect(self.hide)
-        self.details_button = QToolButton()
-        self.details_button.setText("Show Details…")
-        self.details_button.setAccessibleName("Show details")
-        self.details_button.setToolTip("List every file this message is about, to read or copy")
-        self.details_button.clicked.connect(self.show_details)
-        self.details = ""
-        self.details_box: QMessageBox | None = None
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.hide()
-
-    def show_message(self, text: str, details: str = "") -> None:
-        self.label.setText(text)
-        self.details = details
-        self.details_button.setVisible(bool(details))
-        self.show()
-
-    @Slot()
-    def show_details(self) -> None:
-        """The message with every file under "Show Details" (selectable), window-modal but not
-        blocking, so the list keeps updating behind it."""
-        if self.details_box is None:  # one box, kept and reused: nothing to track on deletion
-            self.details_box = QMessageBox(
-                QMessageBox.Icon.Information, "Files not added", "", parent=self
-            )
-            self.details_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details_box.setText(self.text())
-        self.details_box.setDetailedText(self.details)
-        self.details_box.open()
-
-    def text(self) -> str:
-        return self.label.text()
-
-
-class JobTableView(QTableView):
-    """The job table, with a helpful empty state instead of a blank grid."""
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        model = self.model()
-        if model is not None and model.rowCount() == 0:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().placeholderText().color())
-            font = painter.font()
-            font.setPointSizeF(font.pointSizeF() * 1.2)
-            painter.setFont(font)
-            painter.drawText(
-                self.viewport().rect(),
-                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
-                empty_text(),
-            )
-            painter.end()
 
 
 class MainWindow(QMainWindow):
@@ -261,7 +149,6 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._restoring = False
         self._held_paths: list[list[Path]] = []  # files added while the stored jobs load
-        self._owed_in_flight: set[str] = set()  # jobs whose owed export is being written
         self.job_options_dialog: JobOptionsDialog | None = None
 
         self.setWindowTitle(APP_NAME)
@@ -269,6 +156,15 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1100, 680)
         self._build_widgets()
+        self.export_flow = ExportFlow(
+            queue,
+            self.background,
+            self.statusBar(),
+            self.show_notice,
+            lambda: self.preferences,
+            self,
+        )
+        self.export_flow.finished.connect(self.export_finished)
         self._build_actions()
         self._connect_queue()
         self._add_live_tab()
@@ -510,7 +406,7 @@ class MainWindow(QMainWindow):
         queue.job_state_changed.connect(self._on_job_state)
         queue.idle.connect(self._on_idle)
         self.transcript.needs_snapshot.connect(self.transcript_refresh_one)
-        queue.set_export_policy(self.owed_export)
+        queue.set_export_policy(self.export_flow.owed_export)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
 
@@ -598,7 +494,7 @@ class MainWindow(QMainWindow):
             self.select_job(self.model.job_id(0))
         self._update_actions()
         for owed in self.queue.owed_exports():  # exports a crash kept from being written
-            self.write_owed_export(owed)
+            self.export_flow.write_owed(owed)
         held, self._held_paths = self._held_paths, []
         for paths in held:
             self.add_paths(paths)
@@ -923,7 +819,7 @@ class MainWindow(QMainWindow):
                 self.show_notice(f"{job.name}: {job.error}")
             owed = self.queue.owed_export(job_id)
             if owed is not None:
-                self.write_owed_export(owed)
+                self.export_flow.write_owed(owed)
 
     @Slot()
     def _on_idle(self) -> None:
@@ -942,162 +838,22 @@ class MainWindow(QMainWindow):
         self.batch_finished.emit()
 
     # ----------------------------------------------------------------- export
-    def owed_export(self, job: Job) -> OwedExport | None:
-        """The queue's export policy: what a job that just finished owes (auto-export).
-
-        The queue asks on a worker thread and stores the answer with the job's completion, so
-        the export survives a crash between the two (see ``write_owed_export``). It reads only
-        ``preferences``, a plain record that settings replace whole.
-        """
-        prefs = self.preferences
-        if not (prefs.auto_export and prefs.auto_export_formats):
-            return None
-        return OwedExport(job.id, tuple(prefs.auto_export_formats), prefs.auto_export_dir())
-
-    def write_owed_export(self, owed: OwedExport) -> None:
-        """Write an export the queue says a job owes; once its outcome is shown, it is settled.
-
-        A job that finishes while the stored jobs load is owed once but heard of twice (its
-        state change, the owed list after loading): an export already under way is not redone.
-        """
-        if owed.job_id in self._owed_in_flight:
-            return
-        self._owed_in_flight.add(owed.job_id)
-        self.export_jobs([owed.job_id], list(owed.formats), owed.folder, automatic=True)
-
     @Slot()
     def export_selected(self) -> None:
         ids = [job.id for job in self.selected_jobs() if job.state is JobState.DONE]
-        self._ask_and_export(ids)
+        self.export_flow.ask_and_export(ids)
 
     @Slot()
     def export_all_finished(self) -> None:
-        self._ask_and_export(
+        self.export_flow.ask_and_export(
             [job.id for job in self.model.snapshots() if job.state is JobState.DONE]
         )
 
-    def _ask_and_export(self, job_ids: list[str]) -> None:
-        if not job_ids:
-            self.show_notice("Nothing to export yet: only finished jobs have a transcript.")
-            return
-        prefs = self.preferences
-        dialog = ExportDialog(len(job_ids), prefs.export_formats, prefs.export_folder, self)
-        if dialog.exec() != ExportDialog.DialogCode.Accepted:
-            return
-        prefs.export_formats = dialog.formats()
-        prefs.export_folder = dialog.folder.text().strip()
-        prefs.save()
-        self.export_jobs(job_ids, dialog.formats(), dialog.output_dir())
-
     def export_jobs(
-        self,
-        job_ids: list[str],
-        formats: list[str],
-        output_dir: Path | None,
-        *,
-        overwrite: bool = False,
-        automatic: bool = False,
+        self, job_ids: list[str], formats: list[str], output_dir: Path | None, **how: bool
     ) -> None:
-        """Write the transcripts on a background thread; existing files are asked about.
-
-        A restored job's transcript is read from the store on first use: the snapshots are
-        taken in ``write``, off the GUI thread (exporting 100,000 restored jobs reads them all).
-        """
-        fmts = list(formats)
-        queue = self.queue
-
-        def write() -> ExportOutcome:
-            work: list[tuple[str, Path, Transcript]] = [
-                (job.id, job.path, job.transcript)
-                for job in queue.snapshots(job_ids)
-                if job.transcript is not None
-            ]
-            outcome = ExportOutcome(job_ids=[job_id for job_id, _source, _transcript in work])
-            if output_dir is not None:
-                output_dir.mkdir(parents=True, exist_ok=True)
-            for job_id, source, transcript in work:
-                todo = list(fmts)
-                if automatic:  # an owed export may follow a crash while it was being written
-                    for fmt in fmts:
-                        destination = output_path(source, fmt, output_dir)
-                        remove_leftover_temp_files(destination)
-                        if holds_export(destination, transcript, fmt):
-                            outcome.written.append(destination)
-                            todo.remove(fmt)
-                destinations = [output_path(source, fmt, output_dir) for fmt in todo]
-                existing = existing_outputs(destinations)
-                if existing and not overwrite:
-                    outcome.conflicts[job_id] = existing
-                    continue
-                try:
-                    outcome.written += export_all(
-                        transcript, todo, source, output_dir, overwrite=overwrite
-                    )
-                except ExportError as error:
-                    outcome.errors.append(str(error))
-            return outcome
-
-        self.statusBar().showMessage("Exporting…")
-        self.background.start(
-            "Export",
-            write,
-            lambda outcome: self._on_exported(outcome, fmts, output_dir, automatic),
-            self.show_notice,
-        )
-
-    def _on_exported(
-        self, outcome: ExportOutcome, formats: list[str], output_dir: Path | None, automatic: bool
-    ) -> None:
-        """Every ending replaces "Exporting…": with what was written, what was kept, or
-        nothing (the notice tells of errors)."""
-        parts: list[str] = []
-        if outcome.written:
-            folders = sorted({str(path.parent) for path in outcome.written})
-            parts.append(
-                f"Exported {plural(len(outcome.written), 'file')} to {', '.join(folders)}."
-            )
-        if outcome.errors:
-            self.show_notice("Export problems: " + " ".join(outcome.errors))
-        if outcome.conflicts:
-            existing = [path for paths in outcome.conflicts.values() for path in paths]
-            if automatic:
-                self.show_notice(
-                    "Auto-export kept existing files instead of overwriting them: "
-                    f"{names(existing)}.",
-                    "\n".join(str(path) for path in existing),
-                )
-            elif self.confirm_overwrite(existing):
-                # Shows "Exporting…" again; that export's own outcome ends it.
-                self.export_jobs(list(outcome.conflicts), formats, output_dir, overwrite=True)
-                self.export_finished.emit(outcome)
-                return
-            else:
-                parts.append(
-                    f"Kept {plural(len(existing), 'existing file')}; "
-                    f"{plural(len(outcome.conflicts), 'transcript')} not exported."
-                )
-        if parts:
-            self.statusBar().showMessage(" ".join(parts), 10_000)
-        else:
-            self.statusBar().clearMessage()
-        if automatic:
-            for job_id in outcome.job_ids:
-                self.queue.settle_export(job_id)
-                self._owed_in_flight.discard(job_id)
-        self.export_finished.emit(outcome)
-
-    def confirm_overwrite(self, existing: list[Path]) -> bool:
-        """Ask before replacing files: they may be earlier exports the user has edited."""
-        answer = QMessageBox.question(
-            self,
-            "Replace existing files?",
-            f"{plural(len(existing), 'file')} already "
-            f"{'exists' if len(existing) == 1 else 'exist'}: {names(existing)}.\n\nReplace "
-            f"{'it' if len(existing) == 1 else 'them'}?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        """Export without asking for formats and folder (``how``: ExportFlow.export's flags)."""
+        self.export_flow.export(job_ids, formats, output_dir, **how)
 
     # ----------------------------------------------------------------- settings
     @Slot()
