@@ -59,7 +59,7 @@ from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.model import ModelState
 from desktop_app.core.paths import log_dir
-from desktop_app.core.settings import Settings, load_settings
+from desktop_app.core.settings import Settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
@@ -67,27 +67,26 @@ from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.api_serving import WindowServer
 from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.export_flow import ExportFlow
+from desktop_app.gui.job_actions import EDITABLE_STATES, JobActions
 from desktop_app.gui.job_model import Column, JobTableModel
 from desktop_app.gui.job_options_dialog import JobOptionsDialog
 from desktop_app.gui.job_table_view import JobTableView
 from desktop_app.gui.notice_bar import NoticeBar
 from desktop_app.gui.preferences import Preferences
 from desktop_app.gui.progress_delegate import ProgressDelegate
+from desktop_app.gui.session_restore import SessionRestore
 from desktop_app.gui.settings_dialog import SettingsDialog
 from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.icon_files import icon_files
 from desktop_app.job_queue import JobQueue
-from desktop_app.saved_settings import load_saved, save
 
 logger = logging.getLogger(__name__)
 
 
 #: How often finished jobs older than JOB_CLEANUP_MAX_AGE_HOURS are cleaned up while running.
 CLEANUP_INTERVAL_MS = 10 * 60 * 1000
-#: States whose options may be edited: the job is not running and will (or may) run again.
-EDITABLE_STATES = frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLED})
 
 
 def app_icon() -> QIcon:
@@ -147,9 +146,6 @@ class MainWindow(QMainWindow):
         self._batch: dict[str, None] = {}
         self._batch_summary = ""  # the "All jobs finished" message, while it is shown
         self._shut_down = False
-        self._restoring = False
-        self._held_paths: list[list[Path]] = []  # files added while the stored jobs load
-        self.job_options_dialog: JobOptionsDialog | None = None
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
@@ -165,6 +161,14 @@ class MainWindow(QMainWindow):
             self,
         )
         self.export_flow.finished.connect(self.export_finished)
+        self.session = SessionRestore(
+            queue, self.background, self.statusBar(), self.show_notice, self.model.snapshots, self
+        )
+        self.session.finished.connect(self._on_restored)
+        self.job_actions = JobActions(
+            queue, self.selected_ids, self.show_notice, self.statusBar(), self
+        )
+        self.job_actions.changed.connect(self._after_job_action)
         self._build_actions()
         self._connect_queue()
         self._add_live_tab()
@@ -186,7 +190,7 @@ class MainWindow(QMainWindow):
         self.cleanup_timer.timeout.connect(self.clean_up_old_jobs)
         if self._owns_queue and queue.store is not None:
             self.cleanup_timer.start()
-            self._restore_jobs()
+            self.session.start(self.settings.job_cleanup_max_age_hours)
         self.api_server = WindowServer(queue, self)
         self.api_server.started.connect(
             lambda url: self.statusBar().showMessage(f"Serving on this computer at {url}", 10_000)
@@ -279,31 +283,31 @@ class MainWindow(QMainWindow):
             self.add_folder,
         )
         self.cancel_action = self._action(
-            "&Cancel", Shortcut.CANCEL, "Cancel the selected jobs", self.cancel_selected
+            "&Cancel", Shortcut.CANCEL, "Cancel the selected jobs", self.job_actions.cancel_selected
         )
         self.retry_action = self._action(
             "&Retry",
             Shortcut.RETRY,
             "Queue the selected failed or cancelled jobs again",
-            self.retry_selected,
+            self.job_actions.retry_selected,
         )
         self.top_action = self._action(
             "Move to &Top",
             Shortcut.MOVE_TO_TOP,
             "Run the selected queued jobs next",
-            self.move_selected_to_top,
+            self.job_actions.move_selected_to_top,
         )
         self.remove_action = self._action(
             "Re&move",
             Shortcut.REMOVE,
             "Remove the selected finished jobs from the list (exported files stay)",
-            self.remove_selected,
+            self.job_actions.remove_selected,
         )
         self.reveal_action = self._action(
             "Re&veal in Folder",
             Shortcut.REVEAL,
             "Open the folder of the selected file",
-            self.reveal_selected,
+            self.job_actions.reveal_selected,
         )
         self.export_action = self._action(
             "&Export…", Shortcut.EXPORT, "Export the selected transcripts", self.export_selected
@@ -326,13 +330,13 @@ class MainWindow(QMainWindow):
             Shortcut.JOB_OPTIONS,
             "Change the model, language, task or beam size of the selected queued, failed or "
             "cancelled jobs",
-            self.edit_job_options,
+            self.job_actions.edit_job_options,
         )
         self.retranscribe_action = self._action(
             "Re-&transcribe With…",
             Shortcut.RETRANSCRIBE,
             "Transcribe the selected finished jobs again, with other options",
-            self.retranscribe_selected,
+            self.job_actions.retranscribe_selected,
         )
         self.about_action = self._action(
             f"&About {APP_NAME}", None, "Version, model in use and licences", self.about
@@ -454,55 +458,20 @@ class MainWindow(QMainWindow):
         self.model_state_changed.emit(state)
 
     # ----------------------------------------------------------------- stored jobs
-    def _restore_jobs(self) -> None:
-        """Bring back the stored jobs off the GUI thread.
-
-        Reading a store of 1,000 jobs with their segments takes about 0.2 s, too long a stall
-        for the GUI thread; the queue is thread-safe and its signals reach the model queued.
-        Files added meanwhile wait until the restored jobs are in, so they queue behind them.
-        """
-        self._restoring = True
-        max_age = self.settings.job_cleanup_max_age_hours
-        self.statusBar().showMessage("Loading the jobs of the last session…")
-        self.background.start(
-            "Loading the stored jobs",
-            lambda: len(self.queue.restore(max_age)),
-            self._on_restored,
-            self._on_restore_failed,
-        )
-
     @property
     def restoring(self) -> bool:
         """True while the stored jobs are still loading (files added meanwhile wait)."""
-        return self._restoring
+        return self.session.restoring
 
     def _on_restored(self, count: int) -> None:
-        self._restoring = False
-        resumed = sum(1 for job in self.model.snapshots() if job.resumed and not job.state.finished)
-        if count:
-            message = f"{plural(count, 'job')} from the last session"
-            if resumed:
-                message += (
-                    f"; {plural(resumed, 'interrupted job')} "
-                    f"{'continues' if resumed == 1 else 'continue'} where "
-                    f"{'it' if resumed == 1 else 'they'} stopped"
-                )
-            self.statusBar().showMessage(message + ".", 10_000)
-        else:
-            self.statusBar().clearMessage()
         if count and not self.table.selectionModel().hasSelection():
             self.select_job(self.model.job_id(0))
         self._update_actions()
         for owed in self.queue.owed_exports():  # exports a crash kept from being written
             self.export_flow.write_owed(owed)
-        held, self._held_paths = self._held_paths, []
-        for paths in held:
+        for paths in self.session.take_held():
             self.add_paths(paths)
         self.jobs_restored.emit(count)
-
-    def _on_restore_failed(self, message: str) -> None:
-        self.show_notice(f"{message} Earlier jobs are not shown; new ones still run.")
-        self._on_restored(0)
 
     @Slot()
     def clean_up_old_jobs(self) -> list[str]:
@@ -529,8 +498,7 @@ class MainWindow(QMainWindow):
         chosen = [Path(path) for path in paths]
         if not chosen or self._shut_down:
             return
-        if self._restoring:
-            self._held_paths.append(chosen)
+        if self.session.hold(chosen):
             return
         options = self.options()
         queue = self.queue
@@ -674,103 +642,13 @@ class MainWindow(QMainWindow):
         menu.popup(self.table.viewport().mapToGlobal(position))
 
     # ----------------------------------------------------------------- job actions
-    @Slot()
-    def cancel_selected(self) -> None:
-        for job_id in self.selected_ids():
-            self.queue.cancel(job_id)
-        self._update_actions()
+    @property
+    def job_options_dialog(self) -> JobOptionsDialog | None:
+        """The open Job Options or Re-transcribe dialog, if any."""
+        return self.job_actions.options_dialog
 
-    @Slot()
-    def retry_selected(self) -> None:
-        refused = 0
-        reason = ""
-        for job in self.selected_jobs():
-            if job.state not in (JobState.FAILED, JobState.CANCELLED):
-                continue
-            result = self.queue.retry(job.id)
-            if not result.accepted:
-                refused += 1
-                reason = result.reason
-        if refused:
-            self.show_notice(f"{plural(refused, 'job')} could not be retried now. {reason}")
-        self._update_actions()
-
-    @Slot()
-    def move_selected_to_top(self) -> None:
-        # Reversed, so the selected jobs keep their order at the top.
-        for job_id in reversed(self.selected_ids()):
-            self.queue.move_to_top(job_id)
-        self._update_actions()
-
-    @Slot()
-    def remove_selected(self) -> None:
-        for job_id in self.selected_ids():
-            self.queue.remove(job_id)
-        self._update_actions()
-
-    @Slot()
-    def reveal_selected(self) -> None:
-        for folder in {job.path.parent for job in self.selected_jobs()}:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
-
-    @Slot()
-    def edit_job_options(self) -> None:
-        """Change the options of the selected jobs that have not run or may run again."""
-        jobs = [job for job in self.selected_jobs() if job.state in EDITABLE_STATES]
-        if jobs:
-            self._open_options_dialog(jobs, "Apply", self._apply_job_options)
-
-    @Slot()
-    def retranscribe_selected(self) -> None:
-        """Run finished jobs again with other options (a larger model, another language)."""
-        jobs = [job for job in self.selected_jobs() if job.state is JobState.DONE]
-        if jobs:
-            self._open_options_dialog(jobs, "Re-transcribe", self._retranscribe)
-
-    def _open_options_dialog(self, jobs: list[JobSnapshot], action: str, apply: Any) -> None:
-        """Window-modal but not blocking: the list keeps updating while the user chooses."""
-        ids = [job.id for job in jobs]
-        dialog = JobOptionsDialog(jobs[0].options, len(jobs), action, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: apply(ids, dialog))
-        dialog.destroyed.connect(lambda: setattr(self, "job_options_dialog", None))
-        self.job_options_dialog = dialog
-        dialog.open()
-
-    def _apply_job_options(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
-        changed = started = 0
-        for job in self.queue.snapshots(job_ids):
-            if job.state in EDITABLE_STATES and self.queue.set_options(
-                job.id, dialog.options_for(job.options)
-            ):
-                changed += 1
-            else:
-                started += 1
-        message = f"Options changed for {plural(changed, 'job')}."
-        if started:
-            message += (
-                f" {started} had started meanwhile and "
-                f"{'keeps its' if started == 1 else 'keep their'} options."
-            )
-        if any(job.state is not JobState.QUEUED for job in self.queue.snapshots(job_ids)):
-            message += (
-                f" Retry ({Shortcut.RETRY.text}) runs failed or cancelled jobs with the new "
-                "options."
-            )
-        self.statusBar().showMessage(message, 10_000)
-        self.transcript_refresh(job_ids)
-        self._update_actions()
-
-    def _retranscribe(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
-        refused = 0
-        reason = ""
-        for job in self.queue.snapshots(job_ids):
-            result = self.queue.retry(job.id, dialog.options_for(job.options), allow_done=True)
-            if not result.accepted:
-                refused += 1
-                reason = result.reason
-        if refused:
-            self.show_notice(f"{plural(refused, 'job')} could not be queued again now. {reason}")
+    @Slot(list)
+    def _after_job_action(self, job_ids: list[str]) -> None:
         self.transcript_refresh(job_ids)
         self._update_actions()
 
@@ -865,26 +743,19 @@ class MainWindow(QMainWindow):
     def apply_settings(
         self, values: Mapping[str, Any], preferences: Preferences | None = None
     ) -> bool:
-        """Save, reload with the environment on top, and apply limits to the running queue now."""
-        save(dict(values))
+        """Save, reload with the environment on top, and apply limits to the running queue now
+        (:meth:`Application.apply_settings`); then what only the window holds."""
         if preferences is not None:
             preferences.save()
             self.preferences = preferences
         try:
-            new = load_settings(self.environ, load_saved())
+            new = self.application.apply_settings(values)
         except ConfigError as error:
             self.show_notice(f"Settings not applied: {error}")
             return False
         old, self.settings = self.settings, new
         if hasattr(self, "live_panel"):  # the next dictation uses the new model and language
             self.live_panel.settings = new
-        self.queue.set_limits(
-            max_workers=new.max_concurrent_workers, max_queue_size=new.max_queue_size
-        )
-        if hasattr(self.engine, "max_file_size_bytes"):
-            self.engine.max_file_size_bytes = new.max_file_size_bytes
-        if hasattr(self.engine, "max_audio_seconds"):
-            self.engine.max_audio_seconds = new.max_audio_seconds
         if new.whisper_model_size != old.whisper_model_size:
             self.preload_model()
         self.api_server.apply(self.preferences.serve_api, new)
