@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
 from desktop_app.core.export_batch import ExportOutcome, export_transcripts
 from desktop_app.core.intake import names
 from desktop_app.core.job_store import OwedExport
-from desktop_app.core.jobs import Job
+from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.wording import plural
 from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.export_dialog import ExportDialog
@@ -48,6 +48,22 @@ class ExportFlow(QObject):
         self.preferences = preferences
         self.dialog_parent = parent
         self._owed_in_flight: set[str] = set()  # jobs whose owed export is being written
+        queue.set_export_policy(self.owed_export)
+        queue.job_state_changed.connect(self._on_job_state)
+
+    @Slot(str, object)
+    def _on_job_state(self, job_id: str, state: JobState) -> None:
+        """A job that finished owes its auto-export: written from here, not via the window."""
+        if state is JobState.DONE:
+            owed = self.queue.owed_export(job_id)
+            if owed is not None:
+                self.write_owed(owed)
+
+    @Slot()
+    def write_all_owed(self) -> None:
+        """Write every export still owed (at start: those a crash kept from being written)."""
+        for owed in self.queue.owed_exports():
+            self.write_owed(owed)
 
     def owed_export(self, job: Job) -> OwedExport | None:
         """The queue's export policy: what a job that just finished owes (auto-export).

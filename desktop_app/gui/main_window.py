@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self.session = SessionRestore(
             queue, self.background, self.statusBar(), self.show_notice, self.model.snapshots, self
         )
+        self.session.finished.connect(self.export_flow.write_all_owed)  # what a crash kept
         self.session.finished.connect(self._on_restored)
         self.job_actions = JobActions(
             queue, self.selected_ids, self.show_notice, self.statusBar(), self
@@ -410,7 +411,6 @@ class MainWindow(QMainWindow):
         queue.job_state_changed.connect(self._on_job_state)
         queue.idle.connect(self._on_idle)
         self.transcript.needs_snapshot.connect(self.transcript_refresh_one)
-        queue.set_export_policy(self.export_flow.owed_export)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
 
@@ -467,8 +467,6 @@ class MainWindow(QMainWindow):
         if count and not self.table.selectionModel().hasSelection():
             self.select_job(self.model.job_id(0))
         self._update_actions()
-        for owed in self.queue.owed_exports():  # exports a crash kept from being written
-            self.export_flow.write_owed(owed)
         for paths in self.session.take_held():
             self.add_paths(paths)
         self.jobs_restored.emit(count)
@@ -695,9 +693,6 @@ class MainWindow(QMainWindow):
             self.export_all_action.setEnabled(self.files_tab_shown)
             if job.error:  # a re-run that failed: the previous transcript is back
                 self.show_notice(f"{job.name}: {job.error}")
-            owed = self.queue.owed_export(job_id)
-            if owed is not None:
-                self.export_flow.write_owed(owed)
 
     @Slot()
     def _on_idle(self) -> None:
