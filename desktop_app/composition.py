@@ -44,15 +44,18 @@ class Application:
     _queue_stopped: bool = field(default=False, init=False, repr=False)
     # The HTTP server, once there is one, is built in compose() and kept here.
 
-    def apply_settings(self, values: Mapping[str, Any]) -> Settings:
-        """Save ``values``, reload the settings with the environment on top, and apply the
-        limits to the running queue and engine now; every face changes settings this way.
+    def apply_settings(
+        self, values: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Save ``values``, reload the settings with the environment (default: the one it
+        started with) on top, and apply the limits to the running queue and engine now; every
+        face changes settings this way.
 
         :raises ConfigError: the saved values with the environment are not valid settings
             (saved all the same, as the user asked; nothing is applied).
         """
         save(dict(values))
-        new = load_settings(self.environ, load_saved())
+        new = load_settings(self.environ if environ is None else environ, load_saved())
         self.queue.set_limits(
             max_workers=new.max_concurrent_workers, max_queue_size=new.max_queue_size
         )

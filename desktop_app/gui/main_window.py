@@ -744,7 +744,7 @@ class MainWindow(QMainWindow):
             preferences.save()
             self.preferences = preferences
         try:
-            new = self.application.apply_settings(values)
+            new = self.application.apply_settings(values, self.environ)
         except ConfigError as error:
             self.show_notice(f"Settings not applied: {error}")
             return False
