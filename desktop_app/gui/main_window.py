@@ -66,6 +66,7 @@ from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.api_serving import WindowServer
 from desktop_app.gui.background import BackgroundTasks
+from desktop_app.gui.batch_summary import BatchSummary
 from desktop_app.gui.export_flow import ExportFlow
 from desktop_app.gui.job_actions import EDITABLE_STATES, JobActions
 from desktop_app.gui.job_model import Column, JobTableModel
@@ -142,9 +143,6 @@ class MainWindow(QMainWindow):
         startup_problem = f"{application.settings_problem} {store_problem}".strip()
         self.queue = queue = application.queue
         self.engine = queue.engine
-        #: Jobs that ran since the last "All jobs finished" (ordered set: a retry counts once).
-        self._batch: dict[str, None] = {}
-        self._batch_summary = ""  # the "All jobs finished" message, while it is shown
         self._shut_down = False
 
         self.setWindowTitle(APP_NAME)
@@ -170,6 +168,8 @@ class MainWindow(QMainWindow):
             queue, self.selected_ids, self.show_notice, self.statusBar(), self
         )
         self.job_actions.changed.connect(self._after_job_action)
+        self.batch_summary = BatchSummary(queue, self.statusBar(), self)
+        self.batch_summary.finished.connect(self.batch_finished)
         self._build_actions()
         self._connect_queue()
         self._add_live_tab()
@@ -409,7 +409,6 @@ class MainWindow(QMainWindow):
         queue.job_progress.connect(self._refresh_header)
         queue.job_updated.connect(self._refresh_header)
         queue.job_state_changed.connect(self._on_job_state)
-        queue.idle.connect(self._on_idle)
         self.transcript.needs_snapshot.connect(self.transcript_refresh_one)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
@@ -680,35 +679,12 @@ class MainWindow(QMainWindow):
             return
         if job_id == self.transcript.job_id:
             self.transcript.show_job(job)
-        if state is JobState.RUNNING:
-            self._batch[job_id] = None
-        if not state.finished and self._batch_summary:
-            # A retried or newly started job: "All jobs finished" is no longer true.
-            if self.statusBar().currentMessage() == self._batch_summary:
-                self.statusBar().clearMessage()
-            self._batch_summary = ""
         if job_id in self.selected_ids():
             self._update_actions()
         if state is JobState.DONE:
             self.export_all_action.setEnabled(self.files_tab_shown)
             if job.error:  # a re-run that failed: the previous transcript is back
                 self.show_notice(f"{job.name}: {job.error}")
-
-    @Slot()
-    def _on_idle(self) -> None:
-        # Fresh snapshots: a worker's "done" may reach the window after another's "idle".
-        finished = self.queue.snapshots(list(self._batch))
-        self._batch = {}
-        done = sum(1 for job in finished if job.state is JobState.DONE)
-        failed = sum(1 for job in finished if job.state is JobState.FAILED)
-        if not finished:
-            return
-        message = f"All jobs finished: {done} done" + (f", {failed} failed." if failed else ".")
-        self._batch_summary = message
-        self.statusBar().showMessage(message)
-        if not self.isActiveWindow():
-            QApplication.alert(self)
-        self.batch_finished.emit()
 
     # ----------------------------------------------------------------- export
     @Slot()
