@@ -8,8 +8,12 @@ Every method may be called from any thread. State lives behind one lock; signals
 after the lock is released, and receivers in another thread (the window's models) get them
 through queued connections.
 
-With a :class:`~desktop_app.core.job_store.JobStore`, every change is persisted as it happens
-(structural changes under the lock, so the store sees them in the order the queue made them), and
+With a :class:`~desktop_app.core.job_store.JobStore`, every change is persisted: under the lock
+the change enqueues a write record (the jobs in it copied), and one ordered writer thread
+(:class:`~desktop_app.core.store_writer.StoreWriter`) writes the records in the order the queue
+made them, so no disk I/O ever happens under the lock the GUI's reads take. A stored segment and
+a job's end are announced (``segment_added``, ``job_state_changed``) only once written, so what a
+face was told survives a crash. :meth:`JobQueue.flush` waits for the writer;
 :meth:`JobQueue.restore` brings the stored jobs back after a restart or a crash.
 
 A store that cannot be written (a full disk, a read-only file) never stops a transcription, and
