@@ -703,20 +703,21 @@ class JobQueue(QObject):
     ) -> None:
         """Queue a write of the store for the writer thread; ``then`` runs once it is stored.
 
-        Called with the lock held, so the records are numbered and applied in the order the
-        queue made its changes. Jobs in ``args`` are copied now: the writer must see the job as
-        it was at this change, not as a worker changes it later. Without a store, ``then``
-        still runs on the writer thread, after the records before it: announcements keep
-        their order.
+        Called with the lock held (it takes it too), so the records are numbered and applied
+        in the order the queue made its changes. Jobs in ``args`` are copied now: the writer
+        must see the job as it was at this change, not as a worker changes it later. Without a
+        store, ``then`` still runs on the writer thread, after the records before it:
+        announcements keep their order.
         """
-        store = self._store  # read once: ``shutdown`` may detach it from another thread
-        if store is None:
-            if then is not None:
-                self._writer.submit(StoreWrite(None, then))
-            return
-        self._writes_made += 1
-        record = (self._writes_made, write, tuple(_frozen(arg) for arg in args), kwargs)
-        self._writer.submit(StoreWrite(lambda: self._write(store, *record), then))
+        with self._lock:
+            store = self._store  # ``shutdown`` may detach it from another thread
+            if store is None:
+                if then is not None:
+                    self._writer.submit(StoreWrite(None, then))
+                return
+            self._writes_made += 1
+            record = (self._writes_made, write, tuple(_frozen(arg) for arg in args), kwargs)
+            self._writer.submit(StoreWrite(lambda: self._write(store, *record), then))
 
     def _write(
         self,
