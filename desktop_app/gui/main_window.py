@@ -1,4 +1,11 @@
-"""The main window: job list, transcript, drag and drop, capacity, export and settings.
+"""The main window: layout and wiring of the job list, transcript, drag and drop, capacity,
+export and settings.
+
+What the window does is done by parts with narrow inputs: :mod:`~desktop_app.gui.export_flow`
+(exports and auto-exports, heard of from the queue itself), :mod:`~desktop_app.gui.job_actions`,
+:mod:`~desktop_app.gui.session_restore`, :mod:`~desktop_app.gui.batch_summary`, and the
+application's settings in :mod:`desktop_app.composition`. A dropped file goes window -> intake ->
+queue -> engine -> exporter, never back through the window.
 
 Everything slow happens elsewhere. Transcription runs in the :class:`JobQueue`'s workers; adding
 files (folder scans and the queue's accept decision, :mod:`desktop_app.core.intake`), exports and
