@@ -10,11 +10,8 @@ A record may carry an acknowledgement (``then``), run on this thread right after
 the queue announces a stored segment, or a job's end, only once it is stored, so what a face was
 told survives a crash exactly as when the writes were made in place.
 
-The thread runs only while records come: it starts with the first record of a burst and ends
-once none has come for :data:`LINGER_S` (or when :meth:`StoreWriter.drain` finds nothing left),
-so an idle queue holds no thread and nothing has to be stopped. Lingering matters: a thread
-started per record (segments arrive every few hundred milliseconds) cost the window's heartbeat
-measurably (Python and Qt set up every new thread that emits a signal).
+The thread runs only while records wait: it starts with the first record of a burst and ends
+when none is left, so an idle queue holds no thread and nothing has to be stopped.
 """
 
 from __future__ import annotations
@@ -26,9 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
-
-#: How long the writer thread waits for the next record before it ends.
-LINGER_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -48,9 +42,8 @@ class StoreWriter:
         self._records: deque[StoreWrite] = deque()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._ended: threading.Thread | None = None  # the last thread, ended or ending
         self._unwritten = 0  # records with a write, submitted and not yet applied
-        self._unfinished = 0  # records submitted and not yet applied and acknowledged
-        self._release = False  # drain found nothing left: end the thread now, not after lingering
         #: What ended the writer for good: not an ``Exception`` (those are logged, and the
         #: records after them run) but the likes of a simulated process death in a test.
         self.died: BaseException | None = None
@@ -61,8 +54,6 @@ class StoreWriter:
             if self.died is not None:
                 return
             self._records.append(record)
-            self._unfinished += 1
-            self._release = False
             if record.apply is not None:
                 self._unwritten += 1
             if self._thread is None:
@@ -77,8 +68,8 @@ class StoreWriter:
             return self._unwritten == 0
 
     def drain(self, timeout: float | None = None) -> bool:
-        """Wait until every record submitted so far is applied and acknowledged; then the
-        thread ends at once, unless new records came (shutdown, restore, tests).
+        """Wait until every record submitted so far is applied and acknowledged, and the
+        thread has ended (shutdown, restore, tests).
 
         Never called on the GUI thread while work runs: that is the wait this class removes.
         Returns False if ``timeout`` (seconds) passed first.
@@ -86,19 +77,17 @@ class StoreWriter:
         with self._changed:
             if self._thread is threading.current_thread():
                 return False  # an acknowledgement cannot wait for the records behind it
-            done = self._changed.wait_for(lambda: self._unfinished == 0, timeout=timeout)
-            if done:  # no thread outlives the work it was started for
-                self._release = True
-                self._changed.notify_all()
+            done = self._changed.wait_for(lambda: self._thread is None, timeout=timeout)
+            ended = self._ended
+        if done and ended is not None:
+            ended.join(timeout)  # returning: no thread outlives the work it was started for
         return done
 
     def _run(self) -> None:
         while True:
             with self._changed:
-                if not self._records and not self._release:
-                    self._changed.wait(LINGER_S)
                 if not self._records:
-                    self._thread = None
+                    self._thread, self._ended = None, self._thread
                     self._changed.notify_all()
                     return
                 record = self._records.popleft()
@@ -113,9 +102,6 @@ class StoreWriter:
                     self._changed.notify_all()
             if record.then is not None:
                 self._apply(record.then, "Acknowledging a job store write failed")
-            with self._changed:
-                self._unfinished -= 1
-                self._changed.notify_all()
 
     def _die(self, death: BaseException) -> None:
         """Nothing more is written, as after the process died mid-write: the records still
@@ -124,8 +110,8 @@ class StoreWriter:
         with self._changed:
             self.died = death
             self._records.clear()
-            self._unwritten = self._unfinished = 0
-            self._thread = None
+            self._unwritten = 0
+            self._thread, self._ended = None, self._thread
             self._changed.notify_all()
 
     @staticmethod
