@@ -265,6 +265,7 @@ def test_restore_resumes_running_then_queued_in_order_beyond_the_cap(
     store.append_segment(running.id, 0, segment(0))  # as if the engine had decoded two
     store.append_segment(running.id, 1, segment(1))
     first._store = None  # "crash": from here on, the first queue writes nothing
+    first.flush()  # and what it made before is written before the next start reads the store
     gate.set()
     # A new queue over the same file, with a smaller cap than the stored queue.
     gate2 = threading.Event()
@@ -447,6 +448,7 @@ def test_a_re_run_interrupted_by_a_crash_still_keeps_the_previous_transcript(
     queue.flush()
     store.append_segment(job.id, 0, segment(0))  # as if the re-run had decoded one
     queue._store = None  # "crash": from here on, the first queue writes nothing
+    queue.flush()  # and what it made before is written before the next start reads the store
     source.unlink()  # and the source is gone by the next start
     again = make_queue(FakeEngine(segments=3, check_exists=True), JobStore(store.path))
     [restored] = again.restore()
