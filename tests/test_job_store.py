@@ -635,6 +635,13 @@ def test_assigning_a_stored_job_keeps_what_it_replaced_readable(store, tmp_path)
     assert job.segments == [] and job.transcript is None
 
 
+class SilentEngine(FakeEngine):
+    """A fake engine that never reports a file's duration (so it writes nothing of its own)."""
+
+    def transcribe(self, path, options, *, on_duration=None, **kwargs):
+        return super().transcribe(path, options, **kwargs)
+
+
 def test_restore_costs_one_transaction_whatever_the_queue_length(qtbot, make_queue, tmp_path):
     """Requeueing job by job cost a commit and a ``MAX(queue_rank)`` scan per job (46 s for
     16,000 jobs); the restore's transactions must not grow with the queue."""
@@ -645,17 +652,14 @@ def test_restore_costs_one_transaction_whatever_the_queue_length(qtbot, make_que
         writer.add_jobs([Job(tmp_path / f"q{i}.wav", first_options()) for i in range(count)])
         writer.close()
         store = JobStore(path)
-        here = threading.get_ident()
         statements: list[str] = []
-        # The restore's own statements: the job it starts writes its duration from its worker.
-        store._connection.set_trace_callback(
-            lambda sql, statements=statements, here=here: (
-                statements.append(sql) if threading.get_ident() == here else None
-            )
-        )
+        # The restore's own statements (made by the queue's store-writer thread); the job it
+        # starts reports no duration, so it writes nothing until its gate opens.
+        store._connection.set_trace_callback(statements.append)
         gate = threading.Event()
-        queue = make_queue(FakeEngine(segments=1, gate=gate), store, queue_size=5)
+        queue = make_queue(SilentEngine(segments=1, gate=gate), store, queue_size=5)
         assert len(queue.restore()) == count
+        queue.flush()
         begins.append(sum(1 for s in statements if s.startswith("BEGIN")))
         queue.shutdown(0, keep_unfinished=True)
         gate.set()
