@@ -12,13 +12,14 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from desktop_app.core.errors import ConfigError
 from desktop_app.core.job_store import JobStore, JobStoreError, default_store_path
 from desktop_app.core.settings import Settings, load_settings
 from desktop_app.core.transcriber import Engine, WhisperEngine
 from desktop_app.job_queue import JobQueue
-from desktop_app.saved_settings import load_saved
+from desktop_app.saved_settings import load_saved, save
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,29 @@ class Application:
     store_problem: str = ""
     _queue_stopped: bool = field(default=False, init=False, repr=False)
     # The HTTP server, once there is one, is built in compose() and kept here.
+
+    def apply_settings(
+        self, values: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Save ``values``, reload the settings with the environment (default: the one it
+        started with) on top, and apply the limits to the running queue and engine now; every
+        face changes settings this way.
+
+        :raises ConfigError: the saved values with the environment are not valid settings
+            (saved all the same, as the user asked; nothing is applied).
+        """
+        save(dict(values))
+        new = load_settings(self.environ if environ is None else environ, load_saved())
+        self.queue.set_limits(
+            max_workers=new.max_concurrent_workers, max_queue_size=new.max_queue_size
+        )
+        engine = self.queue.engine
+        if hasattr(engine, "max_file_size_bytes"):
+            engine.max_file_size_bytes = new.max_file_size_bytes
+        if hasattr(engine, "max_audio_seconds"):
+            engine.max_audio_seconds = new.max_audio_seconds
+        self.settings = new
+        return new
 
     def stop_queue(self, timeout_ms: int = 30_000) -> None:
         """Stop the queue built here, keeping unfinished jobs stored for the next start (the

@@ -8,8 +8,12 @@ Every method may be called from any thread. State lives behind one lock; signals
 after the lock is released, and receivers in another thread (the window's models) get them
 through queued connections.
 
-With a :class:`~desktop_app.core.job_store.JobStore`, every change is persisted as it happens
-(structural changes under the lock, so the store sees them in the order the queue made them), and
+With a :class:`~desktop_app.core.job_store.JobStore`, every change is persisted: under the lock
+the change enqueues a write record (the jobs in it copied), and one ordered writer thread
+(:class:`~desktop_app.core.store_writer.StoreWriter`) writes the records in the order the queue
+made them, so no disk I/O ever happens under the lock the GUI's reads take. A stored segment and
+a job's end are announced (``segment_added``, ``job_state_changed``) only once written, so what a
+face was told survives a crash. :meth:`JobQueue.flush` waits for the writer;
 :meth:`JobQueue.restore` brings the stored jobs back after a restart or a crash.
 
 A store that cannot be written (a full disk, a read-only file) never stops a transcription, and
@@ -23,6 +27,7 @@ not survive a restart until the problem is fixed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import threading
@@ -31,8 +36,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -45,6 +51,7 @@ from desktop_app.core.jobs import Job, JobSnapshot, JobState, KeptResult
 from desktop_app.core.memory import release_free_memory
 from desktop_app.core.priority import lower_current_thread_priority
 from desktop_app.core.settings import SPECS_BY_NAME
+from desktop_app.core.store_writer import StoreWrite, StoreWriter
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript
 
@@ -101,6 +108,15 @@ class Capacity:
             f"{self.active} of {self.max_workers} workers busy). Wait for jobs to finish, or "
             f"raise {queue_size.label} in Settings ({queue_size.env} for the command line)."
         )
+
+
+class _QueueCopy(NamedTuple):
+    """What a whole rewrite of the store writes, copied under the lock."""
+
+    jobs: list[Job]
+    pending: list[str]
+    owed: list[OwedExport]
+    through: int  # the last write record this copy includes
 
 
 class RefusalCode(Enum):
@@ -208,6 +224,9 @@ class JobQueue(QObject):
         self._next_store_retry = 0.0
         self._export_policy: ExportPolicy | None = None
         self._owed: dict[str, OwedExport] = {}
+        self._writer = StoreWriter()
+        self._writes_made = 0  # records submitted to the writer, numbered under the lock
+        self._rewritten_through = 0  # records up to this one are in the last whole rewrite
 
     # ----------------------------------------------------------------- reading
     def capacity(self) -> Capacity:
@@ -270,8 +289,17 @@ class JobQueue(QObject):
             return list(self._pending)
 
     def is_idle(self) -> bool:
+        """Nothing running, nothing queued, and every change stored and announced (as when
+        ``idle`` is emitted)."""
         with self._lock:
-            return not self._active and not self._pending
+            return not self._active and not self._pending and self._writer.idle
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every change made so far is in the store (and announced); False if
+        ``timeout_s`` passed first. Changes are stored by the writer thread in the order they
+        were made, a moment after they are made: this is for the command line, tests and
+        shutdown, never the GUI thread."""
+        return self._writer.drain(timeout_s)
 
     # ----------------------------------------------------------------- changing
     def submit(self, path: str | Path, options: TranscriptionOptions | None = None) -> SubmitResult:
@@ -510,8 +538,10 @@ class JobQueue(QObject):
         self.capacity_changed.emit(self.capacity())
 
     def wait_for_done(self, timeout_ms: int = -1) -> bool:
-        """Block until the workers are idle: for the command line, tests and shutdown only."""
-        return bool(self._pool.waitForDone(timeout_ms))
+        """Block until the workers are idle and what they changed is stored and announced:
+        for the command line, tests and shutdown only."""
+        workers_done = bool(self._pool.waitForDone(timeout_ms))
+        return self.flush(None if timeout_ms < 0 else timeout_ms / 1000) and workers_done
 
     def shutdown(self, timeout_ms: int = 30_000, *, keep_unfinished: bool = False) -> bool:
         """Cancel everything and wait for the workers to stop.
@@ -521,10 +551,12 @@ class JobQueue(QObject):
         the next start resumes and re-queues them exactly as after a crash.
         """
         if keep_unfinished:
+            self.flush(timeout_ms / 1000)  # so a write that fails now is known below
             with self._lock:
-                if self._store is not None and self._store_problem:
-                    self._rewrite_store(self._store)  # a last chance to keep this session
-                self._store = None
+                store, self._store = self._store, None
+                copied = self._copied() if store is not None and self._store_problem else None
+            if store is not None and copied is not None:  # a last chance to keep this session
+                self._writer.submit(StoreWrite(partial(self._rewrite_store, store, copied)))
         self._probing_stopped.set()
         self._probe_pool.clear()
         self.cancel_all()
@@ -568,14 +600,18 @@ class JobQueue(QObject):
             return self._store_problem
 
     def retry_store(self) -> bool:
-        """Try now to rewrite the store after writes failed; True when it matches the queue."""
+        """Try now to rewrite the store after writes failed; True when it matches the queue.
+
+        The rewrite is made by the writer thread, after the writes already queued; this waits
+        for it (a user's "try again", tests), so never call it on the GUI thread.
+        """
         store = self._store
         if store is None:
             return True
-        with self._lock:
-            if not self._store_problem:
-                return True
-            return self._rewrite_store(store)
+        matches: list[bool] = []
+        self._writer.submit(StoreWrite(lambda: matches.append(self._rewrite_if_failing(store))))
+        self._writer.drain()
+        return matches[0]
 
     def restore(self, max_age_hours: float = 0.0) -> list[Job]:
         """Bring back the stored jobs; the window calls this once, at start, before new work.
@@ -597,6 +633,7 @@ class JobQueue(QObject):
             return []
         store = self._store
         self._persist(JobStore.cleanup, max_age_hours)  # a read-only store still lists its jobs
+        self._writer.drain()  # what is loaded next is what the cleanup left
         try:
             stored = store.load()
             kept = store.kept_results()
@@ -673,19 +710,54 @@ class JobQueue(QObject):
             self._persist(JobStore.cleanup, max_age_hours, now)
         return old
 
-    def _persist(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Write through to the store; a failure never stops the queue and is announced once.
+    def _persist(
+        self,
+        write: Callable[..., Any],
+        *args: Any,
+        then: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Queue a write of the store for the writer thread; ``then`` runs once it is stored.
+
+        Called with the lock held (it takes it too), so the records are numbered and applied
+        in the order the queue made its changes. Jobs in ``args`` are copied now: the writer
+        must see the job as it was at this change, not as a worker changes it later. Without a
+        store, ``then`` still runs on the writer thread, after the records before it:
+        announcements keep their order.
+        """
+        with self._lock:
+            store = self._store  # ``shutdown`` may detach it from another thread
+            if store is None:
+                if then is not None:
+                    self._writer.submit(StoreWrite(None, then))
+                return
+            self._writes_made += 1
+            record = (self._writes_made, write, tuple(_frozen(arg) for arg in args), kwargs)
+            self._writer.submit(StoreWrite(lambda: self._write(store, *record), then))
+
+    def _write(
+        self,
+        store: JobStore,
+        number: int,
+        write: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Runs on the writer thread. A failure never stops the queue and is announced once.
 
         While the store cannot be written, single writes would leave it half-updated, so each
-        change instead tries (at most every :data:`STORE_RETRY_INTERVAL_S`) to rewrite it whole.
+        change instead tries (at most every :data:`STORE_RETRY_INTERVAL_S`) to rewrite it whole;
+        the records that rewrite already holds are then skipped.
         """
-        store = self._store  # read once: ``shutdown`` may detach it from another thread
-        if store is None:
+        with self._lock:
+            failing = bool(self._store_problem)
+            retry_now = failing and time.monotonic() >= self._next_store_retry
+            in_rewrite = number <= self._rewritten_through
+        if failing:
+            if retry_now:
+                self._rewrite_store(store)
             return
-        if self._store_problem:
-            if time.monotonic() >= self._next_store_retry:
-                with self._lock:
-                    self._rewrite_store(store)
+        if in_rewrite:
             return
         try:
             write(store, *args, **kwargs)
@@ -702,19 +774,37 @@ class JobQueue(QObject):
         if first:
             self.store_failed.emit(message)
 
-    def _rewrite_store(self, store: JobStore) -> bool:
-        """Make the store match the queue again (called with the lock held)."""
+    def _rewrite_if_failing(self, store: JobStore) -> bool:
+        with self._lock:
+            failing = bool(self._store_problem)
+        return self._rewrite_store(store) if failing else True
+
+    def _copied(self) -> _QueueCopy:
+        """The queue as it is now, for a whole rewrite (called with the lock held)."""
+        return _QueueCopy(
+            [_frozen(self._jobs[job_id]) for job_id in self._order],
+            list(self._pending),
+            list(self._owed.values()),
+            self._writes_made,
+        )
+
+    def _rewrite_store(self, store: JobStore, copied: _QueueCopy | None = None) -> bool:
+        """Make the store match the queue again (on the writer thread): the queue as it is now
+        (or as ``copied``) is copied under the lock, and written outside it."""
+        if copied is None:
+            with self._lock:
+                copied = self._copied()
+        jobs, pending, owed, through = copied
         try:
-            store.rewrite(
-                [self._jobs[job_id] for job_id in self._order],
-                list(self._pending),
-                list(self._owed.values()),
-            )
+            store.rewrite(jobs, pending, owed)
         except Exception as exc:
             logger.warning("The job store %s still cannot be written: %s", store.path, exc)
-            self._next_store_retry = time.monotonic() + STORE_RETRY_INTERVAL_S
+            with self._lock:
+                self._next_store_retry = time.monotonic() + STORE_RETRY_INTERVAL_S
             return False
-        self._store_problem = ""
+        with self._lock:
+            self._store_problem = ""
+            self._rewritten_through = through
         logger.info("The job store %s was rewritten after write failures", store.path)
         self.store_recovered.emit(
             f"The job store {store.path} can be written again: every job and transcript of "
@@ -818,23 +908,29 @@ class JobQueue(QObject):
             release_free_memory()
 
     def _on_segment(self, job: Job, segment: Segment) -> None:
-        # Changed under the lock, so a snapshot holds either all of a change or none of it.
+        """Changed under the lock, so a snapshot holds either all of a change or none of it;
+        announced once stored, so a segment a face was told of survives a crash."""
         with self._lock:
             job.segments.append(segment)
             index = len(job.segments) - 1
-        self._persist(JobStore.append_segment, job.id, index, segment)
-        self.segment_added.emit(job.id, index, segment)
+            self._persist(
+                JobStore.append_segment,
+                job.id,
+                index,
+                segment,
+                then=lambda: self.segment_added.emit(job.id, index, segment),
+            )
 
     def _on_duration(self, job: Job, seconds: float) -> None:
         with self._lock:
             job.duration = seconds
-        self._persist(JobStore.update_job, job)
+            self._persist(JobStore.update_job, job)
         self.job_updated.emit(job.id)
 
     def _on_progress(self, job: Job, fraction: float) -> None:
         with self._lock:
             job.progress = fraction
-        self._persist(JobStore.update_progress, job.id, fraction)
+            self._persist(JobStore.update_progress, job.id, fraction)
         self.job_progress.emit(job.id, fraction)
 
     def _probe_durations(self, jobs: list[Job]) -> None:
@@ -880,9 +976,20 @@ class JobQueue(QObject):
                     self._owed[job.id] = owed
             elif brought_back:
                 self._bring_back_kept(job, error)
-            self._persist(JobStore.finish_job, job, owed, segments_replaced=brought_back)
+            final = job.state
+            # Announced once the end is stored (durably): a face told "done" is never told
+            # otherwise after a crash. The next job starts now; it is announced after.
+            self._persist(
+                JobStore.finish_job,
+                job,
+                owed,
+                segments_replaced=brought_back,
+                then=lambda: self.job_state_changed.emit(job.id, final),
+            )
             started = self._dispatch_locked()
-        self.job_state_changed.emit(job.id, job.state)
+            self._writer.submit(StoreWrite(None, lambda: self._announce_after(started)))
+
+    def _announce_after(self, started: list[Job]) -> None:
         self._announce_started(started)
         self._after_change()
 
@@ -917,3 +1024,16 @@ class JobQueue(QObject):
             if error
             else "Re-transcribing was cancelled, so the previous transcript is kept."
         )
+
+
+def _frozen(value: Any) -> Any:
+    """A write record's copy of ``value``: a job as it is now (its segment list copied), so the
+    writer thread never reads a record a worker is changing."""
+    if isinstance(value, Job):
+        copied = copy.copy(value)
+        if value.is_read:
+            copied.segments = list(value.segments)
+        return copied
+    if isinstance(value, list):
+        return [_frozen(item) for item in value]
+    return value

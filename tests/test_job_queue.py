@@ -135,7 +135,7 @@ def test_unexpected_engine_error_becomes_a_job_error(qtbot, make_queue) -> None:
     assert job.state is JobState.FAILED
     assert "clip.wav" in job.error
     assert "RuntimeError: decoder exploded" in job.error
-    assert queue.is_idle()
+    qtbot.waitUntil(queue.is_idle)  # and its end is stored and announced
 
 
 def test_limits_below_one_are_refused(qapp) -> None:

@@ -208,15 +208,20 @@ def test_queue_persists_segments_as_they_are_decoded(qtbot, make_queue, store, t
     queue = make_queue(engine, store)
     job = queue.submit(tmp_path / "a.wav").job
     assert job is not None
+    queue.flush()  # changes are stored by the queue's writer thread, in order
     assert store.load().jobs[0].state is JobState.RUNNING
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []  # (index heard of, segments stored when heard)
     queue.segment_added.connect(
-        lambda job_id, _index, _segment: seen.append(len(store.load().jobs[0].segments))
+        lambda job_id, index, _segment: seen.append((index, len(store.load().jobs[0].segments)))
     )
     gate.set()
     qtbot.waitUntil(lambda: job.state is JobState.DONE)
     qtbot.waitUntil(lambda: len(seen) == 3)
-    assert seen == [1, 2, 3], "each segment is stored before the window hears of it"
+    assert [index for index, _stored in seen] == [0, 1, 2]
+    assert all(stored > index for index, stored in seen), (
+        "each segment is stored before the window hears of it"
+    )
+    queue.flush()
     [back] = store.load_jobs()
     assert back.state is JobState.DONE and back.transcript is not None
     assert back.transcript.to_dict() == job.transcript.to_dict()
@@ -229,6 +234,7 @@ def test_every_change_is_persisted(qtbot, make_queue, store, tmp_path):
     assert queue.move_to_top(ids[2])
     assert queue.cancel(ids[1])
     assert queue.set_options(ids[3], TranscriptionOptions(language="en"))
+    queue.flush()
     stored = store.load()
     assert [j.id for j in stored.jobs] == [queue.jobs()[i].id for i in range(4)]
     assert stored.pending_ids == [ids[0], ids[2], ids[3]]  # the running one, then in order
@@ -242,6 +248,7 @@ def test_every_change_is_persisted(qtbot, make_queue, store, tmp_path):
     assert queue.retry(ids[3]).accepted
     qtbot.waitUntil(lambda: queue.job(ids[3]).state.finished)
     assert queue.remove(ids[0])
+    queue.flush()
     assert ids[0] not in {j.id for j in store.load_jobs()}
 
 
@@ -254,9 +261,11 @@ def test_restore_resumes_running_then_queued_in_order_beyond_the_cap(
     running = first.submit(tmp_path / "running.wav").job
     queued = [first.submit(tmp_path / f"q{i}.wav").job for i in range(4)]
     first.move_to_top(queued[2].id)
+    first.flush()
     store.append_segment(running.id, 0, segment(0))  # as if the engine had decoded two
     store.append_segment(running.id, 1, segment(1))
     first._store = None  # "crash": from here on, the first queue writes nothing
+    first.flush()  # and what it made before is written before the next start reads the store
     gate.set()
     # A new queue over the same file, with a smaller cap than the stored queue.
     gate2 = threading.Event()
@@ -301,6 +310,7 @@ def test_retry_of_a_resumed_job_starts_from_the_beginning(qtbot, make_queue, sto
 def test_cleanup_leaves_list_and_store(qtbot, make_queue, store, tmp_path):
     queue = make_queue(FakeEngine(segments=1), store)
     old = queue.add_finished(tmp_path / "old.wav", Transcript(), TranscriptionOptions())
+    queue.flush()
     old.finished_at = time.time() - 7200
     store.update_job(old)
     new = queue.add_finished(tmp_path / "new.wav", Transcript(), TranscriptionOptions())
@@ -309,6 +319,7 @@ def test_cleanup_leaves_list_and_store(qtbot, make_queue, store, tmp_path):
     assert queue.cleanup(0) == []
     assert queue.cleanup(1) == [old.id] and removed == [[old.id]], "one signal for the batch"
     assert [j.id for j in queue.jobs()] == [new.id]
+    queue.flush()
     assert [j.id for j in store.load_jobs()] == [new.id]
     # and at start: restore cleans up before listing
     again = make_queue(FakeEngine(), JobStore(store.path))
@@ -335,8 +346,8 @@ def _transcribed(qtbot, queue: JobQueue, path: Path) -> tuple[Job, dict, list[Se
 
 
 def _until_stored(qtbot, queue: JobQueue, job: Job) -> None:
-    """Until the job's end is stored too: the queue shows it first, then writes it under its
-    lock, which ``is_idle`` waits for."""
+    """Until the job's end is stored too: the queue shows it first, then its writer thread
+    stores it, which ``is_idle`` waits for."""
     qtbot.waitUntil(lambda: job.state.finished)
     qtbot.waitUntil(queue.is_idle)
 
@@ -381,6 +392,7 @@ def test_a_cancelled_re_run_keeps_the_previous_transcript(qtbot, make_queue, sto
     assert queue.retry(job.id, allow_done=True).accepted
     qtbot.waitUntil(lambda: engine.running == 1)
     assert job.transcript is None and job.kept is not None  # the new run is under way
+    queue.flush()
     assert store.kept_results()[job.id].transcript.to_dict() == transcript
     assert queue.cancel(job.id)
     _until_stored(qtbot, queue, job)
@@ -405,6 +417,7 @@ def test_a_re_run_cancelled_before_it_starts_keeps_the_previous_transcript(
     queue.job_state_changed.connect(lambda job_id, state: states.append(state))
     assert queue.cancel(job.id)
     assert states == [JobState.DONE]
+    queue.flush()
     _assert_kept(job, transcript, segments, store)
     gate.set()
     qtbot.waitUntil(queue.is_idle)
@@ -432,12 +445,16 @@ def test_a_re_run_interrupted_by_a_crash_still_keeps_the_previous_transcript(
     job, transcript, segments = _transcribed(qtbot, queue, source)
     gate.clear()
     assert queue.retry(job.id, allow_done=True).accepted
+    queue.flush()
     store.append_segment(job.id, 0, segment(0))  # as if the re-run had decoded one
     queue._store = None  # "crash": from here on, the first queue writes nothing
+    queue.flush()  # and what it made before is written before the next start reads the store
     source.unlink()  # and the source is gone by the next start
+    # What the next start finds (read before it runs: the re-run fails at once, the source
+    # being gone, and brings the kept result back, which clears ``kept``).
+    assert store.kept_results()[job.id].transcript.to_dict() == transcript
     again = make_queue(FakeEngine(segments=3, check_exists=True), JobStore(store.path))
     [restored] = again.restore()
-    assert restored.kept is not None and restored.kept.transcript.to_dict() == transcript
     _until_stored(qtbot, again, restored)
     _assert_kept(restored, transcript, segments, store)
     gate.set()
@@ -482,10 +499,12 @@ def test_a_full_disk_is_announced_once_and_the_store_is_rewritten_when_it_has_ro
     queue.store_failed.connect(failures.append)
     queue.store_recovered.connect(recoveries.append)
     before = queue.submit(tmp_path / "before.wav").job
+    queue.flush()
     disk_full(True)
     during = [queue.submit(tmp_path / f"{name}.wav").job for name in ("a", "b", "c")]
     gate.set()
     qtbot.waitUntil(lambda: all(j.state is JobState.DONE for j in queue.jobs()))
+    queue.flush()
     assert [j.state for j in (before, *during)] == [JobState.DONE] * 4, "the work goes on"
     assert len(failures) == 1, "told once, not once per write"
     assert str(store.path) in failures[0] and "database or disk is full" in failures[0]
@@ -499,7 +518,8 @@ def test_a_full_disk_is_announced_once_and_the_store_is_rewritten_when_it_has_ro
 
     disk_full(False)
     assert queue.retry_store()
-    assert len(recoveries) == 1 and str(store.path) in recoveries[0]
+    qtbot.waitUntil(lambda: len(recoveries) == 1)  # announced by the writer thread
+    assert str(store.path) in recoveries[0]
     assert queue.store_problem == ""
     _matches(store, queue)
 
@@ -552,6 +572,7 @@ def test_closing_after_a_full_disk_writes_the_session_if_the_store_has_room_agai
     running = queue.submit(tmp_path / "running.wav").job
     waiting = queue.submit(tmp_path / "waiting.wav").job
     qtbot.waitUntil(lambda: running.state is JobState.RUNNING)
+    queue.flush()
     assert store.load_jobs() == [] and queue.store_problem
     disk_full(False)
     assert queue.shutdown(10_000, keep_unfinished=True)  # as closing the window does
@@ -614,6 +635,13 @@ def test_assigning_a_stored_job_keeps_what_it_replaced_readable(store, tmp_path)
     assert job.segments == [] and job.transcript is None
 
 
+class SilentEngine(FakeEngine):
+    """A fake engine that never reports a file's duration (so it writes nothing of its own)."""
+
+    def transcribe(self, path, options, *, on_duration=None, **kwargs):
+        return super().transcribe(path, options, **kwargs)
+
+
 def test_restore_costs_one_transaction_whatever_the_queue_length(qtbot, make_queue, tmp_path):
     """Requeueing job by job cost a commit and a ``MAX(queue_rank)`` scan per job (46 s for
     16,000 jobs); the restore's transactions must not grow with the queue."""
@@ -624,17 +652,14 @@ def test_restore_costs_one_transaction_whatever_the_queue_length(qtbot, make_que
         writer.add_jobs([Job(tmp_path / f"q{i}.wav", first_options()) for i in range(count)])
         writer.close()
         store = JobStore(path)
-        here = threading.get_ident()
         statements: list[str] = []
-        # The restore's own statements: the job it starts writes its duration from its worker.
-        store._connection.set_trace_callback(
-            lambda sql, statements=statements, here=here: (
-                statements.append(sql) if threading.get_ident() == here else None
-            )
-        )
+        # The restore's own statements (made by the queue's store-writer thread); the job it
+        # starts reports no duration, so it writes nothing until its gate opens.
+        store._connection.set_trace_callback(statements.append)
         gate = threading.Event()
-        queue = make_queue(FakeEngine(segments=1, gate=gate), store, queue_size=5)
+        queue = make_queue(SilentEngine(segments=1, gate=gate), store, queue_size=5)
         assert len(queue.restore()) == count
+        queue.flush()
         begins.append(sum(1 for s in statements if s.startswith("BEGIN")))
         queue.shutdown(0, keep_unfinished=True)
         gate.set()

@@ -1,4 +1,11 @@
-"""The main window: job list, transcript, drag and drop, capacity, export and settings.
+"""The main window: layout and wiring of the job list, transcript, drag and drop, capacity,
+export and settings.
+
+What the window does is done by parts with narrow inputs: :mod:`~desktop_app.gui.export_flow`
+(exports and auto-exports, heard of from the queue itself), :mod:`~desktop_app.gui.job_actions`,
+:mod:`~desktop_app.gui.session_restore`, :mod:`~desktop_app.gui.batch_summary`, and the
+application's settings in :mod:`desktop_app.composition`. A dropped file goes window -> intake ->
+queue -> engine -> exporter, never back through the window.
 
 Everything slow happens elsewhere. Transcription runs in the :class:`JobQueue`'s workers; adding
 files (folder scans and the queue's accept decision, :mod:`desktop_app.core.intake`), exports and
@@ -11,7 +18,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,25 +41,18 @@ from PySide6.QtGui import (
     QDropEvent,
     QIcon,
     QKeySequence,
-    QPainter,
-    QPaintEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
     QSplitter,
-    QTableView,
     QTabWidget,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -61,31 +60,29 @@ from PySide6.QtWidgets import (
 from desktop_app import APP_NAME
 from desktop_app.composition import Application, compose
 from desktop_app.core import intake
-from desktop_app.core.errors import ConfigError, ExportError
-from desktop_app.core.exporters import (
-    existing_outputs,
-    export_all,
-    holds_export,
-    output_path,
-    remove_leftover_temp_files,
-)
-from desktop_app.core.intake import AddOutcome, names
-from desktop_app.core.job_store import JobStore, OwedExport
-from desktop_app.core.jobs import Job, JobSnapshot, JobState
+from desktop_app.core.errors import ConfigError
+from desktop_app.core.intake import AddOutcome
+from desktop_app.core.job_store import JobStore
+from desktop_app.core.jobs import JobSnapshot, JobState
 from desktop_app.core.model import ModelState
 from desktop_app.core.paths import log_dir
-from desktop_app.core.settings import Settings, load_settings
+from desktop_app.core.settings import Settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
-from desktop_app.core.transcript import Segment, Transcript
+from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.api_serving import WindowServer
 from desktop_app.gui.background import BackgroundTasks
-from desktop_app.gui.export_dialog import ExportDialog
+from desktop_app.gui.batch_summary import BatchSummary
+from desktop_app.gui.export_flow import ExportFlow
+from desktop_app.gui.job_actions import EDITABLE_STATES, JobActions
 from desktop_app.gui.job_model import Column, JobTableModel
 from desktop_app.gui.job_options_dialog import JobOptionsDialog
+from desktop_app.gui.job_table_view import JobTableView
+from desktop_app.gui.notice_bar import NoticeBar
 from desktop_app.gui.preferences import Preferences
 from desktop_app.gui.progress_delegate import ProgressDelegate
+from desktop_app.gui.session_restore import SessionRestore
 from desktop_app.gui.settings_dialog import SettingsDialog
 from desktop_app.gui.shortcuts import Shortcut
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
@@ -93,25 +90,12 @@ from desktop_app.gui.transcript_editor import TranscriptEditor
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.icon_files import icon_files
 from desktop_app.job_queue import JobQueue
-from desktop_app.saved_settings import load_saved, save
 
 logger = logging.getLogger(__name__)
 
 
-def empty_text() -> str:
-    """What the empty list says, with the keys as this platform names them."""
-    return (
-        "Drop audio or video files here\n\n"
-        f"or press {Shortcut.ADD_FILES.text} to add files, "
-        f"{Shortcut.ADD_FOLDER.text} to add a folder.\n"
-        "Folders are searched for audio and video files."
-    )
-
-
 #: How often finished jobs older than JOB_CLEANUP_MAX_AGE_HOURS are cleaned up while running.
 CLEANUP_INTERVAL_MS = 10 * 60 * 1000
-#: States whose options may be edited: the job is not running and will (or may) run again.
-EDITABLE_STATES = frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLED})
 
 
 def app_icon() -> QIcon:
@@ -120,95 +104,6 @@ def app_icon() -> QIcon:
     for size, png in icon_files().items():
         icon.addFile(str(png), QSize(size, size))
     return icon
-
-
-@dataclass
-class ExportOutcome:
-    job_ids: list[str] = field(default_factory=list)  # the jobs whose transcripts were exported
-    written: list[Path] = field(default_factory=list)
-    conflicts: dict[str, list[Path]] = field(default_factory=dict)  # job id -> existing files
-    errors: list[str] = field(default_factory=list)
-
-
-class NoticeBar(QFrame):
-    """A non-modal message strip above the list: seen, readable, and never blocks the user.
-
-    A message about many files names only a few; "Show Details…" opens the full list, in a
-    message box whose details the user can select and copy.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("noticeBar")
-        self.setStyleSheet(
-            "#noticeBar { background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; }"
-            "#noticeBar QLabel { color: #3d3000; }"
-        )
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.label.setAccessibleName("Notice")
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QToolButton()
-        close.setText("✕")
-        close.setAutoRaise(True)
-        close.setToolTip("Dismiss this message")
-        close.setAccessibleName("Dismiss message")
-        close.clicked.connect(self.hide)
-        self.details_button = QToolButton()
-        self.details_button.setText("Show Details…")
-        self.details_button.setAccessibleName("Show details")
-        self.details_button.setToolTip("List every file this message is about, to read or copy")
-        self.details_button.clicked.connect(self.show_details)
-        self.details = ""
-        self.details_box: QMessageBox | None = None
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 4, 4)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
-        self.hide()
-
-    def show_message(self, text: str, details: str = "") -> None:
-        self.label.setText(text)
-        self.details = details
-        self.details_button.setVisible(bool(details))
-        self.show()
-
-    @Slot()
-    def show_details(self) -> None:
-        """The message with every file under "Show Details" (selectable), window-modal but not
-        blocking, so the list keeps updating behind it."""
-        if self.details_box is None:  # one box, kept and reused: nothing to track on deletion
-            self.details_box = QMessageBox(
-                QMessageBox.Icon.Information, "Files not added", "", parent=self
-            )
-            self.details_box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details_box.setText(self.text())
-        self.details_box.setDetailedText(self.details)
-        self.details_box.open()
-
-    def text(self) -> str:
-        return self.label.text()
-
-
-class JobTableView(QTableView):
-    """The job table, with a helpful empty state instead of a blank grid."""
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        model = self.model()
-        if model is not None and model.rowCount() == 0:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().placeholderText().color())
-            font = painter.font()
-            font.setPointSizeF(font.pointSizeF() * 1.2)
-            painter.setFont(font)
-            painter.drawText(
-                self.viewport().rect(),
-                int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
-                empty_text(),
-            )
-            painter.end()
 
 
 class MainWindow(QMainWindow):
@@ -256,20 +151,38 @@ class MainWindow(QMainWindow):
         startup_problem = f"{application.settings_problem} {store_problem}".strip()
         self.queue = queue = application.queue
         self.engine = queue.engine
-        #: Jobs that ran since the last "All jobs finished" (ordered set: a retry counts once).
-        self._batch: dict[str, None] = {}
-        self._batch_summary = ""  # the "All jobs finished" message, while it is shown
         self._shut_down = False
-        self._restoring = False
-        self._held_paths: list[list[Path]] = []  # files added while the stored jobs load
-        self._owed_in_flight: set[str] = set()  # jobs whose owed export is being written
-        self.job_options_dialog: JobOptionsDialog | None = None
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.resize(1100, 680)
         self._build_widgets()
+        self.export_flow = ExportFlow(
+            queue,
+            self.background,
+            self.statusBar(),
+            self.show_notice,
+            lambda: self.preferences,
+            self,
+        )
+        self.export_flow.finished.connect(self.export_finished)
+        self.session = SessionRestore(
+            queue, self.background, self.statusBar(), self.show_notice, self.model.snapshots, self
+        )
+        self.session.finished.connect(self.export_flow.write_all_owed)  # what a crash kept
+        self.session.finished.connect(self._on_restored)
+        self.job_actions = JobActions(
+            queue,
+            self.selected_ids,
+            self.show_notice,
+            self.statusBar(),
+            self,
+            confirm_discarding_edits=lambda ids: self.transcript.confirm_discarding_edits(ids),
+        )
+        self.job_actions.changed.connect(self._after_job_action)
+        self.batch_summary = BatchSummary(queue, self.statusBar(), self)
+        self.batch_summary.finished.connect(self.batch_finished)
         self._build_actions()
         self._connect_queue()
         self._add_live_tab()
@@ -291,7 +204,7 @@ class MainWindow(QMainWindow):
         self.cleanup_timer.timeout.connect(self.clean_up_old_jobs)
         if self._owns_queue and queue.store is not None:
             self.cleanup_timer.start()
-            self._restore_jobs()
+            self.session.start(self.settings.job_cleanup_max_age_hours)
         self.api_server = WindowServer(queue, self)
         self.api_server.started.connect(
             lambda url: self.statusBar().showMessage(f"Serving on this computer at {url}", 10_000)
@@ -386,31 +299,31 @@ class MainWindow(QMainWindow):
             self.add_folder,
         )
         self.cancel_action = self._action(
-            "&Cancel", Shortcut.CANCEL, "Cancel the selected jobs", self.cancel_selected
+            "&Cancel", Shortcut.CANCEL, "Cancel the selected jobs", self.job_actions.cancel_selected
         )
         self.retry_action = self._action(
             "&Retry",
             Shortcut.RETRY,
             "Queue the selected failed or cancelled jobs again",
-            self.retry_selected,
+            self.job_actions.retry_selected,
         )
         self.top_action = self._action(
             "Move to &Top",
             Shortcut.MOVE_TO_TOP,
             "Run the selected queued jobs next",
-            self.move_selected_to_top,
+            self.job_actions.move_selected_to_top,
         )
         self.remove_action = self._action(
             "Re&move",
             Shortcut.REMOVE,
             "Remove the selected finished jobs from the list (exported files stay)",
-            self.remove_selected,
+            self.job_actions.remove_selected,
         )
         self.reveal_action = self._action(
             "Re&veal in Folder",
             Shortcut.REVEAL,
             "Open the folder of the selected file",
-            self.reveal_selected,
+            self.job_actions.reveal_selected,
         )
         self.export_action = self._action(
             "&Export…", Shortcut.EXPORT, "Export the selected transcripts", self.export_selected
@@ -433,13 +346,13 @@ class MainWindow(QMainWindow):
             Shortcut.JOB_OPTIONS,
             "Change the model, language, task or beam size of the selected queued, failed or "
             "cancelled jobs",
-            self.edit_job_options,
+            self.job_actions.edit_job_options,
         )
         self.retranscribe_action = self._action(
             "Re-&transcribe With…",
             Shortcut.RETRANSCRIBE,
             "Transcribe the selected finished jobs again, with other options",
-            self.retranscribe_selected,
+            self.job_actions.retranscribe_selected,
         )
         self.about_action = self._action(
             f"&About {APP_NAME}", None, "Version, model in use and licences", self.about
@@ -511,9 +424,7 @@ class MainWindow(QMainWindow):
         queue.job_progress.connect(self._refresh_header)
         queue.job_updated.connect(self._refresh_header)
         queue.job_state_changed.connect(self._on_job_state)
-        queue.idle.connect(self._on_idle)
         self.transcript.needs_snapshot.connect(self.transcript_refresh_one)
-        queue.set_export_policy(self.owed_export)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
         if self.transcript.editor is not None:
@@ -565,72 +476,18 @@ class MainWindow(QMainWindow):
         self.model_state_changed.emit(state)
 
     # ----------------------------------------------------------------- stored jobs
-    def _restore_jobs(self) -> None:
-        """Bring back the stored jobs off the GUI thread.
-
-        Reading a store of 1,000 jobs with their segments takes about 0.2 s, too long a stall
-        for the GUI thread; the queue is thread-safe and its signals reach the model queued.
-        Files added meanwhile wait until the restored jobs are in, so they queue behind them.
-        """
-        self._restoring = True
-        max_age = self.settings.job_cleanup_max_age_hours
-        self.statusBar().showMessage("Loading the jobs of the last session…")
-        self.background.start(
-            "Loading the stored jobs",
-            lambda: len(self.queue.restore(max_age)),
-            self._on_restored,
-            self._on_restore_failed,
-        )
-
     @property
     def restoring(self) -> bool:
         """True while the stored jobs are still loading (files added meanwhile wait)."""
-        return self._restoring
+        return self.session.restoring
 
     def _on_restored(self, count: int) -> None:
-        self._restoring = False
-        self._check_store()
-        resumed = sum(1 for job in self.model.snapshots() if job.resumed and not job.state.finished)
-        if count:
-            message = f"{plural(count, 'job')} from the last session"
-            if resumed:
-                message += (
-                    f"; {plural(resumed, 'interrupted job')} "
-                    f"{'continues' if resumed == 1 else 'continue'} where "
-                    f"{'it' if resumed == 1 else 'they'} stopped"
-                )
-            self.statusBar().showMessage(message + ".", 10_000)
-        else:
-            self.statusBar().clearMessage()
         if count and not self.table.selectionModel().hasSelection():
             self.select_job(self.model.job_id(0))
         self._update_actions()
-        for owed in self.queue.owed_exports():  # exports a crash kept from being written
-            self.write_owed_export(owed)
-        held, self._held_paths = self._held_paths, []
-        for paths in held:
+        for paths in self.session.take_held():
             self.add_paths(paths)
         self.jobs_restored.emit(count)
-
-    def _check_store(self) -> None:
-        """The store's integrity check reads the whole file (seconds for 100,000 jobs), so it
-        runs here, in the background once the list is up, never on the opening path."""
-        store = self.queue.store
-        if store is not None:
-            self.background.start(
-                "Checking the job store",
-                store.check_integrity,
-                self._on_store_checked,
-                logger.warning,
-            )
-
-    def _on_store_checked(self, problem: str | None) -> None:
-        if problem is not None:
-            self.show_notice(problem)
-
-    def _on_restore_failed(self, message: str) -> None:
-        self.show_notice(f"{message} Earlier jobs are not shown; new ones still run.")
-        self._on_restored(0)
 
     @Slot()
     def clean_up_old_jobs(self) -> list[str]:
@@ -657,8 +514,7 @@ class MainWindow(QMainWindow):
         chosen = [Path(path) for path in paths]
         if not chosen or self._shut_down:
             return
-        if self._restoring:
-            self._held_paths.append(chosen)
+        if self.session.hold(chosen):
             return
         options = self.options()
         queue = self.queue
@@ -802,103 +658,13 @@ class MainWindow(QMainWindow):
         menu.popup(self.table.viewport().mapToGlobal(position))
 
     # ----------------------------------------------------------------- job actions
-    @Slot()
-    def cancel_selected(self) -> None:
-        for job_id in self.selected_ids():
-            self.queue.cancel(job_id)
-        self._update_actions()
+    @property
+    def job_options_dialog(self) -> JobOptionsDialog | None:
+        """The open Job Options or Re-transcribe dialog, if any."""
+        return self.job_actions.options_dialog
 
-    @Slot()
-    def retry_selected(self) -> None:
-        refused = 0
-        reason = ""
-        for job in self.selected_jobs():
-            if job.state not in (JobState.FAILED, JobState.CANCELLED):
-                continue
-            result = self.queue.retry(job.id)
-            if not result.accepted:
-                refused += 1
-                reason = result.reason
-        if refused:
-            self.show_notice(f"{plural(refused, 'job')} could not be retried now. {reason}")
-        self._update_actions()
-
-    @Slot()
-    def move_selected_to_top(self) -> None:
-        # Reversed, so the selected jobs keep their order at the top.
-        for job_id in reversed(self.selected_ids()):
-            self.queue.move_to_top(job_id)
-        self._update_actions()
-
-    @Slot()
-    def remove_selected(self) -> None:
-        for job_id in self.selected_ids():
-            self.queue.remove(job_id)
-        self._update_actions()
-
-    @Slot()
-    def reveal_selected(self) -> None:
-        for folder in {job.path.parent for job in self.selected_jobs()}:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
-
-    @Slot()
-    def edit_job_options(self) -> None:
-        """Change the options of the selected jobs that have not run or may run again."""
-        jobs = [job for job in self.selected_jobs() if job.state in EDITABLE_STATES]
-        if jobs:
-            self._open_options_dialog(jobs, "Apply", self._apply_job_options)
-
-    @Slot()
-    def retranscribe_selected(self) -> None:
-        """Run finished jobs again with other options (a larger model, another language)."""
-        jobs = [job for job in self.selected_jobs() if job.state is JobState.DONE]
-        if jobs and self.transcript.confirm_discarding_edits([job.id for job in jobs]):
-            self._open_options_dialog(jobs, "Re-transcribe", self._retranscribe)
-
-    def _open_options_dialog(self, jobs: list[JobSnapshot], action: str, apply: Any) -> None:
-        """Window-modal but not blocking: the list keeps updating while the user chooses."""
-        ids = [job.id for job in jobs]
-        dialog = JobOptionsDialog(jobs[0].options, len(jobs), action, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: apply(ids, dialog))
-        dialog.destroyed.connect(lambda: setattr(self, "job_options_dialog", None))
-        self.job_options_dialog = dialog
-        dialog.open()
-
-    def _apply_job_options(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
-        changed = started = 0
-        for job in self.queue.snapshots(job_ids):
-            if job.state in EDITABLE_STATES and self.queue.set_options(
-                job.id, dialog.options_for(job.options)
-            ):
-                changed += 1
-            else:
-                started += 1
-        message = f"Options changed for {plural(changed, 'job')}."
-        if started:
-            message += (
-                f" {started} had started meanwhile and "
-                f"{'keeps its' if started == 1 else 'keep their'} options."
-            )
-        if any(job.state is not JobState.QUEUED for job in self.queue.snapshots(job_ids)):
-            message += (
-                f" Retry ({Shortcut.RETRY.text}) runs failed or cancelled jobs with the new "
-                "options."
-            )
-        self.statusBar().showMessage(message, 10_000)
-        self.transcript_refresh(job_ids)
-        self._update_actions()
-
-    def _retranscribe(self, job_ids: list[str], dialog: JobOptionsDialog) -> None:
-        refused = 0
-        reason = ""
-        for job in self.queue.snapshots(job_ids):
-            result = self.queue.retry(job.id, dialog.options_for(job.options), allow_done=True)
-            if not result.accepted:
-                refused += 1
-                reason = result.reason
-        if refused:
-            self.show_notice(f"{plural(refused, 'job')} could not be queued again now. {reason}")
+    @Slot(list)
+    def _after_job_action(self, job_ids: list[str]) -> None:
         self.transcript_refresh(job_ids)
         self._update_actions()
 
@@ -932,196 +698,30 @@ class MainWindow(QMainWindow):
             return
         if job_id == self.transcript.job_id:
             self.transcript.show_job(job)
-        if state is JobState.RUNNING:
-            self._batch[job_id] = None
-        if not state.finished and self._batch_summary:
-            # A retried or newly started job: "All jobs finished" is no longer true.
-            if self.statusBar().currentMessage() == self._batch_summary:
-                self.statusBar().clearMessage()
-            self._batch_summary = ""
         if job_id in self.selected_ids():
             self._update_actions()
         if state is JobState.DONE:
             self.export_all_action.setEnabled(self.files_tab_shown)
             if job.error:  # a re-run that failed: the previous transcript is back
                 self.show_notice(f"{job.name}: {job.error}")
-            owed = self.queue.owed_export(job_id)
-            if owed is not None:
-                self.write_owed_export(owed)
-
-    @Slot()
-    def _on_idle(self) -> None:
-        # Fresh snapshots: a worker's "done" may reach the window after another's "idle".
-        finished = self.queue.snapshots(list(self._batch))
-        self._batch = {}
-        done = sum(1 for job in finished if job.state is JobState.DONE)
-        failed = sum(1 for job in finished if job.state is JobState.FAILED)
-        if not finished:
-            return
-        message = f"All jobs finished: {done} done" + (f", {failed} failed." if failed else ".")
-        self._batch_summary = message
-        self.statusBar().showMessage(message)
-        if not self.isActiveWindow():
-            QApplication.alert(self)
-        self.batch_finished.emit()
 
     # ----------------------------------------------------------------- export
-    def owed_export(self, job: Job) -> OwedExport | None:
-        """The queue's export policy: what a job that just finished owes (auto-export).
-
-        The queue asks on a worker thread and stores the answer with the job's completion, so
-        the export survives a crash between the two (see ``write_owed_export``). It reads only
-        ``preferences``, a plain record that settings replace whole.
-        """
-        prefs = self.preferences
-        if not (prefs.auto_export and prefs.auto_export_formats):
-            return None
-        return OwedExport(job.id, tuple(prefs.auto_export_formats), prefs.auto_export_dir())
-
-    def write_owed_export(self, owed: OwedExport) -> None:
-        """Write an export the queue says a job owes; once its outcome is shown, it is settled.
-
-        A job that finishes while the stored jobs load is owed once but heard of twice (its
-        state change, the owed list after loading): an export already under way is not redone.
-        """
-        if owed.job_id in self._owed_in_flight:
-            return
-        self._owed_in_flight.add(owed.job_id)
-        self.export_jobs([owed.job_id], list(owed.formats), owed.folder, automatic=True)
-
     @Slot()
     def export_selected(self) -> None:
         ids = [job.id for job in self.selected_jobs() if job.state is JobState.DONE]
-        self._ask_and_export(ids)
+        self.export_flow.ask_and_export(ids)
 
     @Slot()
     def export_all_finished(self) -> None:
-        self._ask_and_export(
+        self.export_flow.ask_and_export(
             [job.id for job in self.model.snapshots() if job.state is JobState.DONE]
         )
 
-    def _ask_and_export(self, job_ids: list[str]) -> None:
-        if not job_ids:
-            self.show_notice("Nothing to export yet: only finished jobs have a transcript.")
-            return
-        prefs = self.preferences
-        dialog = ExportDialog(len(job_ids), prefs.export_formats, prefs.export_folder, self)
-        if dialog.exec() != ExportDialog.DialogCode.Accepted:
-            return
-        prefs.export_formats = dialog.formats()
-        prefs.export_folder = dialog.folder.text().strip()
-        prefs.save()
-        self.export_jobs(job_ids, dialog.formats(), dialog.output_dir())
-
     def export_jobs(
-        self,
-        job_ids: list[str],
-        formats: list[str],
-        output_dir: Path | None,
-        *,
-        overwrite: bool = False,
-        automatic: bool = False,
+        self, job_ids: list[str], formats: list[str], output_dir: Path | None, **how: bool
     ) -> None:
-        """Write the transcripts on a background thread; existing files are asked about.
-
-        A restored job's transcript is read from the store on first use: the snapshots are
-        taken in ``write``, off the GUI thread (exporting 100,000 restored jobs reads them all).
-        """
-        fmts = list(formats)
-        queue = self.queue
-
-        def write() -> ExportOutcome:
-            work: list[tuple[str, Path, Transcript]] = [
-                (job.id, job.path, job.transcript)
-                for job in queue.snapshots(job_ids)
-                if job.transcript is not None
-            ]
-            outcome = ExportOutcome(job_ids=[job_id for job_id, _source, _transcript in work])
-            if output_dir is not None:
-                output_dir.mkdir(parents=True, exist_ok=True)
-            for job_id, source, transcript in work:
-                todo = list(fmts)
-                if automatic:  # an owed export may follow a crash while it was being written
-                    for fmt in fmts:
-                        destination = output_path(source, fmt, output_dir)
-                        remove_leftover_temp_files(destination)
-                        if holds_export(destination, transcript, fmt):
-                            outcome.written.append(destination)
-                            todo.remove(fmt)
-                destinations = [output_path(source, fmt, output_dir) for fmt in todo]
-                existing = existing_outputs(destinations)
-                if existing and not overwrite:
-                    outcome.conflicts[job_id] = existing
-                    continue
-                try:
-                    outcome.written += export_all(
-                        transcript, todo, source, output_dir, overwrite=overwrite
-                    )
-                except ExportError as error:
-                    outcome.errors.append(str(error))
-            return outcome
-
-        self.statusBar().showMessage("Exporting…")
-        self.background.start(
-            "Export",
-            write,
-            lambda outcome: self._on_exported(outcome, fmts, output_dir, automatic),
-            self.show_notice,
-        )
-
-    def _on_exported(
-        self, outcome: ExportOutcome, formats: list[str], output_dir: Path | None, automatic: bool
-    ) -> None:
-        """Every ending replaces "Exporting…": with what was written, what was kept, or
-        nothing (the notice tells of errors)."""
-        parts: list[str] = []
-        if outcome.written:
-            folders = sorted({str(path.parent) for path in outcome.written})
-            parts.append(
-                f"Exported {plural(len(outcome.written), 'file')} to {', '.join(folders)}."
-            )
-        if outcome.errors:
-            self.show_notice("Export problems: " + " ".join(outcome.errors))
-        if outcome.conflicts:
-            existing = [path for paths in outcome.conflicts.values() for path in paths]
-            if automatic:
-                self.show_notice(
-                    "Auto-export kept existing files instead of overwriting them: "
-                    f"{names(existing)}.",
-                    "\n".join(str(path) for path in existing),
-                )
-            elif self.confirm_overwrite(existing):
-                # Shows "Exporting…" again; that export's own outcome ends it.
-                self.export_jobs(list(outcome.conflicts), formats, output_dir, overwrite=True)
-                self.export_finished.emit(outcome)
-                return
-            else:
-                parts.append(
-                    f"Kept {plural(len(existing), 'existing file')}; "
-                    f"{plural(len(outcome.conflicts), 'transcript')} not exported."
-                )
-        if parts:
-            self.statusBar().showMessage(" ".join(parts), 10_000)
-        else:
-            self.statusBar().clearMessage()
-        if automatic:
-            for job_id in outcome.job_ids:
-                self.queue.settle_export(job_id)
-                self._owed_in_flight.discard(job_id)
-        self.export_finished.emit(outcome)
-
-    def confirm_overwrite(self, existing: list[Path]) -> bool:
-        """Ask before replacing files: they may be earlier exports the user has edited."""
-        answer = QMessageBox.question(
-            self,
-            "Replace existing files?",
-            f"{plural(len(existing), 'file')} already "
-            f"{'exists' if len(existing) == 1 else 'exist'}: {names(existing)}.\n\nReplace "
-            f"{'it' if len(existing) == 1 else 'them'}?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        """Export without asking for formats and folder (``how``: ExportFlow.export's flags)."""
+        self.export_flow.export(job_ids, formats, output_dir, **how)
 
     # ----------------------------------------------------------------- settings
     @Slot()
@@ -1135,26 +735,19 @@ class MainWindow(QMainWindow):
     def apply_settings(
         self, values: Mapping[str, Any], preferences: Preferences | None = None
     ) -> bool:
-        """Save, reload with the environment on top, and apply limits to the running queue now."""
-        save(dict(values))
+        """Save, reload with the environment on top, and apply limits to the running queue now
+        (:meth:`Application.apply_settings`); then what only the window holds."""
         if preferences is not None:
             preferences.save()
             self.preferences = preferences
         try:
-            new = load_settings(self.environ, load_saved())
+            new = self.application.apply_settings(values, self.environ)
         except ConfigError as error:
             self.show_notice(f"Settings not applied: {error}")
             return False
         old, self.settings = self.settings, new
         if hasattr(self, "live_panel"):  # the next dictation uses the new model and language
             self.live_panel.settings = new
-        self.queue.set_limits(
-            max_workers=new.max_concurrent_workers, max_queue_size=new.max_queue_size
-        )
-        if hasattr(self.engine, "max_file_size_bytes"):
-            self.engine.max_file_size_bytes = new.max_file_size_bytes
-        if hasattr(self.engine, "max_audio_seconds"):
-            self.engine.max_audio_seconds = new.max_audio_seconds
         if new.whisper_model_size != old.whisper_model_size:
             self.preload_model()
         self.api_server.apply(self.preferences.serve_api, new)

@@ -230,7 +230,7 @@ def _message_boxes_of(trigger: Callable[[], object]) -> list[list[str]]:
 def test_the_windows_message_boxes_show_their_words_whole(make_window, qtbot, tmp_path) -> None:
     window = make_window(FakeEngine())
     existing = [tmp_path / f"a rather long recording name {index}.srt" for index in range(7)]
-    assert _message_boxes_of(lambda: window.confirm_overwrite(existing)) == [[]]
+    assert _message_boxes_of(lambda: window.export_flow.confirm_overwrite(existing)) == [[]]
     panel = window.live_panel
     message = f"The folder {tmp_path} is read-only: the dictation could not be written there."
     assert _message_boxes_of(lambda: panel._export_failed(message)) == [[]]

@@ -322,7 +322,7 @@ def test_exporting_ends_when_the_user_keeps_the_existing_files(
     with qtbot.waitSignal(window.export_finished):
         window.export_jobs([job_id], ["txt"], out)
     assert window.statusBar().currentMessage() == f"Exported 1 file to {out}."
-    monkeypatch.setattr(window, "confirm_overwrite", lambda _existing: False)
+    monkeypatch.setattr(window.export_flow, "confirm_overwrite", lambda _existing: False)
 
     with qtbot.waitSignal(window.export_finished):
         window.export_jobs([job_id], ["txt", "srt"], out)

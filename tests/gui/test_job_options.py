@@ -93,7 +93,9 @@ def test_a_finished_job_is_transcribed_again_with_other_options(make_window, dro
     qtbot.waitUntil(lambda: window.queue.jobs()[0].state is JobState.DONE)
     job_id = window.queue.jobs()[0].id
     window.select_job(job_id)
-    assert window.retranscribe_action.isEnabled() and not window.options_action.isEnabled()
+    # The window hears "done" once the queue has stored (here: announced) the job's end.
+    qtbot.waitUntil(window.retranscribe_action.isEnabled)
+    assert not window.options_action.isEnabled()
 
     with qtbot.waitSignal(window.batch_finished, timeout=10_000):
         window.retranscribe_action.trigger()

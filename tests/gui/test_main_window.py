@@ -190,7 +190,7 @@ def test_export_asks_before_overwriting(make_window, drop, qtbot, tmp_path, monk
         asked.append(existing)
         return False
 
-    monkeypatch.setattr(window, "confirm_overwrite", refuse)
+    monkeypatch.setattr(window.export_flow, "confirm_overwrite", refuse)
     with qtbot.waitSignal(window.export_finished) as second:
         window.export_jobs([job_id], ["txt", "vtt"], out)
     assert asked and second.args[0].conflicts

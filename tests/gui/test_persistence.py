@@ -158,6 +158,7 @@ def test_old_finished_jobs_are_cleaned_up_on_a_timer(stored_window, tmp_path):
     window.cleanup_timer.timeout.emit()
 
     assert _display(window, Column.FILE) == ["new.wav"]
+    window.queue.flush()  # the queue's writer thread stores the clean-up
     assert [job.id for job in store.load().jobs] == [new.id]
     window.settings = window.settings.replace(job_cleanup_max_age_hours=0.0)
     assert window.clean_up_old_jobs() == []  # 0 keeps them forever
@@ -171,6 +172,7 @@ def test_a_dropped_batch_is_stored_in_one_go_in_its_order(stored_window, drop, t
     outcome = drop(window, _files(tmp_path, *names))
 
     assert (len(outcome.accepted), len(outcome.refused)) == (12, 8)  # 2 workers + 10 places
+    window.queue.flush()  # stored by the queue's writer thread, in one go
     stored = store.load()
     assert [job.name for job in stored.jobs] == names[:12]
     assert [job.state for job in stored.jobs] == [JobState.RUNNING] * 2 + [JobState.QUEUED] * 10

@@ -141,6 +141,7 @@ def test_an_owed_export_found_already_written_is_settled_without_a_conflict(
         assert sorted(p.name for p in exports.iterdir()) == ["talk.srt", "talk.txt"]
         assert written.read_text(encoding="utf-8").count("Hello there.") == 1
         assert window.notice.isHidden(), window.notice.text()
+        window.queue.flush()  # the settlement is stored by the queue's writer thread
         assert store.owed_exports() == []
     finally:
         window.shutdown()
