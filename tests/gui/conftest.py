@@ -3,6 +3,7 @@ test has its own data folder, so stored jobs never leak from one test into the n
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,15 @@ from desktop_app.gui.main_window import MainWindow
 from desktop_app.gui.preferences import Preferences
 from desktop_app.job_queue import JobQueue
 from desktop_app.saved_settings import save
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sound_server_before_any_window(request) -> None:
+    """Qt Multimedia lists the sound devices once, when the first player is made, and every
+    window has a player: the session's sound server must be up before the first window, or the
+    playback tests find no output device for the rest of the session."""
+    if shutil.which("pulseaudio") is not None:
+        request.getfixturevalue("virtual_mic")
 
 
 @pytest.fixture(autouse=True)
