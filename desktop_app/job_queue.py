@@ -224,6 +224,10 @@ class JobQueue(QObject):
         self._next_store_retry = 0.0
         self._export_policy: ExportPolicy | None = None
         self._owed: dict[str, OwedExport] = {}
+        #: Jobs the user has edited, and the machine's own segments of those edited in this
+        #: session: known here, so the GUI never reads the store (nor waits for its writer).
+        self._edited: set[str] = set()
+        self._machine: dict[str, list[Segment]] = {}
         self._writer = StoreWriter()
         self._writes_made = 0  # records submitted to the writer, numbered under the lock
         self._rewritten_through = 0  # records up to this one are in the last whole rewrite
@@ -512,6 +516,8 @@ class JobQueue(QObject):
             del self._jobs[job_id]
             self._order.remove(job_id)
             self._owed.pop(job_id, None)  # the store's row goes with the job
+            self._edited.discard(job_id)
+            self._machine.pop(job_id, None)
             self._persist(JobStore.delete_job, job_id)
         self.job_removed.emit(job_id)
         return True
@@ -638,6 +644,7 @@ class JobQueue(QObject):
             stored = store.load()
             kept = store.kept_results()
             owed = store.owed_exports()
+            edited = store.edited_job_ids()
         except Exception:
             logger.exception("Could not read the job store %s", store.path)
             return []
@@ -652,6 +659,7 @@ class JobQueue(QObject):
                 self._jobs[job.id] = job
                 self._order.append(job.id)
                 restored.append(job)
+            self._edited |= edited & {job.id for job in restored}
             for debt in owed:
                 if debt.job_id in self._jobs and debt.job_id not in self._owed:
                     self._owed[debt.job_id] = debt
@@ -701,6 +709,8 @@ class JobQueue(QObject):
             for job_id in old:
                 del self._jobs[job_id]
                 self._owed.pop(job_id, None)  # the store's row goes with the job
+                self._edited.discard(job_id)
+                self._machine.pop(job_id, None)
             self._order[:] = [job_id for job_id in self._order if job_id not in gone]
             if old:
                 self._persist(JobStore.delete_jobs, old)
@@ -824,6 +834,9 @@ class JobQueue(QObject):
             if job is None or job.state is not JobState.DONE or job.transcript is None:
                 return False
             first, old_stop, new_stop = changed_rows(job.segments, segments)
+            if job_id not in self._edited:  # the first edit: what is shown is the machine's
+                self._machine[job_id] = list(job.segments)
+                self._edited.add(job_id)
             job.segments = list(segments)
             # A new transcript object: snapshots the GUI holds keep the one they were given.
             job.transcript = dataclasses.replace(job.transcript, segments=list(segments))
@@ -836,18 +849,28 @@ class JobQueue(QObject):
         :meth:`machine_segments`) again. Writes to the store: call it off the GUI thread."""
         if not self.save_edits(job_id, machine):
             return False
+        with self._lock:
+            self._edited.discard(job_id)
+            self._machine.pop(job_id, None)
         self._persist(JobStore.discard_edits, job_id)
         return True
 
     def machine_segments(self, job_id: str) -> list[Segment] | None:
-        """The machine's own segments of an edited job; None when it has none kept apart."""
-        store = self._store
+        """The machine's own segments of an edited job; None when it has none kept apart.
+        Those of a job edited in an earlier session are read from the store (written then)."""
+        with self._lock:
+            if job_id not in self._edited:
+                return None
+            machine = self._machine.get(job_id)
+            store = self._store
+        if machine is not None:
+            return list(machine)
         return None if store is None else store.read_machine_segments(job_id)
 
     def edited_ids(self) -> set[str]:
         """Jobs whose transcripts the user has edited."""
-        store = self._store
-        return set() if store is None else store.edited_job_ids()
+        with self._lock:
+            return set(self._edited)
 
     # ----------------------------------------------------------------- internals
     def _dispatch_locked(self) -> list[Job]:
@@ -964,6 +987,8 @@ class JobQueue(QObject):
             job.finished_at = time.time()
             brought_back = transcript is None and job.kept is not None
             if transcript is not None:
+                self._edited.discard(job.id)  # a new transcription: the store drops the edits too
+                self._machine.pop(job.id, None)
                 if job.resumed:  # the engine returns only what it decoded after ``start_at``
                     transcript.segments = list(job.segments)
                 job.transcript = transcript

@@ -785,9 +785,11 @@ class JobStore:
     def close(self) -> None:
         self.stop_check()
         with self._lock, self._read_lock:
+            self._closed = True  # a later read says so (JobStoreError), not sqlite3's error
             self._connection.close()
             if self._reader is not None:
                 self._reader.close()
+                self._reader = None
             if self._store_lock is not None:
                 self._store_lock.release()
                 self._store_lock = None

@@ -5,6 +5,7 @@ reaching the queue (and so every export) and the store."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -274,22 +275,35 @@ def test_a_finished_job_selected_in_the_window_opens_in_the_editor(make_window, 
     assert snapshot is not None and snapshot.segments[1].text == " fellow citizens, all"
 
 
-def test_a_store_that_cannot_be_read_costs_the_revert_not_the_window(qtbot, editing):
+def test_a_store_that_cannot_be_read_costs_the_revert_not_the_window(qtbot, tmp_path):
     """Opening a job reads nothing from the store (a closed store once raised there, from a
-    state change during shut-down); a revert that needs the store says why it cannot."""
-    editor, queue, job_id = editing
-    store = queue.store
-    assert store is not None
-    store.close()
-    editor.close_job()
-    snapshot = queue.snapshot(job_id)
+    state change during shut-down); a revert that needs the store (the machine's text of a job
+    edited in an earlier session is only there) says why it cannot."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    earlier = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    job = earlier.add_finished(
+        tmp_path / "speech.wav",
+        Transcript(list(MACHINE), language="en", duration=5.0),
+        TranscriptionOptions(),
+    )
+    edited = (replace(MACHINE[0], text=" And so my fellow citizens,"), *MACHINE[1:])
+    assert earlier.save_edits(job.id, edited)
+    assert earlier.shutdown(10_000)
+    queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    queue.restore()
+    assert queue.edited_ids() == {job.id}
+    snapshot = queue.snapshot(job.id, with_text=True)
     assert snapshot is not None
+    store.close()
+    editor = TranscriptEditor(queue, 0.5)
+    qtbot.addWidget(editor)
     editor.open_job(snapshot)  # no store read: nothing raises
     messages: list[str] = []
     editor.message.connect(messages.append)
     editor.view.setCurrentIndex(editor.model.index(0))
     assert not editor.revert_all()
     assert "cannot be read now" in messages[0]
+    assert queue.shutdown(10_000)
 
 
 # A window that edits a finished job through its editor, says so once the edit is stored, and
