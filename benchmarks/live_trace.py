@@ -39,12 +39,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from live_latency import FILES, long_speech, normalise, repeats  # noqa: E402
+
 from desktop_app.core.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from desktop_app.core.live import create_transcriber  # noqa: E402
 from desktop_app.core.settings import load_settings  # noqa: E402
 from desktop_app.core.streaming import StreamEvent, StreamingTranscriber  # noqa: E402
 from desktop_app.core.transcript import Word  # noqa: E402
-from live_latency import FILES, long_speech, normalise, repeats  # noqa: E402
 from tests.corpus import CORPUS, references  # noqa: E402
 
 
@@ -104,10 +105,10 @@ def instrument(policy: StreamingTranscriber, meter: Meter) -> None:
     detector = policy.speech_detector
     if detector is not None:
 
-        def timed_vad(audio: np.ndarray) -> list[tuple[float, float]]:
+        def timed_vad(audio: np.ndarray, received: int) -> list[tuple[float, float]]:
             began = time.perf_counter()
             try:
-                return detector(audio)
+                return detector(audio, received)
             finally:
                 meter.vad_seconds += time.perf_counter() - began
 
@@ -128,9 +129,18 @@ class Trace:
 
 
 def replay(
-    audio: np.ndarray, behind: float | None, slowdown: float, beam: int, quiet: bool
+    audio: np.ndarray,
+    behind: float | None,
+    slowdown: float,
+    beam: int,
+    quiet: bool,
+    overrides: dict[str, float],
 ) -> Trace:
     policy = create_transcriber(load_settings(environ={}), beam_size=beam)
+    for name, value in overrides.items():
+        if not hasattr(policy, name):
+            raise SystemExit(f"--set {name}: the policy has no such field")
+        setattr(policy, name, value)
     meter = Meter()
     instrument(policy, meter)
     total = audio.size
@@ -154,9 +164,7 @@ def replay(
         meter.reset()
         before = (policy.buffer_start, policy.buffer_seconds, policy.passes)
         wall, cpu = time.perf_counter(), time.process_time()
-        events: list[StreamEvent] = (
-            policy.finish() if final else policy.feed(audio[fed:target])
-        )
+        events: list[StreamEvent] = policy.finish() if final else policy.feed(audio[fed:target])
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         new = (target - fed) / SAMPLE_RATE
         fed = target
@@ -199,6 +207,9 @@ def main() -> None:
     parser.add_argument("--slowdown", type=float, default=1.0, help="simulated clock factor")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--quiet", action="store_true", help="only the summary")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
+    )
     args = parser.parse_args()
     gap = np.zeros(SAMPLE_RATE, np.float32)
     if args.long:
@@ -210,8 +221,12 @@ def main() -> None:
     reference = " ".join(text for _, text in clips)
     seconds = audio.size / SAMPLE_RATE
     pace = f"{args.behind} s per pass" if args.behind else f"simulated clock x{args.slowdown}"
-    print(f"{seconds:.0f} s of audio, {pace}, load average {os.getloadavg()[0]:.1f}")
-    trace = replay(audio, args.behind, args.slowdown, args.beam, args.quiet)
+    print(
+        f"{seconds:.0f} s of audio, {pace} {' '.join(args.set)}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    overrides = {name: float(value) for name, _, value in (s.partition("=") for s in args.set)}
+    trace = replay(audio, args.behind, args.slowdown, args.beam, args.quiet, overrides)
     text = " ".join(trace.text)
     latencies = trace.latencies or [float("nan")]
     wer = float(jiwer.wer(normalise(reference), normalise(text)))

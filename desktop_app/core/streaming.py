@@ -104,11 +104,13 @@ import numpy as np
 
 from desktop_app.core.audio import SAMPLE_RATE
 from desktop_app.core.transcript import Segment, Transcript, Word
+from desktop_app.core.voice_activity import StreamingSilero
 
 logger = logging.getLogger(__name__)
 
 EventType = Literal["partial", "final"]
 SENTENCE_END = (".", "?", "!", "…")
+CLAUSE_END = (",", ";", ":")
 #: Words start up to this much before the confirmed end and still count as new (timestamps jitter).
 TIME_TOLERANCE_SECONDS = 0.15
 #: Silence kept at the head of the buffer when silence is dropped, so a word starting there lives.
@@ -292,18 +294,12 @@ class WhisperRecognizer:
         ]
 
 
-SpeechDetector = Callable[[np.ndarray], list[tuple[float, float]]]
+class SpeechDetector(Protocol):
+    """Marks speech in the buffer: (start, end) seconds from its start. The buffer is the last
+    ``buffer.size`` of the ``received`` samples of the stream, so a detector that keeps state
+    (:class:`~desktop_app.core.voice_activity.StreamingSilero`) reads only the new tail."""
 
-
-def silero_speech(audio: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:
-    """Speech stretches in ``audio`` as (start, end) seconds, by faster-whisper's Silero VAD."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(threshold=threshold, min_silence_duration_ms=300, speech_pad_ms=100)
-    return [
-        (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
-        for chunk in get_speech_timestamps(audio, options)
-    ]
+    def __call__(self, buffer: np.ndarray, received: int) -> list[tuple[float, float]]: ...
 
 
 def _key(text: str) -> str:
@@ -334,7 +330,8 @@ class StreamingTranscriber:
     confident_probability: float = 0.95
     #: Two passes agreeing on a word both gave less than this need a third (see ``_agreed``).
     unsure_probability: float = 0.5
-    speech_detector: SpeechDetector | None = silero_speech
+    #: Voice activity, by default Silero run once per frame (``voice_activity``).
+    speech_detector: SpeechDetector | None = field(default_factory=StreamingSilero)
     #: Reads the last buffer at Stop when it is shorter than ``SHORT_FINAL_SECONDS``.
     final_recognizer: Recognizer | None = None
     clock: Callable[[], float] = time.monotonic
@@ -351,6 +348,9 @@ class StreamingTranscriber:
     _finished: bool = field(default=False, init=False)
     _held: tuple[str, float] | None = field(default=None, init=False)
     _reread: float | None = field(default=None, init=False)
+    #: A pause (where the voice stopped) and where its reads first disagreed (see
+    #: ``_confirm_pause``), both in seconds of the stream.
+    _contested: tuple[float, float] | None = field(default=None, init=False)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -422,7 +422,7 @@ class StreamingTranscriber:
         self._unprocessed_samples = 0
         end_of_speech: float | None = None
         if self.speech_detector is not None:
-            speech = self.speech_detector(self._audio)
+            speech = self.speech_detector(self._audio, self._received_samples)
             if not speech:
                 return self._drop_silence(final)
             last_speech_end = speech[-1][1]
@@ -430,6 +430,16 @@ class StreamingTranscriber:
                 end_of_speech = last_speech_end
         elif final:
             end_of_speech = self.buffer_seconds
+        if self._contested is not None and (
+            final
+            or end_of_speech is None
+            or self._buffer_start + end_of_speech > self._contested[0] + SILENCE_TOLERANCE_SECONDS
+        ):
+            # Speech came after that pause: the reads with it decide the contested words, and
+            # the pause's reads of the same audio do not count as a vote.
+            contested = self._contested[1] - TIME_TOLERANCE_SECONDS
+            self.tentative = [w for w in self.tentative if w.start < contested]
+            self._contested = None
         hypothesis = self._read(end_of_speech, final)
         if end_of_speech is not None:
             # Words the model places after the voice stopped are hallucinations of silence.
@@ -468,13 +478,27 @@ class StreamingTranscriber:
         wrong: tiny.en once read "and, and, and so my fellow Americans" at jfk.flac's first
         pause, and confirming that one read made the corpus's WER 18% instead of 5%. So the
         pause confirms the words on which this read agrees with the previous pass's tentative
-        words or, failing that, with a re-read by ``final_recognizer`` (the full 30 s window,
-        which loops less on short buffers). What neither agrees on stays tentative (as the
-        full window read it), the buffer keeps it, and the next pass (the pause goes on) reads
-        it again: a disagreement costs latency, never a wrong word."""
+        words or, where the previous pass had not read that far, with a re-read by
+        ``final_recognizer`` (the full 30 s window, which loops less on short buffers). What
+        they do not agree on stays tentative, the buffer keeps it, and the next pass reads it
+        again: a disagreement costs latency, never a wrong word.
+
+        **Contested words need a sure read.** Where the previous pass read another word ("my")
+        than this one ("am I"), two reads of the same audio are a weak tie-break: when a hog
+        made the first pass of jfk.flac 2.2 s long, the pause's fitted read and the full window
+        both said "am I" (0.24 and 0.55) after the pass before had said "my", and the pause
+        confirmed it. From a contested word on, this pause confirms only words a read gave at
+        least ``settled_probability``; the rest waits until speech resumes (then two passes
+        with the words after it as context decide, see ``_pass``) or Stop."""
         agreed = _common_prefix(self.tentative, hypothesis)
-        tentative = hypothesis
+        other: list[Word] = self.tentative
         pause = round(self._buffer_start + end_of_speech, 1)
+        if agreed < min(len(self.tentative), len(hypothesis)):
+            start = hypothesis[agreed].start
+            if self._contested is not None:
+                start = min(start, self._contested[1])
+            self._contested = (self._buffer_start + end_of_speech, start)
+        tentative = hypothesis
         if agreed < len(hypothesis) and self.final_recognizer is not None and pause != self._reread:
             # Once per pause: a full window costs three fitted passes, and the pause's next
             # passes can agree with its read.
@@ -483,8 +507,17 @@ class StreamingTranscriber:
             limit = self._buffer_start + end_of_speech + SILENCE_TOLERANCE_SECONDS
             reread = self._clean(self.final_recognizer(self._audio, self._prompt()))
             reread = [w for w in reread if w.start < limit]
-            agreed = max(agreed, _common_prefix(reread, hypothesis))
+            if _common_prefix(reread, hypothesis) > agreed:
+                agreed, other = _common_prefix(reread, hypothesis), reread
             tentative = reread
+        if self._contested is not None:
+            contested = self._contested[1] - TIME_TOLERANCE_SECONDS
+            for index in range(agreed):
+                word = hypothesis[index]
+                sure = max(word.probability, other[index].probability)
+                if word.start >= contested and sure < self.settled_probability:
+                    agreed = index
+                    break
         events = self._confirm(hypothesis[:agreed], keep_tentative=False)
         self.tentative = self._unconfirmed(tentative) if agreed < len(hypothesis) else []
         if not self.tentative:
@@ -645,10 +678,13 @@ class StreamingTranscriber:
     def _bound_buffer(self) -> None:
         in_buffer = [w for w in self.confirmed if w.end > self._buffer_start]
         if self.buffer_seconds > self.soft_buffer_seconds:
-            sentence_ends = [w.end for w in in_buffer if w.text.endswith(SENTENCE_END)]
-            if sentence_ends:
-                self._trim(sentence_ends[-1])
-                return
+            # A pass costs in proportion to the buffer (the fitted window): cut at a confirmed
+            # sentence end, else at a confirmed clause end; the prompt keeps the text before.
+            for ends in (SENTENCE_END, CLAUSE_END):
+                cuts = [w.end for w in in_buffer if w.text.endswith(ends)]
+                if cuts:
+                    self._trim(cuts[-1])
+                    return
         if self.buffer_seconds <= self.max_buffer_seconds:
             return
         if in_buffer:
