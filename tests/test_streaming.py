@@ -225,8 +225,10 @@ def test_buffer_is_trimmed_at_a_confirmed_boundary_and_stays_bounded() -> None:
     feed_all(policy, 20.0)
     assert max(recognizer.buffer_lengths) <= 5.0 + 0.5 + 1e-6
     assert policy.buffer_start > 10.0
-    boundaries = {w.end for w in policy.confirmed}
-    assert policy.buffer_start in boundaries
+    # Cut between two confirmed words (the script has no punctuation: in the widest pause).
+    assert any(
+        a.end <= policy.buffer_start <= b.start for a, b in itertools.pairwise(policy.confirmed)
+    ), policy.buffer_start
 
 
 def test_silence_costs_no_model_pass() -> None:
@@ -369,8 +371,8 @@ def test_a_contested_word_a_read_is_sure_of_is_confirmed_at_the_pause() -> None:
 
 
 def test_a_long_sentence_is_trimmed_at_a_confirmed_clause_end() -> None:
-    """A pass costs in proportion to the buffer: past ``soft_buffer_seconds`` with no sentence
-    end confirmed, the buffer is cut after the last confirmed comma."""
+    """A pass costs in proportion to the buffer: past twice ``soft_buffer_seconds`` with no
+    sentence end confirmed, the buffer is cut after the last confirmed comma."""
     words = [
         Word(0.5 * i + 0.1, 0.5 * i + 0.4, f"w{i}" + ("," if i % 6 == 5 else "")) for i in range(40)
     ]
@@ -393,7 +395,7 @@ def test_a_long_sentence_is_trimmed_at_a_confirmed_clause_end() -> None:
     for _ in range(40):
         feed_all(policy, 0.5)
         lengths.append(policy.buffer_seconds)
-    assert max(lengths) <= 4.0 + 0.5
+    assert max(lengths) <= 2 * 4.0 + 0.5
     assert policy.buffer_start in {w.end for w in policy.confirmed if w.text.endswith(",")}
     policy.finish()
     assert policy.confirmed_text == join_words(words)
@@ -599,25 +601,32 @@ def corpus_stream(
     return audio, reference, offline_text(whisper_engine, audio)
 
 
-@pytest.mark.parametrize("behind", [0.5, 1.2, 3.0])
+@pytest.mark.parametrize(
+    ("first", "behind"), [(0.5, 0.5), (1.2, 1.2), (3.0, 3.0), (2.2, 0.5)], ids=str
+)
 def test_a_busy_computer_delays_confirmation_but_never_changes_the_text(
-    corpus_stream: tuple[np.ndarray, str, str], behind: float
+    corpus_stream: tuple[np.ndarray, str, str], first: float, behind: float
 ) -> None:
     """The app's live path replayed by passes, not by the clock: each pass finds ``behind``
-    seconds of new audio, as when passes fall behind on a busy computer (0.5 s: keeping up).
-    Before the fix, 1.2 s read "and, and, and so my fellow Americans" at the first pause
-    (26% WER): passes that come later confirm later, never other words."""
+    seconds of new audio (the first ``first``), as when passes fall behind on a busy computer
+    (0.5 s: keeping up). Before the fix, 1.2 s read "and, and, and so my fellow Americans" at
+    the first pause (26% WER); a first pass of 2.2 s (a hog stalled it) confirmed "am I" for
+    "my" at that pause. Passes that come later confirm later, never other words."""
     audio, reference, offline = corpus_stream
     policy = create_transcriber(load_settings(environ={}))
     events: list[StreamEvent] = []
-    step = int(behind * SAMPLE_RATE)
-    for offset in range(0, audio.size, step):
-        events += policy.feed(audio[offset : offset + step])
+    offset = 0
+    for step in itertools.chain([first], itertools.repeat(behind)):
+        if offset >= audio.size:
+            break
+        events += policy.feed(audio[offset : offset + round(step * SAMPLE_RATE)])
+        offset += round(step * SAMPLE_RATE)
     events += policy.finish()
     streamed = policy.confirmed_text
     assert_never_revised(events, streamed)
     assert repeated_words(streamed) == repeated_words(reference) == 0, streamed
     assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
+    assert "am i" not in normalise(streamed), streamed
     assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
 
 

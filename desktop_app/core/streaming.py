@@ -12,10 +12,14 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    (0.3 s chunks: 26.6% WER against 24.4% on four espeak-ng passages).
    **A busy computer.** When passes fall behind, the next pass simply finds more new audio:
    fewer passes, each over more; the rules below confirm later, never other words. The
-   tests replay the corpus by passes (0.5, 1.2 and 3 s of new audio each) and get the same
-   text as offline at each pace; before these rules, 1.2 s per pass made 26% WER.
-2. **VAD gate.** Silero VAD (shipped with faster-whisper) marks speech in the buffer (about
-   0.02 s for 11 s, so it simply re-runs over the whole buffer each pass). With no
+   tests replay the corpus by passes (0.5, 1.2 and 3 s of new audio each, and a first pass
+   of 2.2 s then 0.5 s) and get the same text as offline at each pace; before these rules,
+   1.2 s per pass made 26% WER.
+2. **VAD gate.** Silero VAD (shipped with faster-whisper) marks speech in the buffer. It runs
+   once per 512-sample frame of the stream, its state carried from pass to pass
+   (:class:`~desktop_app.core.voice_activity.StreamingSilero`): re-run over the whole buffer
+   it read each second again on every pass, 5.3 s against 1.5 s of VAD over the corpus's 39
+   passes on a loaded machine, with the same stretches to 0.02 s. With no
    speech, no model pass runs at all (silence costs almost nothing and cannot hallucinate text);
    the silent audio is dropped from the buffer except a short lead-in.
 3. **Pass.** Whisper transcribes the whole buffer with word timestamps, with the files' beam
@@ -59,14 +63,25 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    the text (18% WER on the corpus instead of 5%). What neither agrees on stays tentative and
    the next pass reads it again. Once all is confirmed the buffer is cut at the pause: without
    it, a long buffer re-reading settled speech made tiny.en stretch one word to the buffer's
-   end and drop all that followed. (0.5 s instead of 0.8 s cost WER.) If the model stopped
-   reading more than 0.5 s before the voice did (beam search can end early), what follows its
-   last word is read again before anything is confirmed or cut.
-6. **Trim.** The buffer is cut at a confirmed boundary: after a confirmed sentence once it is
-   longer than ``soft_buffer_seconds`` (shorter passes are faster), and at the last confirmed
-   word when it exceeds ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``). If speech runs that
-   long with no agreement at all, the older half of the hypothesis is confirmed so the buffer
-   stays bounded.
+   end and drop all that followed. (0.5 s instead of 0.8 s cost WER; 0.3 s, with the rules
+   here, kept the corpus's WER but cost 1.15 CPU s per audio s against 0.98 for full-window
+   re-reads at pauses inside sentences, and its p95 was the same: kept at 0.8 s.) If the model
+   stopped reading more than 0.5 s before the voice did (beam search can end early), what
+   follows its last word is read again before anything is confirmed or cut.
+   **Contested words.** Where the previous pass read another word than the pause's read,
+   reads of the same audio do not settle it: only a sure read (``settled_probability``) or,
+   once speech resumes, two passes with the words after it (a hog's 2.2 s first pass of
+   jfk.flac made both the fitted and the full window read "am I" for "my").
+6. **Trim.** A pass costs in proportion to the buffer (the fitted window: 0.4 CPU s at 2 s,
+   1.6 at 13 s, 3.5 at 26 s), so once the buffer is longer than ``soft_buffer_seconds`` (6 s)
+   it is cut after the last confirmed sentence; the prompt carries the text before. Past twice
+   that with no sentence end confirmed (tiny.en writes few full stops on long espeak-ng
+   sentences: with sentence cuts only the buffer grew to 26 s there and dictation fell
+   behind), it is cut inside the sentence: after a confirmed clause (comma), else in the widest
+   pause between confirmed words. (Cut inside sentences from 6 s, the corpus at 1.2 s per pass
+   lost "ask what you can do for": the read after the cut skipped from the prompt's "can do
+   for you" to "your country".) Past ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``) with
+   nothing confirmed, the older half of the hypothesis is confirmed so the buffer stays bounded.
 7. **Finish.** :meth:`StreamingTranscriber.finish` runs a last pass over whatever is left and
    confirms all of it, reading again any speech after the last word read (as at a pause): Stop
    never loses the last words. A last buffer under 2 s is read with the full 30 s window
@@ -170,6 +185,8 @@ WINDOW_MIN_FRAMES = 1000
 SHORT_FINAL_SECONDS = 2.0
 #: The encoded window grows in steps of this many mel frames (1 s), so its length varies little.
 WINDOW_STEP_FRAMES = 100
+#: Past this, the buffer is cut at a confirmed boundary (see the module docstring: Trim).
+SOFT_BUFFER_SECONDS = 6.0
 #: At most this many tokens per second of audio (plus 10): a decoder caught in a loop stops soon.
 MAX_TOKENS_PER_SECOND = 8
 PREPEND_PUNCTUATION = "\"'“¿([{-"
@@ -318,7 +335,7 @@ class StreamingTranscriber:
     recognizer: Recognizer
     min_chunk_seconds: float = 1.0
     max_buffer_seconds: float = 30.0
-    soft_buffer_seconds: float = 12.0
+    soft_buffer_seconds: float = SOFT_BUFFER_SECONDS
     end_of_speech_seconds: float = 0.8
     end_of_speech_confirms: bool = True
     settled_seconds: float | None = 0.6
@@ -679,12 +696,31 @@ class StreamingTranscriber:
         in_buffer = [w for w in self.confirmed if w.end > self._buffer_start]
         if self.buffer_seconds > self.soft_buffer_seconds:
             # A pass costs in proportion to the buffer (the fitted window): cut at a confirmed
-            # sentence end, else at a confirmed clause end; the prompt keeps the text before.
-            for ends in (SENTENCE_END, CLAUSE_END):
-                cuts = [w.end for w in in_buffer if w.text.endswith(ends)]
-                if cuts:
-                    self._trim(cuts[-1])
-                    return
+            # sentence end; the prompt keeps the text before.
+            cuts = [w.end for w in in_buffer if w.text.endswith(SENTENCE_END)]
+            if cuts:
+                self._trim(cuts[-1])
+                return
+        if self.buffer_seconds > 2 * self.soft_buffer_seconds:
+            # No sentence end confirmed in twice that (tiny.en writes few full stops on long
+            # espeak-ng sentences: the buffer grew to 26 s, 3.5 CPU s a pass, and dictation
+            # fell behind). Cut inside the sentence, at a clause end or else in the widest
+            # pause between confirmed words, where no word is split. Not sooner: cut at 6 s
+            # in "can do for | you, ask what you can do for your country", the next read
+            # skipped from the prompt's "for you" to "your country".
+            cuts = [w.end for w in in_buffer if w.text.endswith(CLAUSE_END)]
+            if cuts:
+                self._trim(cuts[-1])
+                return
+            following = [*in_buffer[1:], *self.tentative[:1]]
+            gaps = [
+                (b.start - a.end, a.end, b.start)
+                for a, b in zip(in_buffer, following, strict=False)
+            ]
+            if gaps:
+                _, end, start = max(gaps)
+                self._trim((end + max(end, start)) / 2)
+                return
         if self.buffer_seconds <= self.max_buffer_seconds:
             return
         if in_buffer:
