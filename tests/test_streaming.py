@@ -357,6 +357,25 @@ def test_a_contested_word_at_a_pause_waits_for_the_speech_after_it() -> None:
     assert_never_revised(events, policy.confirmed_text)
 
 
+def test_a_long_pause_settles_its_contested_words_by_agreement() -> None:
+    """No context comes after a long pause, and held words keep its silence in the buffer."""
+    policy = StreamingTranscriber(
+        ScriptedReads(
+            unsure("and so my fellow", 0.6, "my"),
+            unsure("and so am I fellow", 0.3, "am"),  # the pause's first pass: contested
+            unsure("and so am I fellow", 0.3, "am"),  # 4.4 s of silence
+        ),
+        speech_detector=lambda audio, received: [(0.0, min(1.6, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=2.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 4.0)
+    assert policy.confirmed_text == "and so", "held while the pause is short"
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "and so am I fellow"
+    assert policy.tentative == [] and policy.buffer_start >= 1.6
+
+
 def test_a_contested_word_a_read_is_sure_of_is_confirmed_at_the_pause() -> None:
     fitted = ScriptedReads("and so my", "and so my yellow Americans", "and so my fellow Americans")
     policy = StreamingTranscriber(

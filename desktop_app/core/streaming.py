@@ -142,6 +142,8 @@ SQUEEZED_WORD_SECONDS = 0.04
 #: This many squeezed words in a row are a decoder loop, not speech: tiny.en read
 #: "and, and, and so my fellow Americans" at jfk.flac's first pause, seven words at 2.1 s.
 SQUEEZED_RUN = 2
+#: A pause this long settles its contested words by agreement after all (see _confirm_pause).
+CONTESTED_PAUSE_SECONDS = 3.0
 #: Loop detection looks back over this many confirmed words as well as the new ones.
 LOOP_CONTEXT_WORDS = 16
 
@@ -506,7 +508,9 @@ class StreamingTranscriber:
         both said "am I" (0.24 and 0.55) after the pass before had said "my", and the pause
         confirmed it. From a contested word on, this pause confirms only words a read gave at
         least ``settled_probability``; the rest waits until speech resumes (then two passes
-        with the words after it as context decide, see ``_pass``) or Stop."""
+        with the words after it as context decide, see ``_pass``), Stop, or the pause has
+        lasted ``CONTESTED_PAUSE_SECONDS`` (no context is coming, and every pass of a held
+        pause re-reads its growing silence)."""
         agreed = _common_prefix(self.tentative, hypothesis)
         other: list[Word] = self.tentative
         pause = round(self._buffer_start + end_of_speech, 1)
@@ -527,7 +531,8 @@ class StreamingTranscriber:
             if _common_prefix(reread, hypothesis) > agreed:
                 agreed, other = _common_prefix(reread, hypothesis), reread
             tentative = reread
-        if self._contested is not None:
+        silence = self.buffer_seconds - end_of_speech
+        if self._contested is not None and silence < CONTESTED_PAUSE_SECONDS:
             contested = self._contested[1] - TIME_TOLERANCE_SECONDS
             for index in range(agreed):
                 word = hypothesis[index]
