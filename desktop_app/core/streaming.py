@@ -103,7 +103,12 @@ backlog the reads had not reached); under that load the dictation fell behind (m
 Paced by passes (the clock is the audio received, so machine speed drops out): corpus median
 0.50 s, p95 2.17 s, WER = offline with 0.5-3 s of new audio per pass, where one-read
 confirmation had given 5.3-28.9%; an end-of-speech pass at 0.5 s of silence instead of 0.8 s
-made 13.2% (kept at 0.8 s).
+made 13.2% (kept at 0.8 s). ``benchmarks/live_trace.py`` shows each pass: at 0.5 s per pass
+the 147 s of espeak-ng speech cost 2.99 CPU s per audio s (buffers up to 30 s, whose passes
+took 3.5 CPU s, and 63 s of VAD re-runs) before the sentence cuts from 6 s and the streamed
+VAD, 1.78 after (VAD 1.9 s), at WER 19.1% and 20.5%, median 0.79 and 0.90 s (audio clock);
+the corpus stayed at median 0.50 s, p95 2.17 s, WER 5.3%, with 0.99 CPU s per audio s
+against 1.09 (a machine shared with other jobs: CPU figures are inflated alike).
 """
 
 from __future__ import annotations
