@@ -502,7 +502,7 @@ class StreamingTranscriber:
         wrong: tiny.en once read "and, and, and so my fellow Americans" at jfk.flac's first
         pause, and confirming that one read made the corpus's WER 18% instead of 5%. So the
         pause confirms the words on which this read agrees with the previous pass's tentative
-        words or, where the previous pass had not read that far, with a re-read by
+        words or, beyond them, with a re-read by
         ``final_recognizer`` (the full 30 s window, which loops less on short buffers). What
         they do not agree on stays tentative, the buffer keeps it, and the next pass reads it
         again: a disagreement costs latency, never a wrong word.
