@@ -791,3 +791,16 @@ def test_streaming_silero_reads_each_frame_once_and_finds_the_same_speech(corpus
     assert len(stretches) == len(expected) >= 2
     for (start, end), (want_start, want_end) in zip(stretches, expected, strict=True):
         assert abs(start - want_start) <= 0.04 and abs(end - want_end) <= 0.04
+
+
+def test_a_cut_inside_a_sentence_never_passes_the_last_confirmed_word() -> None:
+    """Passes fell behind: the confirmed words end at 2.1 s but the next word read starts at
+    18 s; the audio between may be speech no read has reached (a cut in that "pause" lost whole
+    sentences at real-time pace), so the cut stays among the confirmed words."""
+    policy = StreamingTranscriber(lambda audio, prompt: [], speech_detector=None)
+    policy.start()
+    policy.feed(np.zeros(20 * SAMPLE_RATE, np.float32))
+    policy._confirm([*words_at("a b c", start=0.0), *words_at("d e", start=1.3)])
+    policy.tentative = words_at("f g", start=18.0)
+    policy._bound_buffer()
+    assert 1.2 <= policy.buffer_start <= 1.3, policy.buffer_start

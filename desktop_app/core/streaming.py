@@ -722,7 +722,9 @@ class StreamingTranscriber:
             if cuts:
                 self._trim(cuts[-1])
                 return
-            following = [*in_buffer[1:], *self.tentative[:1]]
+            # Between confirmed words only: the audio after the last one may be speech the
+            # reads have not reached (passes fall behind), however far the next word read.
+            following = in_buffer[1:]
             gaps = [
                 (b.start - a.end, a.end, b.start)
                 for a, b in zip(in_buffer, following, strict=False)
