@@ -109,6 +109,11 @@ took 3.5 CPU s, and 63 s of VAD re-runs) before the sentence cuts from 6 s and t
 VAD, 1.78 after (VAD 1.9 s), at WER 19.1% and 20.5%, median 0.79 and 0.90 s (audio clock);
 the corpus stayed at median 0.50 s, p95 2.17 s, WER 5.3%, with 0.99 CPU s per audio s
 against 1.09 (a machine shared with other jobs: CPU figures are inflated alike).
+At real-time pace (``live_latency.py``, load average 5-10 from other jobs) the corpus streamed
+at 5.3% = offline idle and beside batch jobs (median 2.3 and 1.8 s, 0.25 and 0.22 of the
+peer's; 0.66-0.90 CPU s per audio s) and at 10.5% beside the CPU hog (median 3.5 s, 0.18 of
+the peer's): the hog still changed two words, not yet understood. Long speech fell behind
+(median 18-61 s) with the cut that passed the last confirmed word, since fixed.
 """
 
 from __future__ import annotations
