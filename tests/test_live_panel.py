@@ -166,3 +166,32 @@ def test_a_panel_deleted_while_dictating_lets_the_session_end_without_errors(
     assert session.result is not None and session.result.error is None
     assert session.result.recording is not None
     session.result.recording.unlink()
+
+
+def test_the_tail_shows_what_two_reads_agree_on_steadier_than_the_newest_words(qtbot) -> None:
+    from desktop_app.core.streaming import StreamEvent
+    from desktop_app.core.transcript import Word
+    from desktop_app.gui.live_panel import FRESH_COLOR, STEADY_COLOR
+
+    panel = LivePanel(JobQueue(FakeEngine(), max_workers=1, max_queue_size=2), load_settings({}))
+    qtbot.addWidget(panel)
+
+    def partial(text: str) -> None:
+        panel._on_event(StreamEvent("partial", text, 0.0, 1.0, 0.0))
+
+    partial("and so am")
+    assert (panel._steady, panel._fresh) == ([], ["and", "so", "am"]), "one read: all fresh"
+    partial("and so my fellow")
+    assert (panel._steady, panel._fresh) == (["and", "so"], ["my", "fellow"])
+    html = panel.text.toHtml()
+    assert html.index(STEADY_COLOR[1:]) < html.index(FRESH_COLOR[1:])
+    # "and so" is confirmed: the next read is compared with what is left of the tail.
+    words = (Word(0.0, 0.4, "And"), Word(0.4, 0.8, "so"))
+    panel._on_event(StreamEvent("final", "And so", 0.0, 0.8, 0.0, words))
+    assert (panel._steady, panel._fresh) == ([], ["my", "fellow"])
+    partial("my fellow Americans")
+    assert (panel._steady, panel._fresh) == (["my", "fellow"], ["Americans"])
+    assert panel.tentative_text() == "my fellow Americans"
+    assert panel.confirmed_text() == "And so"
+    partial("")
+    assert (panel._steady, panel._fresh) == ([], [])

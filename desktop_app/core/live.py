@@ -30,6 +30,7 @@ from desktop_app.core.model import ModelProvider
 from desktop_app.core.recording import WavRecorder
 from desktop_app.core.settings import Settings, cpu_count
 from desktop_app.core.streaming import (
+    SOFT_BUFFER_SECONDS,
     WINDOW_MARGIN_SECONDS,
     StreamEvent,
     StreamingTranscriber,
@@ -261,6 +262,6 @@ def create_transcriber(
         ),
         min_chunk_seconds=settings.stream_min_chunk_size,
         max_buffer_seconds=settings.stream_max_buffer_size,
-        soft_buffer_seconds=min(12.0, settings.stream_max_buffer_size),
+        soft_buffer_seconds=min(SOFT_BUFFER_SECONDS, settings.stream_max_buffer_size),
         clock=clock or time.monotonic,
     )

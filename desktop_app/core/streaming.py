@@ -12,10 +12,14 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    (0.3 s chunks: 26.6% WER against 24.4% on four espeak-ng passages).
    **A busy computer.** When passes fall behind, the next pass simply finds more new audio:
    fewer passes, each over more; the rules below confirm later, never other words. The
-   tests replay the corpus by passes (0.5, 1.2 and 3 s of new audio each) and get the same
-   text as offline at each pace; before these rules, 1.2 s per pass made 26% WER.
-2. **VAD gate.** Silero VAD (shipped with faster-whisper) marks speech in the buffer (about
-   0.02 s for 11 s, so it simply re-runs over the whole buffer each pass). With no
+   tests replay the corpus by passes (0.5, 1.2 and 3 s of new audio each, and a first pass
+   of 2.2 s then 0.5 s) and get the same text as offline at each pace; before these rules,
+   1.2 s per pass made 26% WER.
+2. **VAD gate.** Silero VAD (shipped with faster-whisper) marks speech in the buffer. It runs
+   once per 512-sample frame of the stream, its state carried from pass to pass
+   (:class:`~desktop_app.core.voice_activity.StreamingSilero`): re-run over the whole buffer
+   it read each second again on every pass, 5.3 s against 1.5 s of VAD over the corpus's 39
+   passes on a loaded machine, with the same stretches to 0.02 s. With no
    speech, no model pass runs at all (silence costs almost nothing and cannot hallucinate text);
    the silent audio is dropped from the buffer except a short lead-in.
 3. **Pass.** Whisper transcribes the whole buffer with word timestamps, with the files' beam
@@ -59,14 +63,25 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    the text (18% WER on the corpus instead of 5%). What neither agrees on stays tentative and
    the next pass reads it again. Once all is confirmed the buffer is cut at the pause: without
    it, a long buffer re-reading settled speech made tiny.en stretch one word to the buffer's
-   end and drop all that followed. (0.5 s instead of 0.8 s cost WER.) If the model stopped
-   reading more than 0.5 s before the voice did (beam search can end early), what follows its
-   last word is read again before anything is confirmed or cut.
-6. **Trim.** The buffer is cut at a confirmed boundary: after a confirmed sentence once it is
-   longer than ``soft_buffer_seconds`` (shorter passes are faster), and at the last confirmed
-   word when it exceeds ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``). If speech runs that
-   long with no agreement at all, the older half of the hypothesis is confirmed so the buffer
-   stays bounded.
+   end and drop all that followed. (0.5 s instead of 0.8 s cost WER; 0.3 s, with the rules
+   here, kept the corpus's WER but cost 1.15 CPU s per audio s against 0.98 for full-window
+   re-reads at pauses inside sentences, and its p95 was the same: kept at 0.8 s.) If the model
+   stopped reading more than 0.5 s before the voice did (beam search can end early), what
+   follows its last word is read again before anything is confirmed or cut.
+   **Contested words.** Where the previous pass read another word than the pause's read,
+   reads of the same audio do not settle it: only a sure read (``settled_probability``) or,
+   once speech resumes, two passes with the words after it (a hog's 2.2 s first pass of
+   jfk.flac made both the fitted and the full window read "am I" for "my").
+6. **Trim.** A pass costs in proportion to the buffer (the fitted window: 0.4 CPU s at 2 s,
+   1.6 at 13 s, 3.5 at 26 s), so once the buffer is longer than ``soft_buffer_seconds`` (6 s)
+   it is cut after the last confirmed sentence; the prompt carries the text before. Past twice
+   that with no sentence end confirmed (tiny.en writes few full stops on long espeak-ng
+   sentences: with sentence cuts only the buffer grew to 26 s there and dictation fell
+   behind), it is cut inside the sentence: after a confirmed clause (comma), else in the widest
+   pause between confirmed words. (Cut inside sentences from 6 s, the corpus at 1.2 s per pass
+   lost "ask what you can do for": the read after the cut skipped from the prompt's "can do
+   for you" to "your country".) Past ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``) with
+   nothing confirmed, the older half of the hypothesis is confirmed so the buffer stays bounded.
 7. **Finish.** :meth:`StreamingTranscriber.finish` runs a last pass over whatever is left and
    confirms all of it, reading again any speech after the last word read (as at a pause): Stop
    never loses the last words. A last buffer under 2 s is read with the full 30 s window
@@ -88,7 +103,17 @@ backlog the reads had not reached); under that load the dictation fell behind (m
 Paced by passes (the clock is the audio received, so machine speed drops out): corpus median
 0.50 s, p95 2.17 s, WER = offline with 0.5-3 s of new audio per pass, where one-read
 confirmation had given 5.3-28.9%; an end-of-speech pass at 0.5 s of silence instead of 0.8 s
-made 13.2% (kept at 0.8 s).
+made 13.2% (kept at 0.8 s). ``benchmarks/live_trace.py`` shows each pass: at 0.5 s per pass
+the 147 s of espeak-ng speech cost 2.99 CPU s per audio s (buffers up to 30 s, whose passes
+took 3.5 CPU s, and 63 s of VAD re-runs) before the sentence cuts from 6 s and the streamed
+VAD, 1.78 after (VAD 1.9 s), at WER 19.1% and 20.5%, median 0.79 and 0.90 s (audio clock);
+the corpus stayed at median 0.50 s, p95 2.17 s, WER 5.3%, with 0.99 CPU s per audio s
+against 1.09 (a machine shared with other jobs: CPU figures are inflated alike).
+At real-time pace (``live_latency.py``, load average 5-10 from other jobs) the corpus streamed
+at 5.3% = offline idle and beside batch jobs (median 2.3 and 1.8 s, 0.25 and 0.22 of the
+peer's; 0.66-0.90 CPU s per audio s) and at 10.5% beside the CPU hog (median 3.5 s, 0.18 of
+the peer's): the hog still changed two words, not yet understood. Long speech fell behind
+(median 18-61 s) with the cut that passed the last confirmed word, since fixed.
 """
 
 from __future__ import annotations
@@ -104,11 +129,13 @@ import numpy as np
 
 from desktop_app.core.audio import SAMPLE_RATE
 from desktop_app.core.transcript import Segment, Transcript, Word
+from desktop_app.core.voice_activity import StreamingSilero
 
 logger = logging.getLogger(__name__)
 
 EventType = Literal["partial", "final"]
 SENTENCE_END = (".", "?", "!", "…")
+CLAUSE_END = (",", ";", ":")
 #: Words start up to this much before the confirmed end and still count as new (timestamps jitter).
 TIME_TOLERANCE_SECONDS = 0.15
 #: Silence kept at the head of the buffer when silence is dropped, so a word starting there lives.
@@ -125,6 +152,8 @@ SQUEEZED_WORD_SECONDS = 0.04
 #: This many squeezed words in a row are a decoder loop, not speech: tiny.en read
 #: "and, and, and so my fellow Americans" at jfk.flac's first pause, seven words at 2.1 s.
 SQUEEZED_RUN = 2
+#: A pause this long settles its contested words by agreement after all (see _confirm_pause).
+CONTESTED_PAUSE_SECONDS = 3.0
 #: Loop detection looks back over this many confirmed words as well as the new ones.
 LOOP_CONTEXT_WORDS = 16
 
@@ -168,6 +197,8 @@ WINDOW_MIN_FRAMES = 1000
 SHORT_FINAL_SECONDS = 2.0
 #: The encoded window grows in steps of this many mel frames (1 s), so its length varies little.
 WINDOW_STEP_FRAMES = 100
+#: Past this, the buffer is cut at a confirmed boundary (see the module docstring: Trim).
+SOFT_BUFFER_SECONDS = 6.0
 #: At most this many tokens per second of audio (plus 10): a decoder caught in a loop stops soon.
 MAX_TOKENS_PER_SECOND = 8
 PREPEND_PUNCTUATION = "\"'“¿([{-"
@@ -292,18 +323,12 @@ class WhisperRecognizer:
         ]
 
 
-SpeechDetector = Callable[[np.ndarray], list[tuple[float, float]]]
+class SpeechDetector(Protocol):
+    """Marks speech in the buffer: (start, end) seconds from its start. The buffer is the last
+    ``buffer.size`` of the ``received`` samples of the stream, so a detector that keeps state
+    (:class:`~desktop_app.core.voice_activity.StreamingSilero`) reads only the new tail."""
 
-
-def silero_speech(audio: np.ndarray, threshold: float = 0.5) -> list[tuple[float, float]]:
-    """Speech stretches in ``audio`` as (start, end) seconds, by faster-whisper's Silero VAD."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(threshold=threshold, min_silence_duration_ms=300, speech_pad_ms=100)
-    return [
-        (chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
-        for chunk in get_speech_timestamps(audio, options)
-    ]
+    def __call__(self, buffer: np.ndarray, received: int) -> list[tuple[float, float]]: ...
 
 
 def _key(text: str) -> str:
@@ -322,7 +347,7 @@ class StreamingTranscriber:
     recognizer: Recognizer
     min_chunk_seconds: float = 1.0
     max_buffer_seconds: float = 30.0
-    soft_buffer_seconds: float = 12.0
+    soft_buffer_seconds: float = SOFT_BUFFER_SECONDS
     end_of_speech_seconds: float = 0.8
     end_of_speech_confirms: bool = True
     settled_seconds: float | None = 0.6
@@ -334,7 +359,8 @@ class StreamingTranscriber:
     confident_probability: float = 0.95
     #: Two passes agreeing on a word both gave less than this need a third (see ``_agreed``).
     unsure_probability: float = 0.5
-    speech_detector: SpeechDetector | None = silero_speech
+    #: Voice activity, by default Silero run once per frame (``voice_activity``).
+    speech_detector: SpeechDetector | None = field(default_factory=StreamingSilero)
     #: Reads the last buffer at Stop when it is shorter than ``SHORT_FINAL_SECONDS``.
     final_recognizer: Recognizer | None = None
     clock: Callable[[], float] = time.monotonic
@@ -351,6 +377,9 @@ class StreamingTranscriber:
     _finished: bool = field(default=False, init=False)
     _held: tuple[str, float] | None = field(default=None, init=False)
     _reread: float | None = field(default=None, init=False)
+    #: A pause (where the voice stopped) and where its reads first disagreed (see
+    #: ``_confirm_pause``), both in seconds of the stream.
+    _contested: tuple[float, float] | None = field(default=None, init=False)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -422,7 +451,7 @@ class StreamingTranscriber:
         self._unprocessed_samples = 0
         end_of_speech: float | None = None
         if self.speech_detector is not None:
-            speech = self.speech_detector(self._audio)
+            speech = self.speech_detector(self._audio, self._received_samples)
             if not speech:
                 return self._drop_silence(final)
             last_speech_end = speech[-1][1]
@@ -430,6 +459,16 @@ class StreamingTranscriber:
                 end_of_speech = last_speech_end
         elif final:
             end_of_speech = self.buffer_seconds
+        if self._contested is not None and (
+            final
+            or end_of_speech is None
+            or self._buffer_start + end_of_speech > self._contested[0] + SILENCE_TOLERANCE_SECONDS
+        ):
+            # Speech came after that pause: the reads with it decide the contested words, and
+            # the pause's reads of the same audio do not count as a vote.
+            contested = self._contested[1] - TIME_TOLERANCE_SECONDS
+            self.tentative = [w for w in self.tentative if w.start < contested]
+            self._contested = None
         hypothesis = self._read(end_of_speech, final)
         if end_of_speech is not None:
             # Words the model places after the voice stopped are hallucinations of silence.
@@ -468,13 +507,29 @@ class StreamingTranscriber:
         wrong: tiny.en once read "and, and, and so my fellow Americans" at jfk.flac's first
         pause, and confirming that one read made the corpus's WER 18% instead of 5%. So the
         pause confirms the words on which this read agrees with the previous pass's tentative
-        words or, failing that, with a re-read by ``final_recognizer`` (the full 30 s window,
-        which loops less on short buffers). What neither agrees on stays tentative (as the
-        full window read it), the buffer keeps it, and the next pass (the pause goes on) reads
-        it again: a disagreement costs latency, never a wrong word."""
+        words or, beyond them, with a re-read by
+        ``final_recognizer`` (the full 30 s window, which loops less on short buffers). What
+        they do not agree on stays tentative, the buffer keeps it, and the next pass reads it
+        again: a disagreement costs latency, never a wrong word.
+
+        **Contested words need a sure read.** Where the previous pass read another word ("my")
+        than this one ("am I"), two reads of the same audio are a weak tie-break: when a hog
+        made the first pass of jfk.flac 2.2 s long, the pause's fitted read and the full window
+        both said "am I" (0.24 and 0.55) after the pass before had said "my", and the pause
+        confirmed it. From a contested word on, this pause confirms only words a read gave at
+        least ``settled_probability``; the rest waits until speech resumes (then two passes
+        with the words after it as context decide, see ``_pass``), Stop, or the pause has
+        lasted ``CONTESTED_PAUSE_SECONDS`` (no context is coming, and every pass of a held
+        pause re-reads its growing silence)."""
         agreed = _common_prefix(self.tentative, hypothesis)
-        tentative = hypothesis
+        other: list[Word] = self.tentative
         pause = round(self._buffer_start + end_of_speech, 1)
+        if agreed < min(len(self.tentative), len(hypothesis)):
+            start = hypothesis[agreed].start
+            if self._contested is not None:
+                start = min(start, self._contested[1])
+            self._contested = (self._buffer_start + end_of_speech, start)
+        tentative = hypothesis
         if agreed < len(hypothesis) and self.final_recognizer is not None and pause != self._reread:
             # Once per pause: a full window costs three fitted passes, and the pause's next
             # passes can agree with its read.
@@ -483,8 +538,18 @@ class StreamingTranscriber:
             limit = self._buffer_start + end_of_speech + SILENCE_TOLERANCE_SECONDS
             reread = self._clean(self.final_recognizer(self._audio, self._prompt()))
             reread = [w for w in reread if w.start < limit]
-            agreed = max(agreed, _common_prefix(reread, hypothesis))
+            if _common_prefix(reread, hypothesis) > agreed:
+                agreed, other = _common_prefix(reread, hypothesis), reread
             tentative = reread
+        silence = self.buffer_seconds - end_of_speech
+        if self._contested is not None and silence < CONTESTED_PAUSE_SECONDS:
+            contested = self._contested[1] - TIME_TOLERANCE_SECONDS
+            for index in range(agreed):
+                word = hypothesis[index]
+                sure = max(word.probability, other[index].probability)
+                if word.start >= contested and sure < self.settled_probability:
+                    agreed = index
+                    break
         events = self._confirm(hypothesis[:agreed], keep_tentative=False)
         self.tentative = self._unconfirmed(tentative) if agreed < len(hypothesis) else []
         if not self.tentative:
@@ -645,9 +710,33 @@ class StreamingTranscriber:
     def _bound_buffer(self) -> None:
         in_buffer = [w for w in self.confirmed if w.end > self._buffer_start]
         if self.buffer_seconds > self.soft_buffer_seconds:
-            sentence_ends = [w.end for w in in_buffer if w.text.endswith(SENTENCE_END)]
-            if sentence_ends:
-                self._trim(sentence_ends[-1])
+            # A pass costs in proportion to the buffer (the fitted window): cut at a confirmed
+            # sentence end; the prompt keeps the text before.
+            cuts = [w.end for w in in_buffer if w.text.endswith(SENTENCE_END)]
+            if cuts:
+                self._trim(cuts[-1])
+                return
+        if self.buffer_seconds > 2 * self.soft_buffer_seconds:
+            # No sentence end confirmed in twice that (tiny.en writes few full stops on long
+            # espeak-ng sentences: the buffer grew to 26 s, 3.5 CPU s a pass, and dictation
+            # fell behind). Cut inside the sentence, at a clause end or else in the widest
+            # pause between confirmed words, where no word is split. Not sooner: cut at 6 s
+            # in "can do for | you, ask what you can do for your country", the next read
+            # skipped from the prompt's "for you" to "your country".
+            cuts = [w.end for w in in_buffer if w.text.endswith(CLAUSE_END)]
+            if cuts:
+                self._trim(cuts[-1])
+                return
+            # Between confirmed words only: the audio after the last one may be speech the
+            # reads have not reached (passes fall behind), however far the next word read.
+            following = in_buffer[1:]
+            gaps = [
+                (b.start - a.end, a.end, b.start)
+                for a, b in zip(in_buffer, following, strict=False)
+            ]
+            if gaps:
+                _, end, start = max(gaps)
+                self._trim((end + max(end, start)) / 2)
                 return
         if self.buffer_seconds <= self.max_buffer_seconds:
             return

@@ -45,6 +45,31 @@ logger = logging.getLogger(__name__)
 SourceFactory = Callable[[str | None], AudioSource]
 
 
+#: The tentative tail: words the last two reads agree on, then the newest read's own words
+#: (lighter: the likeliest to change). Confirmed words are in the text's own colour.
+STEADY_COLOR = "#777777"
+FRESH_COLOR = "#b0b0b0"
+
+
+def _key(word: str) -> str:
+    return "".join(c for c in word.lower() if c.isalnum() or c == "'")
+
+
+def steady_tail(previous: list[str], text: str) -> tuple[list[str], list[str]]:
+    """The newest tentative ``text`` as (words it shares with the previous read's, the rest).
+
+    A steadier tail, as RealtimeSTT's stabiliser shows it: the words two reads in a row agree on
+    are unlikely to change, so only the newest read's remainder is drawn lighter, and the eye
+    is not drawn by every word of the tail flickering alike."""
+    words = text.split()
+    common = 0
+    for old, new in zip(previous, words, strict=False):
+        if _key(old) != _key(new):
+            break
+        common += 1
+    return words[:common], words[common:]
+
+
 class _Bridge(QObject):
     """Carries session callbacks (worker threads) to the GUI thread as queued signals."""
 
@@ -66,6 +91,9 @@ class LivePanel(QWidget):
         self._warmed = False
         self._confirmed: list[Word] = []
         self._tentative = ""
+        #: The tentative words the last two reads agree on; the rest is the newest read's only.
+        self._steady: list[str] = []
+        self._fresh: list[str] = []
         self._started_at = 0.0  # time.monotonic() when capture began
         self._options = TranscriptionOptions.from_settings(settings)
         # No parent: the session's threads may outlive this panel (a window closed while
@@ -237,8 +265,16 @@ class LivePanel(QWidget):
     def _on_event(self, event: StreamEvent) -> None:
         if event.type == "final":
             self._confirmed.extend(event.words)
+            # The shown tail's head may be what was just confirmed: compare the next read
+            # with what is left of it.
+            shown = self._steady + self._fresh
+            said = [w.text for w in event.words]
+            if [_key(w) for w in shown[: len(said)]] == [_key(w) for w in said]:
+                rest, kept = shown[len(said) :], max(0, len(self._steady) - len(said))
+                self._steady, self._fresh = rest[:kept], rest[kept:]
         else:
             self._tentative = event.text
+            self._steady, self._fresh = steady_tail(self._steady + self._fresh, event.text)
         self._render()
 
     @Slot(object)
@@ -260,7 +296,7 @@ class LivePanel(QWidget):
         self.record_button.setEnabled(True)
         if result is None:
             return
-        self._tentative = ""
+        self._tentative, self._steady, self._fresh = "", [], []
         self._render()
         if result.recording is not None and result.captured_seconds > 0:
             started_at = time.time() - (time.monotonic() - self._started_at)
@@ -284,8 +320,9 @@ class LivePanel(QWidget):
 
     def _render(self) -> None:
         confirmed = html.escape(self.confirmed_text())
-        tail = html.escape(self._tentative)
-        tail_html = f' <i style="color:#888888">{tail}</i>' if tail else ""
+        steady, fresh = (html.escape(" ".join(part)) for part in (self._steady, self._fresh))
+        tail_html = f' <i style="color:{STEADY_COLOR}">{steady}</i>' if steady else ""
+        tail_html += f' <i style="color:{FRESH_COLOR}">{fresh}</i>' if fresh else ""
         self.text.setHtml(f"<p>{confirmed}{tail_html}</p>")
         self.text.verticalScrollBar().setValue(self.text.verticalScrollBar().maximum())
 
@@ -295,7 +332,7 @@ class LivePanel(QWidget):
 
     @Slot()
     def clear(self) -> None:
-        self._confirmed, self._tentative = [], ""
+        self._confirmed, self._tentative, self._steady, self._fresh = [], "", [], []
         self._render()
 
     @Slot()
