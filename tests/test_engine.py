@@ -72,16 +72,20 @@ def test_word_timestamps_are_ordered_and_inside_segments(whisper_engine, corpus)
 
 
 def test_speech_after_long_silence_is_kept(whisper_engine, corpus, references, tmp_path):
-    """VAD on: a 6 s pause must not make the model drop what follows it."""
+    """VAD on: a 6 s pause must not make the model drop what follows it.
+
+    Two different clips: the same clip twice made a text that repeats itself, which trips
+    Whisper's compression-ratio check, and the decode fell back to random sampling (the
+    verdict then changed from run to run)."""
     from tests.media import write_wav
 
-    speech = load_audio(corpus / "jfk.flac")
+    first, second = load_audio(corpus / "jfk.flac"), load_audio(corpus / "LJ050-0131.wav")
     gap = np.zeros(16000 * 6, dtype=np.float32)
-    path = write_wav(tmp_path / "pause.wav", np.concatenate([speech, gap, speech]))
+    path = write_wav(tmp_path / "pause.wav", np.concatenate([first, gap, second]))
     transcript, _ = _run(whisper_engine, path)
-    twice = references["jfk.flac"] + " " + references["jfk.flac"]
-    assert wer(twice, transcript.text) <= 0.10, transcript.text
-    assert transcript.segments[-1].end > 11 + 6 + 5, "times are in the original audio"
+    both = references["jfk.flac"] + " " + references["LJ050-0131.wav"]
+    assert wer(both, transcript.text) <= 0.10, transcript.text
+    assert transcript.segments[-1].end > 11 + 6 + 4, "times are in the original audio"
 
 
 def test_resume_from_a_point_offsets_times(whisper_engine, corpus):

@@ -272,7 +272,9 @@ def test_cancel_running_job_starts_the_next_queued(qtbot, make_queue) -> None:
     second = submit_ok(queue, "second")
     wait_running(qtbot, engine, 1)
     queue.cancel(first.id)
-    qtbot.waitUntil(lambda: second.state is JobState.RUNNING, timeout=5000)
+    # Read through a snapshot, taken under the queue's lock: the job's own field changes
+    # mid-dispatch, a moment before the capacity the dispatch publishes.
+    qtbot.waitUntil(lambda: queue.snapshot(second.id).state is JobState.RUNNING, timeout=5000)
     assert first.state is JobState.CANCELLED
     assert queue.capacity() == Capacity(1, 0, 1, 2)
     wait_running(qtbot, engine, 1)
