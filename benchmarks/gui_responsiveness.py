@@ -21,8 +21,10 @@ Figures only, no pass/fail: timing goals are not assertions (house rule 15).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,9 +39,16 @@ from tests.corpus import CORPUS  # noqa: E402
 HEARTBEAT_MS = 10
 
 
+def scratch_folder(prefix: str) -> Path:
+    """A temporary folder removed when this process exits (children have exited by then)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def isolated_env() -> dict[str, str]:
     """Throwaway user folders, so saved settings and logs of the real user play no part."""
-    home = Path(tempfile.mkdtemp(prefix="verbatim-bench-"))
+    home = scratch_folder("verbatim-bench-")
     env = dict(os.environ)
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         env[var] = str(home / var.lower())
@@ -93,7 +102,7 @@ def measure_stalls(drop_count: int, workers: int, queue_size: int | None) -> Non
     notices: list[str] = []
     window.notice_shown.connect(notices.append)
 
-    folder = Path(tempfile.mkdtemp(prefix="verbatim-drop-"))
+    folder = scratch_folder("verbatim-drop-")
     sources = [CORPUS / "jfk.flac", CORPUS / "LJ050-0131.wav"]
     dropped = []
     for index in range(drop_count):
@@ -181,7 +190,7 @@ def measure_startup(runs: int) -> None:
     shown, transcript = [], []
     for _ in range(runs):
         env = isolated_env()
-        timings_file = Path(tempfile.mkdtemp(prefix="verbatim-timings-")) / "timings.json"
+        timings_file = scratch_folder("verbatim-timings-") / "timings.json"
         command = [
             sys.executable,
             "-m",

@@ -10,7 +10,9 @@ how a failure reads. Works offscreen; under Xvfb it uses the X server it finds.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import wave
@@ -20,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _HOME = Path(tempfile.mkdtemp(prefix="verbatim-screenshot-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 for _var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
     os.environ[_var] = str(_HOME / _var.lower())
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -88,6 +91,7 @@ def main() -> int:
 
     app.setWindowIcon(app_icon())
     folder = Path(tempfile.mkdtemp(prefix="verbatim-media-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     broken = folder / "voicemail (damaged).m4a"
     broken.write_bytes(b"not really audio" * 64)
     files = [CORPUS / "jfk.flac", CORPUS / "LJ050-0131.wav", broken, long_recording(folder)]
