@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,16 @@ from tests import corpus as speech  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = speech.CORPUS
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (``timeout``, a CI runner ending the job) ends the session as Ctrl+C does, so
+    the fixtures' finalizers and :func:`pytest_unconfigure` still clean up: killed that way, a
+    bare ``pytest`` run used to leave its whole folder behind."""
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, _terminated)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

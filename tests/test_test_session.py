@@ -68,8 +68,9 @@ def test_a_session_with_a_failure_leaves_nothing_behind_and_prints_no_noise(
     assert "modeltest" not in output  # qtmodeltester's notes stay in the captured output
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl+C", "SIGTERM"])
 def test_an_interrupted_session_leaves_nothing_behind(
-    system_tmp_path: Path, tmp_path: Path
+    system_tmp_path: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
     if not shutil.which("pulseaudio"):
         pytest.skip("pulseaudio is not installed; the interrupted test waits with its server up")
@@ -86,7 +87,7 @@ def test_an_interrupted_session_leaves_nothing_behind(
     os.close(write_end)
     with os.fdopen(read_end) as ready:
         assert ready.readline() == "ready\n"  # empty if the session ended before the test ran
-    session.send_signal(signal.SIGINT)
+    session.send_signal(stop)
     output, _ = session.communicate(timeout=600)
     assert session.returncode == INTERRUPTED, output
     assert_left_nothing(system_tmp_path, noted(report))
