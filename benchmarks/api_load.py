@@ -19,17 +19,26 @@ In one run, each in its own subprocess with its own user folders:
   clips) as fast as they come; its peak resident memory (VmHWM) before and after, and how long
   it takes to exit after SIGTERM with a job running and 99 queued.
 
-Goals (issue 11): wall ratio http/cli <= 1.10; /capacity p99 <= 50 ms while busy. Prints the
-figures with the load average (1 minute) beside each; asserts nothing. The WebSocket
-word-end-to-final latency is the Live tab's measure and is reported by
-``benchmarks/live_latency.py`` (same session and policy).
+* ``stream``: the corpus clips (with a second of silence after each, as
+  ``benchmarks/live_latency.py`` plays them) sent to ``/api/v1/transcribe/stream`` at real-time
+  pace in 0.1 s frames, each frame sent when a microphone would have it. A word's latency is
+  from its end in the audio to the client's receipt of the ``final`` event that carries it (the
+  events list their words with times). Beside it, in the same run, the Live tab's own measure
+  of the same audio (``live_latency.py``'s in-process session, confirmation time instead of
+  receipt), so the socket's own cost shows as the difference.
 
-Usage: python benchmarks/api_load.py [--copies N]
+Goals (issue 11): wall ratio http/cli <= 1.10; /capacity p99 <= 50 ms while busy; WebSocket
+word-end-to-final median <= 1.0 s. Prints the figures with the load average (1 minute) beside
+each; asserts nothing.
+
+Usage: python benchmarks/api_load.py [--copies N] [--only stream]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import resource
@@ -44,6 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "data"
@@ -209,6 +219,93 @@ def run_memory(home: Path, uploads: int = 100) -> tuple[int, int, int, float]:
     return before, peak, accepted, serve.stop()
 
 
+def stream_words(url: str, pcm: bytes) -> tuple[list[tuple[float, float, str]], float]:
+    """Streams ``pcm`` (16 kHz s16le) at real-time pace; returns each confirmed word as (end in
+    the audio, received at, text), both in seconds from the stream's start, and the seconds from
+    ``end`` to the socket's close."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    frame = 3200  # 0.1 s
+    received: list[tuple[float, dict]] = []
+    ws_url = url.replace("http://", "ws://") + "/api/v1/transcribe/stream"
+    with connect(ws_url, open_timeout=120, max_size=None) as socket:
+
+        def receive() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    message = json.loads(socket.recv(timeout=600))
+                    received.append((time.monotonic(), message))
+
+        receiver = threading.Thread(target=receive, name="stream-receiver")
+        receiver.start()
+        started = time.monotonic()
+        for index, offset in enumerate(range(0, len(pcm), frame)):
+            due = started + (index + 1) * frame / 2 / 16000  # when a microphone has it
+            time.sleep(max(0.0, due - time.monotonic()))
+            socket.send(pcm[offset : offset + frame])
+        ended = time.monotonic()
+        socket.send("end")
+        receiver.join()
+    closing = received[-1][0] - ended if received else float("nan")
+    words = [
+        (word["end"], at - started, word["text"])
+        for at, message in received
+        if message.get("type") == "final"
+        for word in message["words"]
+    ]
+    return words, closing
+
+
+def run_stream(home: Path) -> None:
+    """The WebSocket's word-end-to-final latency beside the Live tab's, on the same audio."""
+    import jiwer
+
+    sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+    import live_latency  # the Live tab's measure, in its own child process
+
+    from desktop_app.core.audio import SAMPLE_RATE, load_audio
+    from desktop_app.core.settings import load_settings
+    from tests.corpus import references
+
+    refs = references()
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate([part for clip in CLIPS for part in (load_audio(CORPUS / clip), gap)])
+    reference = " ".join(refs[clip] for clip in CLIPS)
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    server = Serve(home)
+    try:
+        stream_words(server.url, pcm[: SAMPLE_RATE * 2])  # loads the live model
+        cpu_before = process_cpu_s(server.process.pid)
+        words, closing = stream_words(server.url, pcm)
+        cpu = process_cpu_s(server.process.pid) - cpu_before
+    finally:
+        server.stop()
+    beam = load_settings(environ={}).beam_size  # what serve uses
+    live = live_latency.run_verbatim(_saved(audio, home), beam)
+    seconds = audio.size / SAMPLE_RATE
+    for label, measured, text, cpu_s in (
+        ("WebSocket", [at - end for end, at, _ in words], " ".join(w for *_, w in words), cpu),
+        ("Live tab", [at - end for end, at, _ in live.words], live.text, live.cpu_seconds),
+    ):
+        wer = jiwer.wer(live_latency.normalise(reference), live_latency.normalise(text))
+        goal = " (goal median <= 1.0 s)" if label == "WebSocket" else ""
+        print(
+            f"{label + ':':<11} {len(measured)} words over {seconds:.0f} s, word end -> final "
+            f"median {statistics.median(measured):.2f} s{goal}, "
+            f"p95 {statistics.quantiles(measured, n=20)[18]:.2f} s, WER {wer:.1%}, "
+            f"CPU/audio s {cpu_s / seconds:.2f} ({load()})"
+        )
+    print(f"WebSocket: the last events and the close came {closing:.2f} s after 'end'")
+
+
+def _saved(audio: np.ndarray, home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "stream.npy"
+    np.save(path, audio)
+    return path
+
+
 def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
@@ -216,9 +313,13 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=3, help="copies of each corpus clip")
+    parser.add_argument("--only", choices=("stream",), help="run only this part")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="verbatim-api-load-") as temp:
         root = Path(temp)
+        if args.only == "stream":
+            run_stream(root / "stream-home")
+            return
         files = make_batch(root / "batch", args.copies)
         print(f"batch: {len(files)} files; {load()}")
         cli_before, cli_cpu_before = run_cli(files, root / "cli-home")
@@ -253,6 +354,7 @@ def main() -> None:
             f"memory: peak {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after "
             f"{accepted} queued uploads; exit {stop_s:.1f} s after SIGTERM ({load()})"
         )
+        run_stream(root / "stream-home")
 
 
 if __name__ == "__main__":

@@ -58,8 +58,14 @@ def test_listen_json_streams_events_and_keeps_the_recording(
     assert events, stderr
     assert {e["type"] for e in events} == {"partial", "final"}
     for event in events:
-        assert set(event) == {"type", "text", "start", "end", "emitted_at"}
+        assert set(event) == {"type", "text", "start", "end", "emitted_at", "words"}
         assert 0 <= event["start"] <= event["end"] <= 7.8
+        # Each final carries its words' timings: a client can align text with audio.
+        if event["type"] == "final":
+            assert " ".join(w["text"] for w in event["words"]) == event["text"].strip()
+            for word in event["words"]:
+                assert event["start"] - 0.01 <= word["start"] <= word["end"] <= event["end"] + 0.01
+                assert 0 <= word["probability"] <= 1
     finals = " ".join(e["text"] for e in events if e["type"] == "final")
     assert jiwer.wer(normalise(references["LJ050-0131.wav"]), normalise(finals)) <= 0.2, finals
     assert events[-1] == {**events[-1], "type": "partial", "text": ""}

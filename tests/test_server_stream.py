@@ -66,7 +66,7 @@ def test_streamed_speech_gives_the_listen_events_and_becomes_a_job(server, corpu
     assert last["type"] == "job"
     assert {event["type"] for event in events} <= {"partial", "final"}
     for event in events:
-        assert set(event) == {"type", "text", "start", "end", "emitted_at"}
+        assert set(event) == {"type", "text", "start", "end", "emitted_at", "words"}
     finals = " ".join(event["text"] for event in events if event["type"] == "final")
     assert wer(references["LJ050-0131.wav"], finals) <= 0.2, finals
     job = server.state.queue.job(last["job_id"])

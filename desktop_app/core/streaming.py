@@ -176,6 +176,15 @@ class StreamEvent:
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "emitted_at": round(self.emitted_at, 3),
+            "words": [
+                {
+                    "text": word.text.strip(),
+                    "start": round(word.start, 3),
+                    "end": round(word.end, 3),
+                    "probability": round(word.probability, 3),
+                }
+                for word in self.words
+            ],
         }
 
 
