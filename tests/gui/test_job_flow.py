@@ -20,6 +20,7 @@ from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.gui.job_model import Column, JobRole, JobTableModel
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.gui.transcript_view import NO_JOB_HINT, TranscriptView, segment_line
+from desktop_app.gui.window_actions import Command
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
 
@@ -301,7 +302,7 @@ def test_the_finished_message_goes_when_a_retried_job_runs(make_window, drop, qt
 
     engine.release.clear()
     window.select_job(window.model.job_id(1))
-    window.retry_action.trigger()
+    window.actions[Command.RETRY].trigger()
     qtbot.waitUntil(lambda: window.model.index(1, 0).data(JobRole.STATE) == "running")
     assert "All jobs finished" not in window.statusBar().currentMessage()
     with qtbot.waitSignal(window.batch_finished, timeout=10_000):
