@@ -65,7 +65,8 @@ class StoreWriter:
                 self._unwritten += 1
             if self._thread is None:
                 self._closing = False
-                self._thread = threading.Thread(target=self._run, name=self._name)
+                # Not a daemon even when a daemon (a Qt pool thread) submits: its owner joins it.
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=False)
                 self._thread.start()
             else:
                 self._changed.notify_all()

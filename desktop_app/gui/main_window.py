@@ -41,12 +41,9 @@ from PySide6.QtGui import (
     QIcon,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QFileDialog,
-    QHeaderView,
     QMainWindow,
-    QMessageBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -64,7 +61,6 @@ from desktop_app.core.model import ModelState
 from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
-from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.api_serving import WindowServer
@@ -72,17 +68,18 @@ from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.batch_summary import BatchSummary
 from desktop_app.gui.export_flow import ExportFlow
 from desktop_app.gui.job_actions import JobActions
-from desktop_app.gui.job_model import Column, JobTableModel
+from desktop_app.gui.job_model import JobTableModel
 from desktop_app.gui.job_options_dialog import JobOptionsDialog
 from desktop_app.gui.job_table_view import JobTableView
 from desktop_app.gui.model_preload import ModelPreload
 from desktop_app.gui.notice_bar import NoticeBar
 from desktop_app.gui.preferences import Preferences
-from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.session_restore import SessionRestore
 from desktop_app.gui.settings_dialog import SettingsDialog
+from desktop_app.gui.startup_notices import show_startup_problems
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
 from desktop_app.gui.transcript_editor import TranscriptEditor
+from desktop_app.gui.transcript_follow import TranscriptFollow
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.gui.window_actions import Command, WindowActions
 from desktop_app.icon_files import icon_files
@@ -144,8 +141,6 @@ class MainWindow(QMainWindow):
         self.preferences = Preferences.load()
         self.background = BackgroundTasks(self)
         self._owns_queue = application.owns_queue
-        store_problem = application.store_problem
-        startup_problem = f"{application.settings_problem} {store_problem}".strip()
         self.queue = queue = application.queue
         self.engine = queue.engine
         self._shut_down = False
@@ -187,17 +182,7 @@ class MainWindow(QMainWindow):
         self._add_live_tab()
         self.capacity_label.show_capacity(queue.capacity())
         self._update_actions()
-        if startup_problem:
-            self.show_notice(startup_problem)
-        self.store_dialog: QMessageBox | None = None
-        if store_problem:
-            self._show_store_dialog(store_problem)
-        elif self.queue.store is not None and self.queue.store.moved_aside is not None:
-            self.show_notice(
-                "The job store was damaged, so Verbatim moved it to "
-                f"{self.queue.store.moved_aside} and started a new one: the jobs it held are not "
-                "listed. Keep that file for a bug report, or delete it."
-            )
+        self.store_dialog = show_startup_problems(application, self.show_notice, self)
         self.cleanup_timer = QTimer(self)
         self.cleanup_timer.setInterval(CLEANUP_INTERVAL_MS)
         self.cleanup_timer.timeout.connect(self.clean_up_old_jobs)
@@ -216,35 +201,8 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- building
     def _build_widgets(self) -> None:
         self.model = JobTableModel(self.queue, self)
-        self.table = JobTableView()
-        self.table.setModel(self.model)
-        self.table.setObjectName("jobTable")
-        self.table.setAccessibleName("Jobs")
-        self.table.setAccessibleDescription(
-            "The files being transcribed. Select one to read its transcript."
-        )
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.table))
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table = JobTableView(self.model)
         self.table.customContextMenuRequested.connect(self._context_menu)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(Column.FILE, QHeaderView.ResizeMode.Stretch)
-        for column, width in (
-            (Column.DURATION, 70),
-            (Column.STATE, 140),  # room for "Running (resumed)"
-            (Column.PROGRESS, 130),
-            (Column.ELAPSED, 70),
-            (Column.REMAINING, 80),
-            (Column.MODEL, 130),
-        ):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            self.table.setColumnWidth(column, width)
-        header.setMinimumSectionSize(60)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
 
@@ -277,7 +235,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         jobs = self.job_actions
-        self.actions = WindowActions(
+        self.commands = WindowActions(
             self,
             {
                 Command.ADD_FILES: self.add_files,
@@ -301,11 +259,8 @@ class MainWindow(QMainWindow):
     def _connect_queue(self) -> None:
         queue = self.queue
         queue.capacity_changed.connect(self.capacity_label.show_capacity)
-        queue.segment_added.connect(self._on_segment)
-        queue.job_progress.connect(self._refresh_header)
-        queue.job_updated.connect(self._refresh_header)
+        self.transcript_follow = TranscriptFollow(queue, self.transcript, self)
         queue.job_state_changed.connect(self._on_job_state)
-        self.transcript.needs_snapshot.connect(self.transcript_refresh_one)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
         if self.transcript.editor is not None:
@@ -497,8 +452,7 @@ class MainWindow(QMainWindow):
 
     @Slot(QModelIndex, QModelIndex)
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        job_id = self.model.job_id(current.row()) if current.isValid() else None
-        self.transcript.show_job(self.queue.snapshot(job_id) if job_id is not None else None)
+        self.transcript_follow.show(self.model.job_id(current.row()) if current.isValid() else None)
 
     @property
     def files_tab_shown(self) -> bool:
@@ -507,13 +461,13 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         # The job actions act on the Files tab's selection; on another tab it is out of sight.
         shown = self.files_tab_shown
-        self.actions.enable_for(
+        self.commands.enable_for(
             {job.state for job in self.selected_jobs()} if shown else set(),
             shown and any(job.state is JobState.DONE for job in self.model.snapshots()),
         )
 
     def _context_menu(self, position: QPoint) -> None:
-        self.actions.show_context_menu(self.table.viewport(), position)
+        self.commands.show_context_menu(self.table.viewport(), position)
 
     # ----------------------------------------------------------------- job actions
     @property
@@ -523,43 +477,19 @@ class MainWindow(QMainWindow):
 
     @Slot(list)
     def _after_job_action(self, job_ids: list[str]) -> None:
-        self.transcript_refresh(job_ids)
+        self.transcript_follow.refresh(job_ids)
         self._update_actions()
-
-    def transcript_refresh(self, job_ids: list[str]) -> None:
-        if self.transcript.job_id in job_ids:
-            self.transcript_refresh_one(self.transcript.job_id)
-
-    @Slot(str)
-    def transcript_refresh_one(self, job_id: str) -> None:
-        """Show ``job_id`` afresh from a new snapshot, if it is the job on show."""
-        if job_id == self.transcript.job_id:
-            self.transcript.show_job(self.queue.snapshot(job_id))
-
-    @Slot(str, int, object)
-    def _on_segment(self, job_id: str, index: int, segment: Segment) -> None:
-        self.transcript.append_segment(job_id, index, segment)
-
-    @Slot(str)
-    def _refresh_header(self, job_id: str) -> None:
-        """Progress and details of the shown job reach its header as they reach its row."""
-        if job_id == self.transcript.job_id:
-            job = self.queue.snapshot(job_id)
-            if job is not None:
-                self.transcript.show_header(job)
 
     @Slot(str, object)
     def _on_job_state(self, job_id: str, state: JobState) -> None:
-        """Acts on the transition the signal reports; shows the job as it is now."""
-        job = self.queue.snapshot(job_id)
+        """Acts on the transition the signal reports (the transcript pane follows by itself)."""
+        job = self.queue.snapshot(job_id, with_text=False)
         if job is None:
             return
-        if job_id == self.transcript.job_id:
-            self.transcript.show_job(job)
         if job_id in self.selected_ids():
             self._update_actions()
         if state is JobState.DONE:
-            self.actions[Command.EXPORT_ALL].setEnabled(self.files_tab_shown)
+            self.commands[Command.EXPORT_ALL].setEnabled(self.files_tab_shown)
             if job.error:  # a re-run that failed: the previous transcript is back
                 self.show_notice(f"{job.name}: {job.error}")
 
@@ -634,20 +564,6 @@ class MainWindow(QMainWindow):
         logger.info("Notice: %s", text)
         self.notice.show_message(text, details)
         self.notice_shown.emit(text)
-
-    def _show_store_dialog(self, text: str) -> None:
-        """Without a store nothing of this session is kept: that is said at once, in a dialog
-        (window-modal, not blocking: the window works, only without keeping its jobs)."""
-        dialog = QMessageBox(
-            QMessageBox.Icon.Warning,
-            f"{APP_NAME} cannot keep its jobs",
-            text,
-            QMessageBox.StandardButton.Ok,
-            self,
-        )
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.store_dialog = dialog
-        dialog.open()
 
     def shutdown(self, timeout_ms: int = 30_000) -> None:
         """Cancel the window's work and wait for its threads; safe to call twice."""

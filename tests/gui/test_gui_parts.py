@@ -102,11 +102,11 @@ def test_every_control_has_an_accessible_name_and_job_actions_have_shortcuts(mak
     qtbot.waitExposed(window)
     assert _unnamed_controls(window) == []
     for action in [
-        *window.actions.job_actions(),
-        window.actions[Command.ADD_FILES],
-        window.actions[Command.ADD_FOLDER],
-        window.actions[Command.EXPORT_ALL],
-        window.actions[Command.SETTINGS],
+        *window.commands.job_actions(),
+        window.commands[Command.ADD_FILES],
+        window.commands[Command.ADD_FOLDER],
+        window.commands[Command.EXPORT_ALL],
+        window.commands[Command.SETTINGS],
     ]:
         assert not action.shortcut().isEmpty(), action.text()
     settings = SettingsDialog(window.settings, {}, Preferences(), window)
