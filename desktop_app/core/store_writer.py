@@ -55,8 +55,9 @@ class StoreWriter:
         self.died: BaseException | None = None
 
     def submit(self, record: StoreWrite) -> None:
-        """Queue a record; never waits on the disk. The first record after a start or a
-        :meth:`close` starts the thread (a closed writer can be used again, and closed again)."""
+        """Queue a record; never waits on the disk. The first record starts the thread. After
+        :meth:`close` (the owner is stopping) a record still gets written, by a thread that
+        ends as soon as no record is left: nothing keeps running that nobody will join."""
         with self._changed:
             if self.died is not None:
                 return
@@ -64,7 +65,6 @@ class StoreWriter:
             if record.apply is not None:
                 self._unwritten += 1
             if self._thread is None:
-                self._closing = False
                 # Not a daemon even when a daemon (a Qt pool thread) submits: its owner joins it.
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=False)
                 self._thread.start()
