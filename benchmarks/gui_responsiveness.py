@@ -69,6 +69,21 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def time_paints(view_class: type) -> list[float]:
+    """Time every paint of the job list (milliseconds), the GUI thread's largest piece of
+    Python work while jobs run: part of the stalls' breakdown."""
+    paints_ms: list[float] = []
+    paint = view_class.paintEvent
+
+    def timed(view: object, event: object) -> None:
+        started = time.perf_counter()
+        paint(view, event)
+        paints_ms.append((time.perf_counter() - started) * 1000)
+
+    view_class.paintEvent = timed
+    return paints_ms
+
+
 def measure_stalls(drop_count: int, workers: int, queue_size: int | None) -> None:
     os.environ.update(isolated_env())
     from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
@@ -95,6 +110,9 @@ def measure_stalls(drop_count: int, workers: int, queue_size: int | None) -> Non
     )
     engine = WhisperEngine.from_settings(settings)
     engine.preload(settings.whisper_model_size)  # measure transcription, not the first load
+    from desktop_app.gui.job_table_view import JobTableView
+
+    paints_ms = time_paints(JobTableView)  # before the view exists: Qt binds it at creation
     window = MainWindow(settings=settings, engine=engine, environ={})
     window.show()
     while window.restoring:
@@ -183,6 +201,12 @@ def measure_stalls(drop_count: int, workers: int, queue_size: int | None) -> Non
     print(f"  median lateness: {statistics.median(lateness):.1f} ms")
     when = ", ".join(f"{late:.0f} ms at {at / 1000:.1f} s" for late, at in sorted(worst)[-5:])
     print(f"  worst stalls (drop at 0.3 s): {when or 'none over 30 ms'}")
+    if paints_ms:
+        print(
+            f"  job list paints: {len(paints_ms)}, median {statistics.median(paints_ms):.1f} ms, "
+            f"p90 {percentile(paints_ms, 0.9):.1f} ms, max {max(paints_ms):.1f} ms "
+            "(each cell is a call into Python that waits for the GIL behind the workers)"
+        )
     assert all(state is JobState.DONE for state in states)
 
 

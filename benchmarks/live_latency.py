@@ -173,8 +173,7 @@ def start_batch_load(stop: threading.Event) -> threading.Thread:
             if queue.capacity().active + queue.capacity().queued < 2:
                 queue.submit(CORPUS / "jfk.flac", TranscriptionOptions())
             stop.wait(0.05)
-        queue.cancel_all()
-        queue.wait_for_done(60_000)
+        queue.shutdown(60_000)  # cancels the jobs and joins the queue's store writer
 
     thread = threading.Thread(target=keep_busy, name="batch-load")
     thread.start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,35 @@ class Application:
             engine.max_audio_seconds = new.max_audio_seconds
         self.settings = new
         return new
+
+    @property
+    def preloads_model(self) -> bool:
+        """Whether the engine loads its model ahead (one that loads as it goes is ready)."""
+        return callable(getattr(self.queue.engine, "preload", None))
+
+    def preload_model(self, model: str) -> None:
+        """Load ``model`` now, so the first job starts without the wait (slow: a face calls
+        this off its GUI thread).
+
+        :raises Exception: the engine's own error for a model that cannot load.
+        """
+        if self.preloads_model:
+            self.queue.engine.preload(model)  # type: ignore[attr-defined]
+
+    def shutdown(
+        self, settle: Callable[[], object] = lambda: None, timeout_ms: int = 30_000
+    ) -> None:
+        """Stop in the order that keeps every job: no new check of the whole store; the face's
+        own work in flight finishes (``settle``: a restore still loading, the last edits);
+        the queue stops, keeping unfinished jobs for the next start; what that stop released
+        finishes (``settle`` again); then the store closes. Every thread started on the way is
+        joined by then, so none is left running while the interpreter exits."""
+        if self.queue.store is not None:
+            self.queue.store.stop_check()
+        settle()
+        self.stop_queue(timeout_ms)
+        settle()
+        self.close(timeout_ms)
 
     def stop_queue(self, timeout_ms: int = 30_000) -> None:
         """Stop the queue built here, keeping unfinished jobs stored for the next start (the

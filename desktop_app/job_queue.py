@@ -550,7 +550,7 @@ class JobQueue(QObject):
         return self.flush(None if timeout_ms < 0 else timeout_ms / 1000) and workers_done
 
     def shutdown(self, timeout_ms: int = 30_000, *, keep_unfinished: bool = False) -> bool:
-        """Cancel everything and wait for the workers to stop.
+        """Cancel everything, wait for the workers to stop and end the store writer's thread.
 
         ``keep_unfinished`` (the window's normal close) first detaches the store, so the
         cancellations are not written: the stored running and queued jobs stay as they were, and
@@ -567,7 +567,10 @@ class JobQueue(QObject):
         self._probe_pool.clear()
         self.cancel_all()
         probes_done = bool(self._probe_pool.waitForDone(timeout_ms))
-        return self.wait_for_done(timeout_ms) and probes_done
+        done = self.wait_for_done(timeout_ms) and probes_done
+        # The writer's thread is joined here, so no thread outlives the queue's owner (the CLI
+        # exits right after, the window's interpreter soon after).
+        return self._writer.close(timeout_ms / 1000) and done
 
     # ----------------------------------------------------------------- persistence
     @property

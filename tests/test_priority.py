@@ -34,7 +34,7 @@ def test_queue_workers_run_at_batch_priority_and_the_caller_does_not(qtbot):
     for index in range(3):
         queue.submit(Path(f"clip{index}.wav"))
     qtbot.waitUntil(queue.is_idle, timeout=10_000)
-    assert queue.wait_for_done(10_000)
+    assert queue.shutdown(10_000)
     assert engine.seen == [BATCH_NICENESS] * 3
     assert thread_niceness() == before, "the calling (GUI) thread keeps its priority"
     assert threading.current_thread() is threading.main_thread()

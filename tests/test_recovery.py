@@ -274,6 +274,7 @@ def test_a_kill_at_any_statement_of_a_restore_keeps_the_queue_order(qapp, tmp_pa
             queue._pending.clear()
         gate.set()
         assert queue.wait_for_done(10_000)
+        assert queue._writer.close(10)
         store.close()
         after = JobStore(trial)
         try:

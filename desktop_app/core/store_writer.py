@@ -10,8 +10,13 @@ A record may carry an acknowledgement (``then``), run on this thread right after
 the queue announces a stored segment, or a job's end, only once it is stored, so what a face was
 told survives a crash exactly as when the writes were made in place.
 
-The thread runs only while records wait: it starts with the first record of a burst and ends
-when none is left, so an idle queue holds no thread and nothing has to be stopped.
+The thread is long-lived: it starts with the first record and waits for the next ones until its
+owner calls :meth:`StoreWriter.close` (the queue's ``shutdown``), which applies what is left and
+joins it. A thread per burst of records (the first design) was started by a worker holding the
+queue's lock, and ``Thread.start`` waits for the new thread to run, which on a busy computer is a
+wait for the GIL behind every other thread: the GUI thread, reading snapshots under that lock,
+waited with it. The thread is not a daemon, and its owner joins it, so none outlives the
+interpreter (a thread still running Python code during finalization can crash it).
 """
 
 from __future__ import annotations
@@ -42,14 +47,17 @@ class StoreWriter:
         self._records: deque[StoreWrite] = deque()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._ended: threading.Thread | None = None  # the last thread, ended or ending
+        self._closing = False  # the thread ends once no record is left
+        self._busy = False  # a record taken and not yet applied and acknowledged
         self._unwritten = 0  # records with a write, submitted and not yet applied
         #: What ended the writer for good: not an ``Exception`` (those are logged, and the
         #: records after them run) but the likes of a simulated process death in a test.
         self.died: BaseException | None = None
 
     def submit(self, record: StoreWrite) -> None:
-        """Queue a record; never waits on the disk."""
+        """Queue a record; never waits on the disk. The first record starts the thread. After
+        :meth:`close` (the owner is stopping) a record still gets written, by a thread that
+        ends as soon as no record is left: nothing keeps running that nobody will join."""
         with self._changed:
             if self.died is not None:
                 return
@@ -57,8 +65,11 @@ class StoreWriter:
             if record.apply is not None:
                 self._unwritten += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name)
+                # Not a daemon even when a daemon (a Qt pool thread) submits: its owner joins it.
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=False)
                 self._thread.start()
+            else:
+                self._changed.notify_all()
 
     @property
     def idle(self) -> bool:
@@ -67,9 +78,15 @@ class StoreWriter:
         with self._changed:
             return self._unwritten == 0
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive (started and not yet closed)."""
+        with self._changed:
+            return self._thread is not None
+
     def drain(self, timeout: float | None = None) -> bool:
-        """Wait until every record submitted so far is applied and acknowledged, and the
-        thread has ended (shutdown, restore, tests).
+        """Wait until every record submitted so far is applied and acknowledged (restore,
+        the command line, tests); the thread stays, waiting for more.
 
         Never called on the GUI thread while work runs: that is the wait this class removes.
         Returns False if ``timeout`` (seconds) passed first.
@@ -77,20 +94,37 @@ class StoreWriter:
         with self._changed:
             if self._thread is threading.current_thread():
                 return False  # an acknowledgement cannot wait for the records behind it
-            done = self._changed.wait_for(lambda: self._thread is None, timeout=timeout)
-            ended = self._ended
-        if done and ended is not None:
-            ended.join(timeout)  # returning: no thread outlives the work it was started for
-        return done
+            return self._changed.wait_for(
+                lambda: not self._records and not self._busy, timeout=timeout
+            )
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Apply every record submitted so far, end the thread and join it (shutdown).
+
+        Returns False if ``timeout`` (seconds) passed first, or when called from the thread
+        itself (it cannot join itself).
+        """
+        with self._changed:
+            thread = self._thread
+            if thread is None:
+                return True
+            if thread is threading.current_thread():
+                return False
+            self._closing = True
+            self._changed.notify_all()
+        thread.join(timeout)
+        return not thread.is_alive()
 
     def _run(self) -> None:
         while True:
             with self._changed:
+                self._changed.wait_for(lambda: self._records or self._closing)
                 if not self._records:
-                    self._thread, self._ended = None, self._thread
+                    self._thread = None
                     self._changed.notify_all()
                     return
                 record = self._records.popleft()
+                self._busy = True
             if record.apply is not None:
                 try:
                     self._apply(record.apply, "A job store write failed")
@@ -99,9 +133,12 @@ class StoreWriter:
                     return
                 with self._changed:
                     self._unwritten -= 1  # ``idle`` may be true while it is acknowledged
-                    self._changed.notify_all()
             if record.then is not None:
                 self._apply(record.then, "Acknowledging a job store write failed")
+            with self._changed:
+                self._busy = False
+                if not self._records:
+                    self._changed.notify_all()  # drain() waits for this moment
 
     def _die(self, death: BaseException) -> None:
         """Nothing more is written, as after the process died mid-write: the records still
@@ -111,7 +148,8 @@ class StoreWriter:
             self.died = death
             self._records.clear()
             self._unwritten = 0
-            self._thread, self._ended = None, self._thread
+            self._busy = False
+            self._thread = None
             self._changed.notify_all()
 
     @staticmethod

@@ -33,26 +33,19 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QIcon,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QFileDialog,
-    QHeaderView,
     QMainWindow,
-    QMenu,
-    QMessageBox,
     QSplitter,
     QTabWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -68,26 +61,27 @@ from desktop_app.core.model import ModelState
 from desktop_app.core.paths import log_dir
 from desktop_app.core.settings import Settings
 from desktop_app.core.transcriber import Engine, TranscriptionOptions
-from desktop_app.core.transcript import Segment
 from desktop_app.core.wording import plural
 from desktop_app.gui.about_dialog import show_about
 from desktop_app.gui.api_serving import WindowServer
 from desktop_app.gui.background import BackgroundTasks
 from desktop_app.gui.batch_summary import BatchSummary
 from desktop_app.gui.export_flow import ExportFlow
-from desktop_app.gui.job_actions import EDITABLE_STATES, JobActions
-from desktop_app.gui.job_model import Column, JobTableModel
+from desktop_app.gui.job_actions import JobActions
+from desktop_app.gui.job_model import JobTableModel
 from desktop_app.gui.job_options_dialog import JobOptionsDialog
 from desktop_app.gui.job_table_view import JobTableView
+from desktop_app.gui.model_preload import ModelPreload
 from desktop_app.gui.notice_bar import NoticeBar
 from desktop_app.gui.preferences import Preferences
-from desktop_app.gui.progress_delegate import ProgressDelegate
 from desktop_app.gui.session_restore import SessionRestore
 from desktop_app.gui.settings_dialog import SettingsDialog
-from desktop_app.gui.shortcuts import Shortcut
+from desktop_app.gui.startup_notices import show_startup_problems
 from desktop_app.gui.status_bar import CapacityLabel, ModelStateLabel
 from desktop_app.gui.transcript_editor import TranscriptEditor
+from desktop_app.gui.transcript_follow import TranscriptFollow
 from desktop_app.gui.transcript_view import TranscriptView
+from desktop_app.gui.window_actions import Command, WindowActions
 from desktop_app.icon_files import icon_files
 from desktop_app.job_queue import JobQueue
 
@@ -147,8 +141,6 @@ class MainWindow(QMainWindow):
         self.preferences = Preferences.load()
         self.background = BackgroundTasks(self)
         self._owns_queue = application.owns_queue
-        store_problem = application.store_problem
-        startup_problem = f"{application.settings_problem} {store_problem}".strip()
         self.queue = queue = application.queue
         self.engine = queue.engine
         self._shut_down = False
@@ -183,22 +175,14 @@ class MainWindow(QMainWindow):
         self.job_actions.changed.connect(self._after_job_action)
         self.batch_summary = BatchSummary(queue, self.statusBar(), self)
         self.batch_summary.finished.connect(self.batch_finished)
+        self.model_preload = ModelPreload(application, self.background, self)
+        self.model_preload.state_changed.connect(self._set_model_state)
         self._build_actions()
         self._connect_queue()
         self._add_live_tab()
         self.capacity_label.show_capacity(queue.capacity())
         self._update_actions()
-        if startup_problem:
-            self.show_notice(startup_problem)
-        self.store_dialog: QMessageBox | None = None
-        if store_problem:
-            self._show_store_dialog(store_problem)
-        elif self.queue.store is not None and self.queue.store.moved_aside is not None:
-            self.show_notice(
-                "The job store was damaged, so Verbatim moved it to "
-                f"{self.queue.store.moved_aside} and started a new one: the jobs it held are not "
-                "listed. Keep that file for a bug report, or delete it."
-            )
+        self.store_dialog = show_startup_problems(application, self.show_notice, self)
         self.cleanup_timer = QTimer(self)
         self.cleanup_timer.setInterval(CLEANUP_INTERVAL_MS)
         self.cleanup_timer.timeout.connect(self.clean_up_old_jobs)
@@ -217,35 +201,8 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- building
     def _build_widgets(self) -> None:
         self.model = JobTableModel(self.queue, self)
-        self.table = JobTableView()
-        self.table.setModel(self.model)
-        self.table.setObjectName("jobTable")
-        self.table.setAccessibleName("Jobs")
-        self.table.setAccessibleDescription(
-            "The files being transcribed. Select one to read its transcript."
-        )
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.table))
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table = JobTableView(self.model)
         self.table.customContextMenuRequested.connect(self._context_menu)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(Column.FILE, QHeaderView.ResizeMode.Stretch)
-        for column, width in (
-            (Column.DURATION, 70),
-            (Column.STATE, 140),  # room for "Running (resumed)"
-            (Column.PROGRESS, 130),
-            (Column.ELAPSED, 70),
-            (Column.REMAINING, 80),
-            (Column.MODEL, 130),
-        ):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            self.table.setColumnWidth(column, width)
-        header.setMinimumSectionSize(60)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
 
@@ -276,155 +233,34 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.capacity_label)
 
-    def _action(self, text: str, shortcut: Shortcut | None, tip: str, slot: Any) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(shortcut.keys)
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        shown = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        action.setToolTip(f"{tip} ({shown})" if shown else tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
     def _build_actions(self) -> None:
-        self.add_files_action = self._action(
-            "Add &Files…", Shortcut.ADD_FILES, "Add audio or video files", self.add_files
+        jobs = self.job_actions
+        self.commands = WindowActions(
+            self,
+            {
+                Command.ADD_FILES: self.add_files,
+                Command.ADD_FOLDER: self.add_folder,
+                Command.CANCEL: jobs.cancel_selected,
+                Command.RETRY: jobs.retry_selected,
+                Command.MOVE_TO_TOP: jobs.move_selected_to_top,
+                Command.REMOVE: jobs.remove_selected,
+                Command.REVEAL: jobs.reveal_selected,
+                Command.EXPORT: self.export_selected,
+                Command.EXPORT_ALL: self.export_all_finished,
+                Command.SETTINGS: self.open_settings,
+                Command.QUIT: self.close,
+                Command.JOB_OPTIONS: jobs.edit_job_options,
+                Command.RETRANSCRIBE: jobs.retranscribe_selected,
+                Command.ABOUT: self.about,
+                Command.LOG_FOLDER: self.open_log_folder,
+            },
         )
-        self.add_folder_action = self._action(
-            "Add F&older…",
-            Shortcut.ADD_FOLDER,
-            "Add every audio or video file in a folder",
-            self.add_folder,
-        )
-        self.cancel_action = self._action(
-            "&Cancel", Shortcut.CANCEL, "Cancel the selected jobs", self.job_actions.cancel_selected
-        )
-        self.retry_action = self._action(
-            "&Retry",
-            Shortcut.RETRY,
-            "Queue the selected failed or cancelled jobs again",
-            self.job_actions.retry_selected,
-        )
-        self.top_action = self._action(
-            "Move to &Top",
-            Shortcut.MOVE_TO_TOP,
-            "Run the selected queued jobs next",
-            self.job_actions.move_selected_to_top,
-        )
-        self.remove_action = self._action(
-            "Re&move",
-            Shortcut.REMOVE,
-            "Remove the selected finished jobs from the list (exported files stay)",
-            self.job_actions.remove_selected,
-        )
-        self.reveal_action = self._action(
-            "Re&veal in Folder",
-            Shortcut.REVEAL,
-            "Open the folder of the selected file",
-            self.job_actions.reveal_selected,
-        )
-        self.export_action = self._action(
-            "&Export…", Shortcut.EXPORT, "Export the selected transcripts", self.export_selected
-        )
-        self.export_all_action = self._action(
-            "Export &All Finished…",
-            Shortcut.EXPORT_ALL,
-            "Export every finished transcript",
-            self.export_all_finished,
-        )
-        self.settings_action = self._action(
-            "&Settings…",
-            Shortcut.SETTINGS,
-            "Model, language, workers, queue size and auto-export",
-            self.open_settings,
-        )
-        self.quit_action = self._action("&Quit", Shortcut.QUIT, "Quit", self.close)
-        self.options_action = self._action(
-            "Job &Options…",
-            Shortcut.JOB_OPTIONS,
-            "Change the model, language, task or beam size of the selected queued, failed or "
-            "cancelled jobs",
-            self.job_actions.edit_job_options,
-        )
-        self.retranscribe_action = self._action(
-            "Re-&transcribe With…",
-            Shortcut.RETRANSCRIBE,
-            "Transcribe the selected finished jobs again, with other options",
-            self.job_actions.retranscribe_selected,
-        )
-        self.about_action = self._action(
-            f"&About {APP_NAME}", None, "Version, model in use and licences", self.about
-        )
-        self.log_folder_action = self._action(
-            "Open &Log Folder",
-            None,
-            "Open the folder with Verbatim's log files (for a bug report)",
-            self.open_log_folder,
-        )
-
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("mainToolbar")
-        toolbar.setAccessibleName("Main toolbar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        toolbar.setMovable(False)
-        for action in (
-            self.add_files_action,
-            self.add_folder_action,
-            None,
-            self.cancel_action,
-            self.retry_action,
-            self.top_action,
-            self.remove_action,
-            None,
-            self.export_action,
-            self.export_all_action,
-            None,
-            self.settings_action,
-        ):
-            if action is None:
-                toolbar.addSeparator()
-                continue
-            toolbar.addAction(action)
-            button = toolbar.widgetForAction(action)
-            if button is not None:
-                button.setAccessibleName(action.text().replace("&", "").rstrip("…"))
-        self.addToolBar(toolbar)
-
-        menu_bar = self.menuBar()
-        file_menu = menu_bar.addMenu("&File")
-        file_menu.addActions([self.add_files_action, self.add_folder_action])
-        file_menu.addSeparator()
-        file_menu.addActions([self.export_action, self.export_all_action])
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        job_menu = menu_bar.addMenu("&Job")
-        job_menu.addActions(self._job_actions())
-        menu_bar.addMenu("&Tools").addAction(self.settings_action)
-        help_menu = menu_bar.addMenu("&Help")
-        help_menu.addActions([self.about_action, self.log_folder_action])
-
-    def _job_actions(self) -> list[QAction]:
-        return [
-            self.cancel_action,
-            self.retry_action,
-            self.top_action,
-            self.remove_action,
-            self.options_action,
-            self.retranscribe_action,
-            self.reveal_action,
-            self.export_action,
-        ]
 
     def _connect_queue(self) -> None:
         queue = self.queue
         queue.capacity_changed.connect(self.capacity_label.show_capacity)
-        queue.segment_added.connect(self._on_segment)
-        queue.job_progress.connect(self._refresh_header)
-        queue.job_updated.connect(self._refresh_header)
+        self.transcript_follow = TranscriptFollow(queue, self.transcript, self)
         queue.job_state_changed.connect(self._on_job_state)
-        self.transcript.needs_snapshot.connect(self.transcript_refresh_one)
         queue.store_failed.connect(self.show_notice)
         queue.store_recovered.connect(self.show_notice)
         if self.transcript.editor is not None:
@@ -449,18 +285,7 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- model loading
     def preload_model(self) -> None:
         """Load the speech model in the background, so the first job starts without the wait."""
-        preload = getattr(self.engine, "preload", None)
-        if preload is None:
-            self._set_model_state(ModelState.READY, self.settings.whisper_model_size)
-            return
-        model = self.settings.whisper_model_size
-        self._set_model_state(ModelState.LOADING, model)
-        self.background.start(
-            "Loading the model",
-            lambda: preload(model),
-            lambda _result: self._set_model_state(ModelState.READY, model),
-            lambda message: self._set_model_state(ModelState.ERROR, message),
-        )
+        self.model_preload.load(self.settings.whisper_model_size)
 
     def _set_model_state(self, state: ModelState, detail: str) -> None:
         if state is ModelState.LOADING:
@@ -627,8 +452,7 @@ class MainWindow(QMainWindow):
 
     @Slot(QModelIndex, QModelIndex)
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        job_id = self.model.job_id(current.row()) if current.isValid() else None
-        self.transcript.show_job(self.queue.snapshot(job_id) if job_id is not None else None)
+        self.transcript_follow.show(self.model.job_id(current.row()) if current.isValid() else None)
 
     @property
     def files_tab_shown(self) -> bool:
@@ -636,26 +460,14 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         # The job actions act on the Files tab's selection; on another tab it is out of sight.
-        jobs = self.selected_jobs() if self.files_tab_shown else []
-        states = {job.state for job in jobs}
-        self.cancel_action.setEnabled(bool(states & {JobState.QUEUED, JobState.RUNNING}))
-        self.retry_action.setEnabled(bool(states & {JobState.FAILED, JobState.CANCELLED}))
-        self.top_action.setEnabled(JobState.QUEUED in states)
-        self.options_action.setEnabled(bool(states & EDITABLE_STATES))
-        self.retranscribe_action.setEnabled(JobState.DONE in states)
-        self.remove_action.setEnabled(any(state.finished for state in states))
-        self.reveal_action.setEnabled(bool(jobs))
-        self.export_action.setEnabled(JobState.DONE in states)
-        self.export_all_action.setEnabled(
-            self.files_tab_shown
-            and any(job.state is JobState.DONE for job in self.model.snapshots())
+        shown = self.files_tab_shown
+        self.commands.enable_for(
+            {job.state for job in self.selected_jobs()} if shown else set(),
+            shown and any(job.state is JobState.DONE for job in self.model.snapshots()),
         )
 
     def _context_menu(self, position: QPoint) -> None:
-        menu = QMenu(self)
-        menu.setAccessibleName("Job actions")
-        menu.addActions(self._job_actions())
-        menu.popup(self.table.viewport().mapToGlobal(position))
+        self.commands.show_context_menu(self.table.viewport(), position)
 
     # ----------------------------------------------------------------- job actions
     @property
@@ -665,43 +477,19 @@ class MainWindow(QMainWindow):
 
     @Slot(list)
     def _after_job_action(self, job_ids: list[str]) -> None:
-        self.transcript_refresh(job_ids)
+        self.transcript_follow.refresh(job_ids)
         self._update_actions()
-
-    def transcript_refresh(self, job_ids: list[str]) -> None:
-        if self.transcript.job_id in job_ids:
-            self.transcript_refresh_one(self.transcript.job_id)
-
-    @Slot(str)
-    def transcript_refresh_one(self, job_id: str) -> None:
-        """Show ``job_id`` afresh from a new snapshot, if it is the job on show."""
-        if job_id == self.transcript.job_id:
-            self.transcript.show_job(self.queue.snapshot(job_id))
-
-    @Slot(str, int, object)
-    def _on_segment(self, job_id: str, index: int, segment: Segment) -> None:
-        self.transcript.append_segment(job_id, index, segment)
-
-    @Slot(str)
-    def _refresh_header(self, job_id: str) -> None:
-        """Progress and details of the shown job reach its header as they reach its row."""
-        if job_id == self.transcript.job_id:
-            job = self.queue.snapshot(job_id)
-            if job is not None:
-                self.transcript.show_header(job)
 
     @Slot(str, object)
     def _on_job_state(self, job_id: str, state: JobState) -> None:
-        """Acts on the transition the signal reports; shows the job as it is now."""
-        job = self.queue.snapshot(job_id)
+        """Acts on the transition the signal reports (the transcript pane follows by itself)."""
+        job = self.queue.snapshot(job_id, with_text=False)
         if job is None:
             return
-        if job_id == self.transcript.job_id:
-            self.transcript.show_job(job)
         if job_id in self.selected_ids():
             self._update_actions()
         if state is JobState.DONE:
-            self.export_all_action.setEnabled(self.files_tab_shown)
+            self.commands[Command.EXPORT_ALL].setEnabled(self.files_tab_shown)
             if job.error:  # a re-run that failed: the previous transcript is back
                 self.show_notice(f"{job.name}: {job.error}")
 
@@ -777,20 +565,6 @@ class MainWindow(QMainWindow):
         self.notice.show_message(text, details)
         self.notice_shown.emit(text)
 
-    def _show_store_dialog(self, text: str) -> None:
-        """Without a store nothing of this session is kept: that is said at once, in a dialog
-        (window-modal, not blocking: the window works, only without keeping its jobs)."""
-        dialog = QMessageBox(
-            QMessageBox.Icon.Warning,
-            f"{APP_NAME} cannot keep its jobs",
-            text,
-            QMessageBox.StandardButton.Ok,
-            self,
-        )
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        self.store_dialog = dialog
-        dialog.open()
-
     def shutdown(self, timeout_ms: int = 30_000) -> None:
         """Cancel the window's work and wait for its threads; safe to call twice."""
         if self._shut_down:
@@ -799,15 +573,14 @@ class MainWindow(QMainWindow):
         self.model._clock.stop()
         self.cleanup_timer.stop()
         self.api_server.stop()
-        if self.queue.store is not None:
-            self.queue.store.stop_check()  # no wait for a check of the whole store
-        # The stored jobs may still be loading: let that finish before the queue stops.
+        self.application.shutdown(lambda: self._settle(timeout_ms), timeout_ms)
+
+    def _settle(self, timeout_ms: int) -> None:
+        """The window's own work in flight ends, and its threads with it: background tasks
+        (a restore still loading, exports), the last edits on their way to the store."""
         self.background.wait(timeout_ms)
-        if self.transcript.editor is not None:  # the last edits reach the store first
-            self.transcript.editor.saver.wait(timeout_ms / 1000)
-        self.application.stop_queue(timeout_ms)
-        self.background.wait(timeout_ms)
-        self.application.close(timeout_ms)
+        if self.transcript.editor is not None:
+            self.transcript.editor.saver.close(timeout_ms / 1000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         running = self.queue.capacity()

@@ -361,6 +361,7 @@ class EditSaver:
         self._lock = threading.Lock()
         self._waiting: deque[Callable[[], object]] = deque()
         self._thread: threading.Thread | None = None
+        self._last: threading.Thread | None = None  # the latest thread, for close() to join
         self._idle = threading.Event()
         self._idle.set()
 
@@ -369,12 +370,22 @@ class EditSaver:
             self._waiting.append(write)
             self._idle.clear()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="Edit saver")
+                self._thread = self._last = threading.Thread(target=self._run, name="Edit saver")
                 self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Whether every edit handed over has been written (for tests and shut-down)."""
         return self._idle.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Wait for the edits handed over and join the thread (shut-down: a thread still
+        running while the interpreter exits can crash it). Edits put later start a new one."""
+        written = self._idle.wait(timeout)
+        with self._lock:
+            thread = self._last
+        if thread is not None:
+            thread.join(timeout)
+        return written and not (thread is not None and thread.is_alive())
 
     def _run(self) -> None:
         while True:

@@ -25,6 +25,7 @@ from desktop_app.gui.export_dialog import ExportDialog
 from desktop_app.gui.job_model import JobRole, JobTableModel
 from desktop_app.gui.preferences import Preferences
 from desktop_app.gui.settings_dialog import SettingsDialog
+from desktop_app.gui.window_actions import Command
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
 
@@ -101,11 +102,11 @@ def test_every_control_has_an_accessible_name_and_job_actions_have_shortcuts(mak
     qtbot.waitExposed(window)
     assert _unnamed_controls(window) == []
     for action in [
-        *window._job_actions(),
-        window.add_files_action,
-        window.add_folder_action,
-        window.export_all_action,
-        window.settings_action,
+        *window.commands.job_actions(),
+        window.commands[Command.ADD_FILES],
+        window.commands[Command.ADD_FOLDER],
+        window.commands[Command.EXPORT_ALL],
+        window.commands[Command.SETTINGS],
     ]:
         assert not action.shortcut().isEmpty(), action.text()
     settings = SettingsDialog(window.settings, {}, Preferences(), window)

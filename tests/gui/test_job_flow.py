@@ -20,6 +20,7 @@ from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.gui.job_model import Column, JobRole, JobTableModel
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.gui.transcript_view import NO_JOB_HINT, TranscriptView, segment_line
+from desktop_app.gui.window_actions import Command
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
 
@@ -193,7 +194,7 @@ def test_a_segment_already_in_the_shown_snapshot_is_not_shown_again(
         assert job is not None
         qtbot.waitUntil(lambda: len(job.segments) == 1)  # appended; its signal not yet sent
         window.select_job(job.id)
-        window.transcript_refresh([job.id])
+        window.transcript_follow.refresh([job.id])
         assert _lines(window) == ["[0:00.0 → 0:01.0]  words 0"]
         with qtbot.waitSignal(queue.segment_added):
             shown.set()
@@ -229,7 +230,7 @@ def test_segments_arrive_while_the_gui_rereads_the_job_1000_times(
 
     for iteration in range(1000):
         if iteration % 3 == 0:
-            window.transcript_refresh_one(job_id)  # what selecting the job again does
+            window.transcript_follow.refresh_one(job_id)  # what selecting the job again does
         QApplication.processEvents()
         check()
     qtbot.waitUntil(lambda: window.model.index(0, 0).data(JobRole.STATE) == "done", timeout=60_000)
@@ -301,7 +302,7 @@ def test_the_finished_message_goes_when_a_retried_job_runs(make_window, drop, qt
 
     engine.release.clear()
     window.select_job(window.model.job_id(1))
-    window.retry_action.trigger()
+    window.commands[Command.RETRY].trigger()
     qtbot.waitUntil(lambda: window.model.index(1, 0).data(JobRole.STATE) == "running")
     assert "All jobs finished" not in window.statusBar().currentMessage()
     with qtbot.waitSignal(window.batch_finished, timeout=10_000):

@@ -16,6 +16,7 @@ from desktop_app.gui.about_dialog import AboutDialog
 from desktop_app.gui.job_model import Column
 from desktop_app.gui.job_options_dialog import JobOptionsDialog
 from desktop_app.gui.main_window import MainWindow
+from desktop_app.gui.window_actions import Command
 from tests.fakes import FakeEngine
 
 
@@ -63,10 +64,11 @@ def test_a_queued_or_failed_job_gets_new_options_a_running_one_cannot(
     running_id, waiting_id, bad_id = (job.id for job in window.queue.jobs())
 
     window.select_job(running_id)
-    assert not window.options_action.isEnabled()
+    assert not window.commands[Command.JOB_OPTIONS].isEnabled()
     window.select_job(waiting_id)
-    assert window.options_action.isEnabled() and not window.retranscribe_action.isEnabled()
-    window.options_action.trigger()
+    assert window.commands[Command.JOB_OPTIONS].isEnabled()
+    assert not window.commands[Command.RETRANSCRIBE].isEnabled()
+    window.commands[Command.JOB_OPTIONS].trigger()
     _choose(window, "small", "de", 2)
 
     options = window.queue.job(waiting_id).options  # type: ignore[union-attr]
@@ -77,7 +79,7 @@ def test_a_queued_or_failed_job_gets_new_options_a_running_one_cannot(
     gate.set()
     qtbot.waitUntil(lambda: window.queue.job(bad_id).state is JobState.FAILED)  # type: ignore
     window.select_job(bad_id)
-    window.options_action.trigger()
+    window.commands[Command.JOB_OPTIONS].trigger()
     _choose(window, "base", "fr", 3)
     assert window.queue.job(bad_id).options.model == "base"  # type: ignore[union-attr]
     assert "Retry (Ctrl+R)" in window.statusBar().currentMessage()
@@ -97,11 +99,11 @@ def test_a_finished_job_is_transcribed_again_with_other_options(make_window, dro
     job_id = window.queue.jobs()[0].id
     window.select_job(job_id)
     # The window hears "done" once the queue has stored (here: announced) the job's end.
-    qtbot.waitUntil(window.retranscribe_action.isEnabled)
-    assert not window.options_action.isEnabled()
+    qtbot.waitUntil(window.commands[Command.RETRANSCRIBE].isEnabled)
+    assert not window.commands[Command.JOB_OPTIONS].isEnabled()
 
     with qtbot.waitSignal(window.batch_finished, timeout=10_000):
-        window.retranscribe_action.trigger()
+        window.commands[Command.RETRANSCRIBE].trigger()
         _choose(window, "small", "en", 5)
 
     job = window.queue.job(job_id)
@@ -117,11 +119,11 @@ def test_help_menu_opens_about_without_blocking_and_the_log_folder(make_window, 
     opened = []
     window.open_location = opened.append  # type: ignore[method-assign]
 
-    window.about_action.trigger()  # returns at once: the dialog is not modal to the app
+    window.commands[Command.ABOUT].trigger()  # returns at once: the dialog is not modal to the app
 
     dialogs = window.findChildren(AboutDialog)
     assert len(dialogs) == 1 and dialogs[0].isVisible()
     assert "tiny.en" in dialogs[0].model_label.text()
     dialogs[0].close()
-    window.log_folder_action.trigger()
+    window.commands[Command.LOG_FOLDER].trigger()
     assert opened == [log_dir()] and log_dir().is_dir()

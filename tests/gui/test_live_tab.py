@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from desktop_app.core.transcript import Segment, Transcript
+from desktop_app.gui.window_actions import Command
 from tests.fakes import FakeEngine
 
 
@@ -18,22 +19,23 @@ def test_the_files_job_actions_are_disabled_while_the_live_tab_is_shown(
     job = window.queue.add_finished(recording, transcript, window.options())
     window.select_job(job.id)
     files_only = [
-        window.remove_action,
-        window.export_action,
-        window.export_all_action,
-        window.retranscribe_action,
-        window.reveal_action,
+        window.commands[Command.REMOVE],
+        window.commands[Command.EXPORT],
+        window.commands[Command.EXPORT_ALL],
+        window.commands[Command.RETRANSCRIBE],
+        window.commands[Command.REVEAL],
     ]
     assert all(action.isEnabled() for action in files_only)
 
     window.tabs.setCurrentWidget(window.live_panel)
-    enabled = [action.text() for action in window._job_actions() if action.isEnabled()]
+    enabled = [action.text() for action in window.commands.job_actions() if action.isEnabled()]
     assert enabled == []
-    assert not window.export_all_action.isEnabled()
+    assert not window.commands[Command.EXPORT_ALL].isEnabled()
     # A job that finishes meanwhile must not bring Export All back on the Live tab.
     window._on_job_state(job.id, job.state)
-    assert not window.export_all_action.isEnabled()
-    assert window.add_files_action.isEnabled()  # adding files is not about the hidden selection
+    assert not window.commands[Command.EXPORT_ALL].isEnabled()
+    # Adding files is not about the hidden selection.
+    assert window.commands[Command.ADD_FILES].isEnabled()
 
     window.tabs.setCurrentWidget(window.files_tab)
     assert all(action.isEnabled() for action in files_only)

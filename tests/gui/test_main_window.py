@@ -17,6 +17,7 @@ from desktop_app.core.transcript import Segment, Transcript
 from desktop_app.gui.job_model import JobRole
 from desktop_app.gui.main_window import MainWindow
 from desktop_app.gui.preferences import Preferences
+from desktop_app.gui.window_actions import Command
 from desktop_app.saved_settings import load_saved
 from tests.fakes import FakeEngine
 
@@ -93,21 +94,21 @@ def test_a_drop_larger_than_the_free_places_adds_what_fits_with_one_message(
 
     # Cancel the last queued job: one place frees up.
     cancelled = _select_row(window, 4)
-    window.cancel_action.trigger()
+    window.commands[Command.CANCEL].trigger()
     assert window.queue.job(cancelled).state is JobState.CANCELLED
     assert label.text() == "Workers 2/2 busy · Queue 2/3 · 1 free place"
     assert "b3261e" not in label.styleSheet()
 
     # Move the second queued job to the top: it is listed, and will run, first of the queued.
     moved = _select_row(window, 3)
-    window.top_action.trigger()
+    window.commands[Command.MOVE_TO_TOP].trigger()
     assert window.model.row_of(moved) == 2
     assert window.queue.pending_ids()[0] == moved
     assert label.text() == "Workers 2/2 busy · Queue 2/3 · 1 free place"
 
     # Retry the cancelled job: it queues again and the queue is full again.
     window.select_job(cancelled)
-    window.retry_action.trigger()
+    window.commands[Command.RETRY].trigger()
     assert window.queue.job(cancelled).state is JobState.QUEUED
     assert label.text() == "Workers 2/2 busy · Queue 3/3 · 0 free places · AT CAPACITY"
 
@@ -261,7 +262,7 @@ def test_dictations_added_elsewhere_appear_in_the_list(make_window, qtbot):
     assert window.model.index(0, 2).data() == "Done"
     window.select_job(job.id)
     assert "hello there" in window.transcript.text.toPlainText()
-    assert window.export_all_action.isEnabled()
+    assert window.commands[Command.EXPORT_ALL].isEnabled()
 
 
 class PreloadingEngine(FakeEngine):
