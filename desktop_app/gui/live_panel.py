@@ -89,6 +89,11 @@ class LivePanel(QWidget):
         self.source_factory: SourceFactory = MicrophoneSource
         self.session: LiveSession | None = None
         self._warmed = False
+        #: The panel's own threads (model warm-up, a session opening), joined by shutdown().
+        self._threads: list[threading.Thread] = []
+        #: A session opened but not yet announced to the GUI thread (shutdown() ends it too).
+        self._opened: LiveSession | None = None
+        self._closing = False
         self._confirmed: list[Word] = []
         self._tentative = ""
         #: The tentative words the last two reads agree on; the rest is the newest read's only.
@@ -157,7 +162,7 @@ class LivePanel(QWidget):
         self._show_hint()  # the window may have bound Record to another key since
         if not self._warmed:
             self._warmed = True
-            threading.Thread(target=self._warm_up, name="live-warm-up", daemon=True).start()
+            self._start_thread(self._warm_up, "live-warm-up")
 
     def _show_hint(self) -> None:
         """What to do, in the empty text area: a blank box tells a new user nothing."""
@@ -214,9 +219,32 @@ class LivePanel(QWidget):
         self._options = TranscriptionOptions.from_settings(self.settings)
         self.record_button.setEnabled(False)
         self.status_label.setText("Loading the model…")
-        threading.Thread(
-            target=self._open_session, args=(device,), name="live-open", daemon=True
-        ).start()
+        self._start_thread(lambda: self._open_session(device), "live-open")
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Closing the window while dictating ends the dictation as Stop does, before the
+        queue closes: the last words are confirmed and the dictation is stored as a job with
+        its recording. Before this, the session's threads were cut off at exit: the recording
+        was left unfinished and the dictation was never listed. Joins the panel's threads."""
+        self._closing = True
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:  # a session still opening is then in self._opened
+            thread.join(max(0.0, deadline - time.monotonic()))
+        session = self.session or self._opened
+        self.session = self._opened = None
+        self._clock.stop()
+        if session is None:
+            return
+        self._started_at = session.source.started_at or self._started_at
+        session.source.stop()  # here, not on a thread of its own: nothing is left running
+        if session.wait(max(0.0, deadline - time.monotonic())) and session.result is not None:
+            self._keep(session.result)
 
     def _open_session(self, device: str | None) -> None:
         """Off the GUI thread: load the model, open the source, start the session."""
@@ -236,6 +264,7 @@ class LivePanel(QWidget):
                 on_finished=self._bridge.finished.emit,
             )
             session.start()
+            self._opened = session
         except Exception as exc:
             logger.exception("Could not start dictation")
             if recorder is not None:
@@ -248,6 +277,9 @@ class LivePanel(QWidget):
 
     @Slot(object)
     def _on_started(self, session: LiveSession) -> None:
+        if self._closing:  # shutdown() ends it
+            return
+        self._opened = None
         self.session = session
         self._started_at = session.source.started_at or time.monotonic()
         self._clock.start()
@@ -289,6 +321,8 @@ class LivePanel(QWidget):
 
     @Slot(object)
     def _on_finished(self, result: LiveResult | None) -> None:
+        if self._closing:  # shutdown() stored it
+            return
         self._clock.stop()
         self.session = None
         self.level.setValue(0)
@@ -298,13 +332,19 @@ class LivePanel(QWidget):
             return
         self._tentative, self._steady, self._fresh = "", [], []
         self._render()
-        if result.recording is not None and result.captured_seconds > 0:
-            started_at = time.time() - (time.monotonic() - self._started_at)
-            self.queue.add_finished(
-                result.recording, result.transcript, self._options, started_at=started_at
-            )
-            if not result.error:
-                self.status_label.setText(f"Saved {result.recording.name} to the job list.")
+        if self._keep(result) and not result.error:
+            assert result.recording is not None
+            self.status_label.setText(f"Saved {result.recording.name} to the job list.")
+
+    def _keep(self, result: LiveResult) -> bool:
+        """Store a dictation with what was captured as a finished job; True if one was added."""
+        if result.recording is None or result.captured_seconds <= 0:
+            return False
+        started_at = time.time() - (time.monotonic() - self._started_at)
+        self.queue.add_finished(
+            result.recording, result.transcript, self._options, started_at=started_at
+        )
+        return True
 
     @Slot()
     def _tick(self) -> None:

@@ -573,6 +573,8 @@ class MainWindow(QMainWindow):
         self.model._clock.stop()
         self.cleanup_timer.stop()
         self.api_server.stop()
+        if hasattr(self, "live_panel"):  # a dictation under way becomes a job first
+            self.live_panel.shutdown(timeout_ms / 1000)
         self.application.shutdown(lambda: self._settle(timeout_ms), timeout_ms)
 
     def _settle(self, timeout_ms: int) -> None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from desktop_app.core.job_store import JobStore
@@ -211,3 +212,38 @@ def test_exporting_restored_jobs_reads_their_transcripts_off_the_gui_thread(
     assert len(readers) == len(unread), readers
     assert threading.current_thread().name not in readers, "read on the GUI thread"
     store.close()
+
+
+def test_closing_the_window_while_dictating_keeps_the_dictation_as_a_job(
+    stored_window, qtbot, tmp_path, corpus
+):
+    """Closing mid-dictation ends it as Stop does: the last words are confirmed and stored,
+    with a complete recording. Before, the session's threads were cut off at exit: no job,
+    and a recording whose header was never finished."""
+    import wave
+
+    from desktop_app.core.audio import load_audio
+    from desktop_app.core.audio_sources import ReplaySource
+
+    store_path = tmp_path / "jobs.sqlite3"
+    first = stored_window(FakeEngine(), JobStore(store_path))
+    panel = first.live_panel
+    speech = np.concatenate([load_audio(corpus / "jfk.flac")] * 6)  # 66 s: still going at close
+    panel.source_factory = lambda device: ReplaySource(speech, speed=1.0)
+    panel.record_button.click()
+    qtbot.waitUntil(lambda: panel.recording, timeout=300_000)
+    qtbot.waitUntil(lambda: "Americans" in panel.confirmed_text(), timeout=300_000)
+    session = panel.session
+    assert session is not None and not session.finished
+    first.close()
+    assert session.finished
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("live-")]
+
+    second = stored_window(FakeEngine(), JobStore(store_path))
+    jobs = second.queue.jobs()
+    assert [job.state for job in jobs] == [JobState.DONE]
+    stored = second.queue.snapshot(jobs[0].id)
+    assert stored is not None and "Americans" in " ".join(s.text for s in stored.segments)
+    with wave.open(str(jobs[0].path)) as recording:  # a finished header: it opens and reads
+        assert 2 <= recording.getnframes() / recording.getframerate() < 66
+        assert len(recording.readframes(recording.getnframes())) == 2 * recording.getnframes()
