@@ -233,9 +233,10 @@ def test_every_editor_control_is_named_and_its_keys_are_declared(editing):
 
 
 def test_edits_reach_the_store_as_they_are_made(qtbot, editing, tmp_path: Path):
-    editor, _queue, _job_id = editing
+    editor, queue, _job_id = editing
     assert editor.set_text(2, "ask now what")
-    assert editor.saver.wait(10)
+    assert editor.saver.wait(10)  # handed to the queue...
+    assert queue.flush(10)  # ...and written by its store writer
     again = JobStore(tmp_path / "jobs.sqlite3", read_only=True)
     (job,) = again.load().jobs
     assert job.segments[2].text == " ask now what"
@@ -335,7 +336,7 @@ editor.view.setCurrentIndex(editor.model.index(1))
 editor.set_text(1, "fellow citizens,")
 editor.merge()
 def report():
-    if editor.saver.wait(0):
+    if editor.saver.wait(0) and window.queue.flush(0):
         print("stored", flush=True)
     else:
         QTimer.singleShot(20, report)
