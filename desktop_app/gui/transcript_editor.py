@@ -444,7 +444,7 @@ class SegmentView(QTreeView):
         self._remeasure = QTimer(self)
         self._remeasure.setSingleShot(True)
         self._remeasure.setInterval(REMEASURE_DELAY_MS)
-        self._remeasure.timeout.connect(self.doItemsLayout)
+        self._remeasure.timeout.connect(self._measure_if_resized)
 
     def doItemsLayout(self) -> None:
         self._measured_width = self.viewport().width()
@@ -454,6 +454,12 @@ class SegmentView(QTreeView):
         super().resizeEvent(event)
         if self.viewport().width() != self._measured_width:
             self._remeasure.start()
+
+    @Slot()
+    def _measure_if_resized(self) -> None:
+        """Lay the rows out at the new width, unless a layout since the resize already did."""
+        if self.viewport().width() != self._measured_width:
+            self.doItemsLayout()
 
 
 class _EditCommand(QUndoCommand):

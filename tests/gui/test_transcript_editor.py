@@ -4,13 +4,14 @@ reaching the queue (and so every export) and the store."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QLineEdit, QMessageBox
+from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 
 from desktop_app.core import edits
 from desktop_app.core.edits import WordPlace
@@ -18,7 +19,7 @@ from desktop_app.core.job_store import JobStore
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
 from desktop_app.gui.shortcuts import Shortcut
-from desktop_app.gui.transcript_editor import TranscriptEditor
+from desktop_app.gui.transcript_editor import EditSaver, SegmentDelegate, TranscriptEditor
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
@@ -398,3 +399,102 @@ def test_edits_survive_a_kill_of_the_window_and_revert_all_restores_the_machine_
         assert window.queue.edited_ids() == set()
     finally:
         window.shutdown()
+
+
+def _long_transcript(count: int) -> Transcript:
+    segments = [
+        _segment([("and", 3 * i, 3 * i + 1, 0.9), ("so", 3 * i + 1, 3 * i + 2, 0.3)])
+        for i in range(count)
+    ]
+    return Transcript(segments, language="en", duration=3.0 * count)
+
+
+def test_an_edit_of_one_segment_of_2000_measures_compares_and_stores_that_one(
+    qtbot, tmp_path, monkeypatch
+):
+    """Per keystroke's edit, the work follows the edit, not the transcript's length: the view
+    measures the edited row alone (a list view measured all 2,000), rows are compared by value
+    only where they differ, and the store gets the one row. The job was edited in an earlier
+    session, so the machine's transcript comes back from the store as other objects than the
+    rows shown (each edit compared all of them, word by word)."""
+    measured: list[int] = []
+    size_hint = SegmentDelegate.sizeHint
+    monkeypatch.setattr(  # before the view is made: PySide looks overrides up then
+        SegmentDelegate,
+        "sizeHint",
+        lambda self, option, index: measured.append(index.row()) or size_hint(self, option, index),
+    )
+    compared = [0]
+    equal = Segment.__eq__
+
+    def counted_equal(self: Segment, other: object) -> bool:
+        compared[0] += 1
+        return equal(self, other)
+
+    stored: list[tuple[int, int, int]] = []
+    save_edits = JobStore.save_edits
+
+    def counted_save(store: JobStore, job_id: str, first: int, stop: int, rows: list) -> bool:
+        stored.append((first, stop, len(rows)))
+        return save_edits(store, job_id, first, stop, rows)
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    earlier = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    job = earlier.add_finished(
+        tmp_path / "speech.wav", _long_transcript(2000), TranscriptionOptions()
+    )
+    assert earlier.save_edits(job.id, edits.set_text(tuple(job.segments), 1999, "And so"))
+    assert earlier.shutdown(10_000)
+    queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    queue.restore()
+    try:
+        view = TranscriptView(TranscriptEditor(queue, 0.5))
+        qtbot.addWidget(view)
+        view.resize(800, 600)
+        view.show()
+        qtbot.waitExposed(view)
+        view.show_job(queue.snapshot(job.id))
+        editor = view.editor
+        assert editor is not None and editor.model.rowCount() == 2000
+        editor.view.setCurrentIndex(editor.model.index(1000))
+        assert editor.set_text(1000, "and so it goes")  # the first edit reads the machine's text
+        assert editor.saver.wait(10) and queue.flush(10)
+        for _ in range(20):
+            QApplication.processEvents()  # the view's pending layout, if any, runs here
+        monkeypatch.setattr(Segment, "__eq__", counted_equal)
+        monkeypatch.setattr(JobStore, "save_edits", counted_save)
+        measured.clear()
+        # A keystroke's edit that makes the row a line longer: its height changes too.
+        assert editor.set_text(1000, "and so it goes " + "on and " * 40)
+        assert editor.saver.wait(10) and queue.flush(10)
+        for _ in range(20):
+            QApplication.processEvents()
+        assert set(measured) <= {1000} and len(measured) <= 2
+        assert compared[0] <= 12  # the edited row, a few times over: not the rows before it
+        assert stored == [(1000, 1001, 1)]
+    finally:
+        assert queue.shutdown(10_000)
+        store.close()
+
+
+def test_edits_waiting_for_the_saver_become_one_write_of_the_latest():
+    """A job's edits made while a write runs are written once, as the latest; the GUI thread's
+    hand-over never waits for the write."""
+    saver = EditSaver()
+    started, release = threading.Event(), threading.Event()
+    written: list[object] = []
+
+    def first() -> None:
+        started.set()
+        assert release.wait(10)
+        written.append("first")
+
+    saver.put("a", first)
+    assert started.wait(10)
+    for keystroke in range(5):  # handed over while the first write still runs
+        saver.put("a", lambda keystroke=keystroke: written.append(keystroke))
+    saver.put("b", lambda: written.append("b"))
+    assert written == []
+    release.set()
+    assert saver.wait(10)
+    assert written == ["first", 4, "b"]
