@@ -4,7 +4,10 @@
 
 Runs the real window on the real bundled model over the speech corpus, in throwaway user
 folders: two short clips finish, a longer recording is caught mid-way, and a broken file shows
-how a failure reads. Works offscreen; under Xvfb it uses the X server it finds.
+how a failure reads; the first clip's transcript is open in the editor, under the playback bar,
+with the word spoken 3.5 s in lit. Works offscreen; under Xvfb it uses the X server it finds.
+A private PulseAudio server (``scripts/virtual_mic.sh``, where pulseaudio is installed) is the
+sound output, so the bar shows as it does on a computer with speakers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import atexit
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import wave
@@ -26,6 +30,8 @@ atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 for _var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
     os.environ[_var] = str(_HOME / _var.lower())
 os.environ["HF_HUB_OFFLINE"] = "1"
+#: Set before Qt Multimedia loads: it finds its sound server once.
+os.environ["PULSE_SERVER"] = f"unix:{_HOME / 'pulse' / 'native'}"
 
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QSize, Qt  # noqa: E402
@@ -68,6 +74,28 @@ def long_recording(folder: Path) -> Path:
     return path
 
 
+def start_sound_server() -> None:
+    """Speakers for the player (a null sink), stopped at exit; without pulseaudio the bar says
+    that there is no sound output, as it would to a user."""
+    if shutil.which("pulseaudio") is None:
+        print("pulseaudio is not installed: the screenshot shows the no-sound-output note.")
+        return
+    server = subprocess.Popen(
+        ["bash", str(REPO / "scripts" / "virtual_mic.sh"), str(_HOME / "pulse")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    def stop() -> None:
+        server.terminate()
+        server.communicate(timeout=60)
+
+    atexit.register(stop)
+    assert server.stdout is not None
+    if not server.stdout.readline().strip():  # the FIFO's path, once the server is ready
+        raise SystemExit("The private PulseAudio server did not start.")
+
+
 def wait_until(app: QApplication, condition: object, timeout_ms: int) -> None:
     timer = QElapsedTimer()
     timer.start()
@@ -83,6 +111,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESOURCES / "screenshot.png")
     args = parser.parse_args()
 
+    start_sound_server()
     app = QApplication(sys.argv[:1])
     render_icons()
     from desktop_app.core.jobs import JobState
@@ -98,7 +127,7 @@ def main() -> int:
 
     settings = load_settings(environ={}, saved={"max_concurrent_workers": 2})
     window = MainWindow(settings=settings, environ={})
-    window.resize(1100, 680)
+    window.resize(1100, 760)
     window.show()
     window.add_paths(files)
     wait_until(app, lambda: window.model.rowCount() == len(files), 10_000)
@@ -112,6 +141,12 @@ def main() -> int:
 
     wait_until(app, ready, 120_000)
     window.select_job(window.queue.jobs()[0].id)
+    editor, playback = window.transcript.editor, window.transcript.playback
+    assert editor is not None and playback is not None and window.transcript.editing
+    wait_until(app, lambda: playback.player.duration() > 0, 10_000)
+    editor.view.setCurrentIndex(editor.model.index(0))
+    playback.skip(3.5)  # paused there: the word spoken then is lit
+    wait_until(app, lambda: editor.model.current_word is not None, 10_000)
     app.processEvents()
     window.grab().save(str(args.output))
     print(f"Wrote {args.output}")

@@ -34,6 +34,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
     Signal,
+    SignalInstance,
     Slot,
 )
 from PySide6.QtGui import (
@@ -550,8 +551,18 @@ class TranscriptEditor(QWidget):
         self.unsure_label.setAccessibleName("Unsure words left")
 
         self.actions_by_key: dict[Shortcut, QAction] = {}
-        self.undo_action = self.undo_stack.createUndoAction(self, "Undo edit")
-        self.redo_action = self.undo_stack.createRedoAction(self, "Redo edit")
+        self.undo_action = self._history_action(
+            "Undo edit",
+            self.undo_stack.undo,
+            self.undo_stack.canUndoChanged,
+            self.undo_stack.undoTextChanged,
+        )
+        self.redo_action = self._history_action(
+            "Redo edit",
+            self.undo_stack.redo,
+            self.undo_stack.canRedoChanged,
+            self.undo_stack.redoTextChanged,
+        )
         for action, key in (
             (self.undo_action, Shortcut.UNDO_EDIT),
             (self.redo_action, Shortcut.REDO_EDIT),
@@ -669,6 +680,20 @@ class TranscriptEditor(QWidget):
             self._register(action, key)
         else:
             self.addAction(action)
+        return action
+
+    def _history_action(
+        self, text: str, step: Callable[[], None], able: SignalInstance, named: SignalInstance
+    ) -> QAction:
+        """Undo or redo, under a text that stays: the undo stack's own actions add the
+        command's name to their text, and the button that grew with it widened the window at
+        the first edit (and made the rows be measured again). The tooltip names the command."""
+        action = QAction(text, self)
+        action.setEnabled(False)
+        action.setToolTip(text)
+        action.triggered.connect(lambda _checked=False: step())
+        able.connect(action.setEnabled)
+        named.connect(lambda command: action.setToolTip(f"{text}: {command}" if command else text))
         return action
 
     @staticmethod

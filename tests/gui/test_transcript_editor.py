@@ -4,6 +4,7 @@ reaching the queue (and so every export) and the store."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 
 from desktop_app.core import edits
@@ -231,6 +233,50 @@ def test_every_editor_control_is_named_and_its_keys_are_declared(editing):
         Shortcut.UNDO_EDIT,
     }
     assert not any(key.value == "Space" for key in Shortcut)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _portable(keys: QKeySequence) -> str:
+    return keys.toString(QKeySequence.SequenceFormat.PortableText)
+
+
+def _readme_editor_keys() -> set[str]:
+    """The keys the README's proofreading table names, each spelled out: "Alt+Left / Right"
+    names Alt+Left and Alt+Right."""
+    section = README.read_text(encoding="utf-8").split("### Proofreading a transcript")[1]
+    keys = set()
+    for line in section.split("\n## ")[0].splitlines():
+        if not line.startswith("| ") or line.startswith("| Key "):
+            continue
+        cell = re.sub(r"\(.*?\)", "", line.split(" | ")[0].removeprefix("| "))
+        previous = ""
+        for part in cell.split(", or ")[0].replace(" or ", " / ").split(" / "):
+            part = part.strip()
+            if "+" not in part and "+" in previous:  # the modifiers of the key before it
+                part = f"{previous.rsplit('+', 1)[0]}+{part}"
+            keys.add(_portable(QKeySequence(part)))
+            previous = part
+    return keys
+
+
+def test_the_readme_names_every_editor_and_playback_key_and_no_other(editing):
+    editor, _queue, _job_id = editing
+    view = editor.window()
+    assert isinstance(view, TranscriptView) and view.playback is not None
+    declared = [*editor.actions_by_key, *view.playback.actions_by_key]
+    bound = {_portable(key.keys) for key in declared}
+    # A platform's standard key (redo) may be another of its bindings on another desktop.
+    standard = {
+        _portable(keys)
+        for key in declared
+        if isinstance(key.value, QKeySequence.StandardKey)
+        for keys in QKeySequence.keyBindings(key.value)
+    }
+    readme = _readme_editor_keys()
+    assert bound <= readme
+    assert readme - bound - standard == {"F2"}  # the list's own key to edit a row
 
 
 def test_edits_reach_the_store_as_they_are_made(qtbot, editing, tmp_path: Path):
