@@ -3,9 +3,10 @@
     python scripts/screenshot.py [--output resources/screenshot.png]
 
 Runs the real window on the real bundled model over the speech corpus, in throwaway user
-folders: two short clips finish, a longer recording is caught mid-way, and a broken file shows
-how a failure reads; the first clip's transcript is open in the editor, under the playback bar,
-with the word spoken 3.5 s in lit. Works offscreen; under Xvfb it uses the X server it finds.
+folders: two short clips and a minute-long recording finish, a longer one is caught mid-way,
+and a broken file shows how a failure reads; the minute-long recording's transcript is open in
+the editor, under the playback bar, with the word spoken 3.5 s in lit. Works offscreen; under
+Xvfb it uses the X server it finds.
 A private PulseAudio server (``scripts/virtual_mic.sh``, where pulseaudio is installed) is the
 sound output, so the bar shows as it does on a computer with speakers.
 """
@@ -59,13 +60,13 @@ def render_icons() -> None:
         image.save(str(icon_path(RESOURCES, size)))
 
 
-def long_recording(folder: Path) -> Path:
-    """About a minute of real speech (the corpus clips, repeated) to catch a job mid-way."""
+def long_recording(folder: Path, name: str, repeats: int) -> Path:
+    """Real speech (the corpus clips, ``repeats`` times: 19 s each) as one longer recording."""
     from desktop_app.core.audio import SAMPLE_RATE, load_audio
 
     clips = [load_audio(CORPUS / "jfk.flac"), load_audio(CORPUS / "LJ050-0131.wav")]
-    audio = np.concatenate(clips * 3)
-    path = folder / "Board meeting 2024-03-14.wav"
+    audio = np.concatenate(clips * repeats)
+    path = folder / name
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
@@ -123,7 +124,9 @@ def main() -> int:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     broken = folder / "voicemail (damaged).m4a"
     broken.write_bytes(b"not really audio" * 64)
-    files = [CORPUS / "jfk.flac", CORPUS / "LJ050-0131.wav", broken, long_recording(folder)]
+    meeting = long_recording(folder, "Board meeting 2024-03-14.wav", 3)
+    workshop = long_recording(folder, "Workshop day 2.wav", 9)  # still running at the end
+    files = [CORPUS / "jfk.flac", CORPUS / "LJ050-0131.wav", broken, meeting, workshop]
 
     settings = load_settings(environ={}, saved={"max_concurrent_workers": 2})
     window = MainWindow(settings=settings, environ={})
@@ -135,12 +138,12 @@ def main() -> int:
     def ready() -> bool:
         jobs = window.queue.jobs()
         states = [job.state for job in jobs]
-        return states.count(JobState.DONE) >= 2 and any(
+        return states.count(JobState.DONE) >= 3 and any(
             job.state is JobState.RUNNING and job.progress >= 0.3 for job in jobs
         )
 
-    wait_until(app, ready, 120_000)
-    window.select_job(window.queue.jobs()[0].id)
+    wait_until(app, ready, 300_000)
+    window.select_job(next(job.id for job in window.queue.jobs() if job.path == meeting))
     editor, playback = window.transcript.editor, window.transcript.playback
     assert editor is not None and playback is not None and window.transcript.editing
     wait_until(app, lambda: playback.player.duration() > 0, 10_000)

@@ -38,10 +38,12 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
     QAction,
     QFontMetrics,
     QMouseEvent,
     QPainter,
+    QPalette,
     QResizeEvent,
     QTextDocument,
     QUndoCommand,
@@ -91,6 +93,7 @@ REMEASURE_DELAY_MS = 100
 #: How long the saver's thread waits for the next edit before it ends, in seconds.
 SAVER_LINGER_SECONDS = 2.0
 UNSURE_COLOUR = "#b35900"
+TIMES_COLOUR = "gray"
 CURRENT_WORD_COLOUR = "#ffe066"
 
 
@@ -191,14 +194,15 @@ class SegmentModel(QAbstractListModel):
     def html(self, row: int) -> str:
         """The row as the delegate paints it: unsure words marked, the played word lit."""
         segment = self.segments[row]
-        times = f'<span style="color:gray">[{clock(segment.start)} → {clock(segment.end)}]</span>'
+        span = f"[{clock(segment.start)} → {clock(segment.end)}]"
+        times = f'<span style="color:{TIMES_COLOUR}">{span}</span>'
         if not segment.words:
             return f"{times}&nbsp;&nbsp;{html.escape(segment.text.strip())}"
         parts = []
         for index, word in enumerate(segment.words):
             text = html.escape(word.text.strip())
             if self.current_word == WordPlace(row, index):
-                text = f'<span style="background:{CURRENT_WORD_COLOUR}">{text}</span>'
+                text = f'<span style="background:{CURRENT_WORD_COLOUR}; color:black">{text}</span>'
             elif word.probability < self.threshold:
                 text = f'<u style="color:{UNSURE_COLOUR}">{text}</u>'
             parts.append(text)
@@ -277,10 +281,18 @@ class SegmentDelegate(QStyledItemDelegate):
         style = option.widget.style() if option.widget else QApplication.style()
         option.text = ""
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
-        document = self._document(option, index)
+        context = QAbstractTextDocumentLayout.PaintContext()
+        context.clip = QRectF(0, 0, option.rect.width(), option.rect.height())
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:  # the selection's own text colour, the times' too: legible on its colour
+            context.palette.setColor(
+                QPalette.ColorRole.Text, option.palette.color(QPalette.ColorRole.HighlightedText)
+            )
+        document = self._document(option, index, selected=selected)
         painter.save()
         painter.translate(option.rect.topLeft())
-        document.drawContents(painter, QRectF(0, 0, option.rect.width(), option.rect.height()))
+        painter.setClipRect(context.clip)
+        document.documentLayout().draw(painter, context)
         painter.restore()
 
     def sizeHint(
@@ -306,10 +318,18 @@ class SegmentDelegate(QStyledItemDelegate):
         return size
 
     def _document(
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+        *,
+        selected: bool = False,
     ) -> QTextDocument:
         width = _row_width(option)
-        key = (str(index.data(SegmentRole.HTML)), width)
+        text = str(index.data(SegmentRole.HTML))
+        if selected:
+            times = option.palette.color(QPalette.ColorRole.HighlightedText).name()
+            text = text.replace(f"color:{TIMES_COLOUR}", f"color:{times}", 1)
+        key = (text, width)
         document = self._documents.get(key)
         if document is not None:
             self._documents.move_to_end(key)
