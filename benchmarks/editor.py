@@ -4,7 +4,8 @@
 
 1. Open: a 2-hour transcript (a segment every 3.6 s, 10 timed words each, one word in ten
    unsure) is shown in the window's transcript pane, as selecting its job does. Prints the time
-   until the editor shows it (``show_job`` plus the first paint) and until every row is laid out.
+   until the editor shows it (``show_job`` plus the first paint) and until its scroll range
+   settles (the view measures the rows it shows and keeps their heights).
 2. Typing: while ``--workers`` real transcriptions run on the bundled model, a keystroke every
    100 ms changes a row's text as an edit (an undo command, a model change and a store write on
    the editor's writer thread: harsher than real typing, whose edit is made when the row is
@@ -135,7 +136,7 @@ def main() -> int:
     app.processEvents()  # the first paint
     opened = time.perf_counter() - began
     last_max = -1
-    while editor.view.verticalScrollBar().maximum() != last_max:  # batches still laid out
+    while editor.view.verticalScrollBar().maximum() != last_max:  # a layout still under way
         last_max = editor.view.verticalScrollBar().maximum()
         for _ in range(20):
             app.processEvents()
@@ -145,7 +146,7 @@ def main() -> int:
         f"{sum(len(s.words) for s in transcript.segments)} words ({args.hours:g} h)"
     )
     print(
-        f"  shown in {opened * 1000:.0f} ms (target <= 1000 ms); every row laid out in "
+        f"  shown in {opened * 1000:.0f} ms (target <= 1000 ms); laid out in "
         f"{laid_out * 1000:.0f} ms; {editor.unsure_label.text()}"
     )
 
