@@ -490,6 +490,20 @@ class JobQueue(QObject):
         self.job_updated.emit(job_id)
         return True
 
+    def relocate(self, job_id: str, path: str | Path) -> bool:
+        """The recording of ``job_id`` is now at ``path``: the user located a file that was
+        moved or renamed. Playback, exports and a later re-transcription use it, and the store
+        keeps it across restarts. False when there is no such job, or it is running (its worker
+        reads the recording where it was)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state is JobState.RUNNING:
+                return False
+            job.path = Path(path)
+            self._persist(JobStore.relocate, job_id, job.path)
+        self.job_updated.emit(job_id)
+        return True
+
     def move_to_top(self, job_id: str) -> bool:
         """Make a queued job the next to run, and show it above the other queued jobs."""
         with self._lock:

@@ -19,6 +19,7 @@ from desktop_app.core.jobs import Job, JobState
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
 from desktop_app.job_queue import JobQueue
+from tests.fakes import FakeEngine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -230,4 +231,26 @@ def test_a_rewrite_after_write_failures_keeps_the_machine_copy(tmp_path):
     store.rewrite([job], [], [])
     assert store.read_segments(job.id) == edited
     assert store.read_machine_segments(job.id) == MACHINE
+    store.close()
+
+
+def test_a_located_recording_is_the_jobs_after_a_restart(tmp_path):
+    """Locate… hands the queue the recording's new place: the job keeps it in the store."""
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    job = queue.add_finished(
+        tmp_path / "gone" / "speech.wav",
+        Transcript(list(MACHINE), language="en", duration=4.0),
+        TranscriptionOptions(),
+    )
+    moved = tmp_path / "moved" / "speech.wav"
+    assert queue.relocate(job.id, moved)
+    assert not queue.relocate("no such job", moved)
+    assert queue.shutdown(10_000)
+    again = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    again.restore()
+    (restored,) = again.jobs()
+    assert restored.path == moved
+    assert tuple(restored.segments) == tuple(MACHINE)  # the transcript is the same
+    assert again.shutdown(10_000)
     store.close()

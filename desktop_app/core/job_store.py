@@ -869,6 +869,12 @@ class JobStore:
             self._write_job(db, job)
         self._last_progress.pop(job.id, None)
 
+    def relocate(self, job_id: str, path: Path) -> None:
+        """The job's recording is now at ``path`` (the user located a moved file); the rest of
+        the job, its transcript included, stays as it is."""
+        with self._transaction() as db:
+            db.execute("UPDATE jobs SET path = ? WHERE id = ?", (os.fsencode(path), job_id))
+
     def update_progress(self, job_id: str, fraction: float, *, force: bool = False) -> bool:
         """Persist progress at most every :data:`PROGRESS_INTERVAL_S` per job; True if written."""
         now = time.monotonic()

@@ -3,7 +3,8 @@
 Why two bisections (segments by start, then the words of one segment) rather than one index of
 every word: the playback position arrives many times a second, and a 2-hour transcript has some
 20,000 words, while an edit changes the transcript at every keystroke; an index of the segments'
-starts is rebuilt in a fraction of a millisecond, one of every word took 40 ms.
+starts is rebuilt in a fraction of a millisecond, one of every word took 40 ms; and an edit
+replaces only the starts of the rows it changed (:meth:`WordTimeline.replace`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ class WordTimeline:
     def __init__(self, segments: Segments) -> None:
         self._segments = segments
         self._starts = [segment.start for segment in segments]
+
+    def replace(self, segments: Segments, first: int, old_stop: int, new_stop: int) -> None:
+        """Follow an edit: rows ``first:old_stop`` became ``segments[first:new_stop]`` (see
+        :func:`~desktop_app.core.edits.changed_rows`), the others are as they were."""
+        self._segments = segments
+        self._starts[first:old_stop] = [segment.start for segment in segments[first:new_stop]]
 
     def word_at(self, seconds: float) -> WordPlace | None:
         """The word spoken at ``seconds``; in a pause, the last word before it (the view

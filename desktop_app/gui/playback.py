@@ -63,6 +63,8 @@ class PlaybackPanel(QWidget):
     #: seconds: the user asked to start (or end) the current segment where playback is.
     start_here = Signal(float)
     end_here = Signal(float)
+    #: job id, Path: the user located the job's recording there (the queue stores it).
+    relocated = Signal(str, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,9 +72,6 @@ class PlaybackPanel(QWidget):
         self.source: Path | None = None
         #: Whether the open recording failed to load (the controls are off, Locate… is shown).
         self.failed = False
-        #: Job id -> the file the user located this session for a job whose recording moved;
-        #: the job store keeps a job's path as it was added, so this lasts for the session.
-        self.located: dict[str, Path] = {}
         self.player = QMediaPlayer(self)
         self.audio = QAudioOutput(self)
         self.player.setAudioOutput(self.audio)
@@ -193,13 +192,12 @@ class PlaybackPanel(QWidget):
 
     # ----------------------------------------------------------------- which recording
     def open(self, job_id: str, path: Path) -> None:
-        """Load ``job_id``'s recording (the one located this session, if any), paused at the
-        start; the same job again keeps its place."""
-        source = self.located.get(job_id, path)
-        if job_id == self.job_id and source == self.source:
+        """Load ``job_id``'s recording, paused at the start; the same job again keeps its
+        place."""
+        if job_id == self.job_id and path == self.source:
             return
         self.job_id = job_id
-        self._load(source)
+        self._load(path)
 
     def close_job(self) -> None:
         self.player.stop()
@@ -219,7 +217,8 @@ class PlaybackPanel(QWidget):
 
     @Slot()
     def locate(self) -> bool:
-        """Ask where the recording is now and play from that file for this session."""
+        """Ask where the recording is now and play from that file; the job keeps it from now
+        on (:attr:`relocated`: the queue stores it, so it survives a restart)."""
         if self.job_id is None:
             return False
         start = str(self.source.parent) if self.source is not None else ""
@@ -228,8 +227,8 @@ class PlaybackPanel(QWidget):
         )
         if not chosen:
             return False
-        self.located[self.job_id] = Path(chosen)
         self._load(Path(chosen))
+        self.relocated.emit(self.job_id, Path(chosen))
         return True
 
     # ----------------------------------------------------------------- commands

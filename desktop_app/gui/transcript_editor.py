@@ -1,13 +1,13 @@
 """The transcript editor: proofread a finished job's transcript segment by segment.
 
-Why a list view over a model rather than one big text document: opening a 2-hour transcript
-(some 2,000 segments) then costs a model reset and the layout of the rows in sight (the view lays
-rows out in batches), not a document of every line; and each edit is one of the pure functions
-of ``core/edits.py``, so the undo stack keeps the transcript before and after each command and
-undo never re-derives anything.
+Why a view of rows over a model rather than one big text document: opening a 2-hour transcript
+(some 2,000 segments) then costs a model reset and a measure of each row, not a document of
+every line; an edit changes one row, and the view measures and paints that row alone
+(:class:`SegmentView`); and each edit is one of the pure functions of ``core/edits.py``, so the
+undo stack keeps the transcript before and after each command and undo never re-derives anything.
 
-Edits reach the job queue (and through it the store and every export) on one writer thread,
-in the order they were made: the GUI thread never waits for the disk.
+Edits reach the job queue (and through it the store and every export) on one writer thread
+(:class:`EditSaver`): the GUI thread never waits for the disk, nor for that thread.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
@@ -32,14 +32,19 @@ from PySide6.QtCore import (
     QRectF,
     QSize,
     Qt,
+    QTimer,
     Signal,
+    SignalInstance,
     Slot,
 )
 from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
     QAction,
     QFontMetrics,
     QMouseEvent,
     QPainter,
+    QPalette,
+    QResizeEvent,
     QTextDocument,
     QUndoCommand,
     QUndoStack,
@@ -51,13 +56,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListView,
     QMessageBox,
     QPushButton,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QToolButton,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -82,7 +87,13 @@ DOCUMENT_MARGIN = 4
 NUDGE_SECONDS = 0.1
 #: How much comes before an unsure word when "Next unsure word" plays it, in seconds.
 UNSURE_CONTEXT_SECONDS = 1.0
+#: How long the rows wait after the view's width last changed before they are measured again
+#: (their text wraps anew), in milliseconds: once a resize pauses, not at each step of a drag.
+REMEASURE_DELAY_MS = 100
+#: How long the saver's thread waits for the next edit before it ends, in seconds.
+SAVER_LINGER_SECONDS = 2.0
 UNSURE_COLOUR = "#b35900"
+TIMES_COLOUR = "gray"
 CURRENT_WORD_COLOUR = "#ffe066"
 
 
@@ -124,13 +135,10 @@ class SegmentModel(QAbstractListModel):
         self.threshold = threshold
         self.segments: Segments = ()
         self.current_word: WordPlace | None = None
-        #: Unsure words per row, kept in step with the rows an edit changes: the counter is
-        #: then a sum of 2,000 numbers, not a walk over 20,000 words per keystroke's edit.
+        #: Unsure words per row and in all, kept in step with the rows an edit changes: the
+        #: counter costs the changed rows' words, not a walk over 20,000 per keystroke's edit.
         self.unsure_counts: list[int] = []
-
-    @property
-    def unsure_total(self) -> int:
-        return sum(self.unsure_counts)
+        self.unsure_total = 0
 
     def _count_unsure(self, rows: Segments) -> list[int]:
         threshold = self.threshold
@@ -186,36 +194,40 @@ class SegmentModel(QAbstractListModel):
     def html(self, row: int) -> str:
         """The row as the delegate paints it: unsure words marked, the played word lit."""
         segment = self.segments[row]
-        times = f'<span style="color:gray">[{clock(segment.start)} → {clock(segment.end)}]</span>'
+        span = f"[{clock(segment.start)} → {clock(segment.end)}]"
+        times = f'<span style="color:{TIMES_COLOUR}">{span}</span>'
         if not segment.words:
             return f"{times}&nbsp;&nbsp;{html.escape(segment.text.strip())}"
         parts = []
         for index, word in enumerate(segment.words):
             text = html.escape(word.text.strip())
             if self.current_word == WordPlace(row, index):
-                text = f'<span style="background:{CURRENT_WORD_COLOUR}">{text}</span>'
+                text = f'<span style="background:{CURRENT_WORD_COLOUR}; color:black">{text}</span>'
             elif word.probability < self.threshold:
                 text = f'<u style="color:{UNSURE_COLOUR}">{text}</u>'
             parts.append(text)
         return f"{times}&nbsp;&nbsp;{' '.join(parts)}"
 
-    def set_segments(self, segments: Segments) -> None:
-        """Show ``segments``: rows that differ are replaced, the rest keep their place."""
+    def set_segments(self, segments: Segments) -> tuple[int, int, int]:
+        """Show ``segments``: rows that differ are replaced, the rest keep their place.
+        Returns which rows changed, as :func:`~desktop_app.core.edits.changed_rows` does."""
         old = self.segments
         if old is segments:
-            return
+            return len(old), len(old), len(old)
         first, old_stop, new_stop = edits.changed_rows(old, segments)
-        self.unsure_counts[first:old_stop] = self._count_unsure(segments[first:new_stop])
+        counts = self._count_unsure(segments[first:new_stop])
+        self.unsure_total += sum(counts) - sum(self.unsure_counts[first:old_stop])
+        self.unsure_counts[first:old_stop] = counts
         if not old:
             self.beginResetModel()
             self.segments = segments
             self.endResetModel()
-            return
+            return first, old_stop, new_stop
         if old_stop - first == new_stop - first:
             self.segments = segments
             if new_stop > first:
                 self.dataChanged.emit(self.index(first), self.index(new_stop - 1))
-            return
+            return first, old_stop, new_stop
         if old_stop > first:
             self.beginRemoveRows(QModelIndex(), first, old_stop - 1)
             self.segments = old[:first] + old[old_stop:]
@@ -225,12 +237,13 @@ class SegmentModel(QAbstractListModel):
             self.segments = segments
             self.endInsertRows()
         self.segments = segments
+        return first, old_stop, new_stop
 
     def set_current_word(self, place: WordPlace | None) -> None:
         """Light the word being played (and unlight the one before).
 
-        Only a repaint of those rows (:attr:`rows_relit`), not ``dataChanged``: their text and
-        size are the same, and a list view lays every row out again on ``dataChanged``.
+        Only a repaint of those rows (:attr:`row_relit`), not ``dataChanged``: their text and
+        size are the same, so they need not be measured again.
         """
         if place == self.current_word:
             return
@@ -268,10 +281,18 @@ class SegmentDelegate(QStyledItemDelegate):
         style = option.widget.style() if option.widget else QApplication.style()
         option.text = ""
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, option, painter, option.widget)
-        document = self._document(option, index)
+        context = QAbstractTextDocumentLayout.PaintContext()
+        context.clip = QRectF(0, 0, option.rect.width(), option.rect.height())
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:  # the selection's own text colour, the times' too: legible on its colour
+            context.palette.setColor(
+                QPalette.ColorRole.Text, option.palette.color(QPalette.ColorRole.HighlightedText)
+            )
+        document = self._document(option, index, selected=selected)
         painter.save()
         painter.translate(option.rect.topLeft())
-        document.drawContents(painter, QRectF(0, 0, option.rect.width(), option.rect.height()))
+        painter.setClipRect(context.clip)
+        document.documentLayout().draw(painter, context)
         painter.restore()
 
     def sizeHint(
@@ -297,10 +318,18 @@ class SegmentDelegate(QStyledItemDelegate):
         return size
 
     def _document(
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+        *,
+        selected: bool = False,
     ) -> QTextDocument:
         width = _row_width(option)
-        key = (str(index.data(SegmentRole.HTML)), width)
+        text = str(index.data(SegmentRole.HTML))
+        if selected:
+            times = option.palette.color(QPalette.ColorRole.HighlightedText).name()
+            text = text.replace(f"color:{TIMES_COLOUR}", f"color:{times}", 1)
+        key = (text, width)
         document = self._documents.get(key)
         if document is not None:
             self._documents.move_to_end(key)
@@ -316,7 +345,7 @@ class SegmentDelegate(QStyledItemDelegate):
         return document
 
     def word_at(
-        self, view: QListView, index: QModelIndex | QPersistentModelIndex, point: QPoint
+        self, view: QAbstractItemView, index: QModelIndex | QPersistentModelIndex, point: QPoint
     ) -> int | None:
         """Which word of ``index``'s row is painted at ``point`` (in the view's viewport);
         None on the row's times or past its text."""
@@ -353,29 +382,47 @@ class SegmentDelegate(QStyledItemDelegate):
 class EditSaver:
     """Hands edits to the queue (which writes the store) on one thread, in the order made.
 
-    The thread lives only while edits wait, so an idle editor holds no thread; it is not a
-    daemon, so an edit handed over just before the window closes is still written.
+    A job's edit still waiting is replaced by its next one: each write stores the job's whole
+    transcript as it is then, so the latest is all that needs writing, and a burst of keystrokes
+    made while a write is under way becomes one write. The GUI thread only hands a write over;
+    it never waits for one, nor for a thread to start: the thread stays for
+    :data:`SAVER_LINGER_SECONDS` after its last write, so typing reuses it (starting one made
+    the GUI thread wait until a busy computer ran it), and an idle editor still holds none.
+    It is not a daemon, so an edit handed over just before the window closes is still written.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiting: deque[Callable[[], object]] = deque()
+        self._more = threading.Condition(self._lock)
+        #: Job id -> the write of its latest edit, oldest first.
+        self._waiting: OrderedDict[str, Callable[[], object]] = OrderedDict()
         self._thread: threading.Thread | None = None
         self._last: threading.Thread | None = None  # the latest thread, for close() to join
         self._idle = threading.Event()
         self._idle.set()
+        self._dismissed = False  # the thread ends at once when idle, rather than staying
 
-    def put(self, write: Callable[[], object]) -> None:
+    def put(self, job_id: str, write: Callable[[], object]) -> None:
+        """Write ``write`` (``job_id``'s latest edit) soon, instead of an earlier one of the
+        same job still waiting."""
         with self._lock:
-            self._waiting.append(write)
+            self._waiting[job_id] = write  # one already waiting keeps its place in the order
+            self._dismissed = False
             self._idle.clear()
+            self._more.notify()
             if self._thread is None:
                 self._thread = self._last = threading.Thread(target=self._run, name="Edit saver")
                 self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Whether every edit handed over has been written (for tests and shut-down)."""
-        return self._idle.wait(timeout)
+        """Whether every edit handed over has been written (for tests and shut-down); once
+        it has, the thread ends rather than staying for more."""
+        if not self._idle.wait(timeout):
+            return False
+        with self._lock:
+            self._dismissed = True
+            self._more.notify()
+        return True
 
     def close(self, timeout: float | None = None) -> bool:
         """Wait for the edits handed over and join the thread (shut-down: a thread still
@@ -391,14 +438,60 @@ class EditSaver:
         while True:
             with self._lock:
                 if not self._waiting:
-                    self._thread = None
                     self._idle.set()
+                    self._more.wait_for(
+                        lambda: bool(self._waiting) or self._dismissed, SAVER_LINGER_SECONDS
+                    )
+                if not self._waiting:
+                    self._thread = None
                     return
-                write = self._waiting.popleft()
+                _job_id, write = self._waiting.popitem(last=False)
             try:
                 write()
             except Exception:
                 logger.exception("Could not save a transcript edit")
+
+
+class SegmentView(QTreeView):
+    """The rows of segments, each as tall as its wrapped text.
+
+    Why a tree view of one column rather than a list view: on a change of one row's data a list
+    view (Qt 6) lays every row out again, asking every row its size: 2,000 questions per
+    keystroke's edit of a 2-hour transcript. A tree view keeps each row's height and asks again
+    only for the rows that changed. The rows are measured again when the view's width changes
+    (their text wraps anew), once the resizing pauses.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setRootIsDecorated(False)
+        self.setIndentation(0)
+        self.setItemsExpandable(False)
+        self.setUniformRowHeights(False)
+        self.setWordWrap(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        self._measured_width = -1  # the width at which the rows were last measured
+        self._remeasure = QTimer(self)
+        self._remeasure.setSingleShot(True)
+        self._remeasure.setInterval(REMEASURE_DELAY_MS)
+        self._remeasure.timeout.connect(self._measure_if_resized)
+
+    def doItemsLayout(self) -> None:
+        self._measured_width = self.viewport().width()
+        super().doItemsLayout()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.viewport().width() != self._measured_width:
+            self._remeasure.start()
+
+    @Slot()
+    def _measure_if_resized(self) -> None:
+        """Lay the rows out at the new width, unless a layout since the resize already did."""
+        if self.viewport().width() != self._measured_width:
+            self.doItemsLayout()
 
 
 class _EditCommand(QUndoCommand):
@@ -450,7 +543,7 @@ class TranscriptEditor(QWidget):
         self._unsure_place: WordPlace | None = None
         self._line_edit: QLineEdit | None = None
 
-        self.view = QListView()
+        self.view = SegmentView()
         self.view.setAccessibleName("Transcript segments")
         self.view.setAccessibleDescription(
             "One row per segment. Press F2 or Enter to edit a row's text; Enter again keeps it."
@@ -459,11 +552,6 @@ class TranscriptEditor(QWidget):
         self.delegate = SegmentDelegate(self.view)
         self.delegate.editor_opened.connect(self._remember_editor)
         self.view.setItemDelegate(self.delegate)
-        self.view.setWordWrap(True)
-        self.view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.view.setLayoutMode(QListView.LayoutMode.Batched)
-        # Small batches: the rows out of sight are measured between events, a few at a time.
-        self.view.setBatchSize(25)
         # Always there, so the rows' width (and their measured heights) never change when it
         # appears: that would measure every row twice.
         self.view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
@@ -472,7 +560,6 @@ class TranscriptEditor(QWidget):
             | QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.AnyKeyPressed
         )
-        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.clicked.connect(self._on_clicked)
         self._pressed_at: QPoint | None = None  # where the last click in the rows began
         self._viewport = self.view.viewport()  # compared in eventFilter, also during teardown
@@ -495,8 +582,18 @@ class TranscriptEditor(QWidget):
         self.unsure_label.setAccessibleName("Unsure words left")
 
         self.actions_by_key: dict[Shortcut, QAction] = {}
-        self.undo_action = self.undo_stack.createUndoAction(self, "Undo edit")
-        self.redo_action = self.undo_stack.createRedoAction(self, "Redo edit")
+        self.undo_action = self._history_action(
+            "Undo edit",
+            self.undo_stack.undo,
+            self.undo_stack.canUndoChanged,
+            self.undo_stack.undoTextChanged,
+        )
+        self.redo_action = self._history_action(
+            "Redo edit",
+            self.undo_stack.redo,
+            self.undo_stack.canRedoChanged,
+            self.undo_stack.redoTextChanged,
+        )
         for action, key in (
             (self.undo_action, Shortcut.UNDO_EDIT),
             (self.redo_action, Shortcut.REDO_EDIT),
@@ -616,6 +713,20 @@ class TranscriptEditor(QWidget):
             self.addAction(action)
         return action
 
+    def _history_action(
+        self, text: str, step: Callable[[], None], able: SignalInstance, named: SignalInstance
+    ) -> QAction:
+        """Undo or redo, under a text that stays: the undo stack's own actions add the
+        command's name to their text, and the button that grew with it widened the window at
+        the first edit (and made the rows be measured again). The tooltip names the command."""
+        action = QAction(text, self)
+        action.setEnabled(False)
+        action.setToolTip(text)
+        action.triggered.connect(lambda _checked=False: step())
+        able.connect(action.setEnabled)
+        named.connect(lambda command: action.setToolTip(f"{text}: {command}" if command else text))
+        return action
+
     @staticmethod
     def _button(action: QAction) -> QToolButton:
         button = QToolButton()
@@ -639,7 +750,8 @@ class TranscriptEditor(QWidget):
         self.model.current_word = None
         self.model.set_segments(())
         self.model.set_segments(segments)
-        self._after_change()
+        self._timeline = None
+        self._show_unsure_count()
 
     def close_job(self) -> None:
         self.job_id = None
@@ -659,34 +771,53 @@ class TranscriptEditor(QWidget):
 
     # ----------------------------------------------------------------- editing
     def apply(self, segments: Segments, row: int) -> None:
-        """Show ``segments`` and save them (commands call this on redo and undo)."""
-        self.model.set_segments(segments)
+        """Show ``segments`` and save them (commands call this on redo and undo).
+
+        Its cost follows the rows the edit changed, not the transcript's length: the model,
+        the word timeline and the store take only those rows, and the comparison with the
+        machine's transcript passes the rows left alone by identity (see
+        :meth:`machine_segments`)."""
+        first, old_stop, new_stop = self.model.set_segments(segments)
+        if self._timeline is not None:
+            self._timeline.replace(segments, first, old_stop, new_stop)
         if segments and self.current_row() != (row := min(max(row, 0), len(segments) - 1)):
             self.view.setCurrentIndex(self.model.index(row))
-        self._after_change()
+        self._show_unsure_count()
         job_id = self.job_id
         if job_id is None:
             return
         machine = self.machine_segments()
         if machine is not None and segments == machine:
             self._edited.pop(job_id, None)
-            self.saver.put(lambda: self.queue.discard_edits(job_id, machine))
+            self.saver.put(job_id, lambda: self.queue.discard_edits(job_id, machine))
         else:
             if machine is not None:
                 self._edited[job_id] = machine
-            self.saver.put(lambda: self.queue.save_edits(job_id, segments))
+            self.saver.put(job_id, lambda: self.queue.save_edits(job_id, segments))
 
     def machine_segments(self) -> Segments | None:
         """The machine's own segments of the open job; None (said in :attr:`message`) when
         the store cannot be read. A job edited in this session is known here, since its edits
-        may still be on the way to the store; one never edited has no copy in the store."""
+        may still be on the way to the store; one never edited has no copy in the store.
+
+        The machine's rows read from the store that are alike a row shown are kept as that
+        very row: each edit compares the transcript with the machine's, and rows the user left
+        alone then pass as the same object instead of being compared word by word (some 20 ms
+        for a 2-hour transcript at every keystroke)."""
         if self._machine is None and self.job_id is not None:
             try:
                 stored = self.queue.machine_segments(self.job_id)
             except JobStoreError as error:
                 self.message.emit(f"The machine's transcript cannot be read now: {error}")
                 return None
-            self._machine = tuple(stored) if stored is not None else self._opened
+            if stored is None:
+                self._machine = self._opened
+            else:
+                shown = {(s.start, s.end, s.text): s for s in self.model.segments}
+                self._machine = tuple(
+                    alike if (alike := shown.get((s.start, s.end, s.text))) == s else s
+                    for s in stored
+                )
         return self._machine
 
     def _push(self, text: str, make: Callable[[Segments], Segments], row: int) -> bool:
@@ -847,8 +978,7 @@ class TranscriptEditor(QWidget):
             self._timeline = WordTimeline(self.model.segments)
         return self._timeline
 
-    def _after_change(self) -> None:
-        self._timeline = None
+    def _show_unsure_count(self) -> None:
         self.unsure_label.setText(f"{plural(self.model.unsure_total, 'unsure word')} left")
 
     @Slot(int)

@@ -104,6 +104,7 @@ class TranscriptView(QWidget):
             self.playback.position_changed.connect(editor.show_position)
             self.playback.start_here.connect(editor.start_at)
             self.playback.end_here.connect(editor.end_at)
+            self.playback.relocated.connect(editor.queue.relocate)
             self.playback.hide()
             layout.addWidget(self.playback)
         layout.addWidget(self.pages, 1)

@@ -48,12 +48,20 @@ SEGMENTS = (
 
 
 @contextmanager
-def _open(qtbot, tmp_path: Path, source: Path) -> Iterator[tuple[TranscriptView, JobQueue]]:
+def _open(qtbot, tmp_path: Path, source: Path | None) -> Iterator[tuple[TranscriptView, JobQueue]]:
+    """The job of ``source`` added to the store of ``tmp_path`` and shown in a transcript pane;
+    with None, the store's one job as a restarted app restores it."""
     store = JobStore(tmp_path / "jobs.sqlite3")
     queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
-    job = queue.add_finished(
-        source, Transcript(list(SEGMENTS), language="en", duration=11.0), TranscriptionOptions()
-    )
+    if source is None:
+        queue.restore()
+        (job,) = queue.jobs()
+    else:
+        job = queue.add_finished(
+            source,
+            Transcript(list(SEGMENTS), language="en", duration=11.0),
+            TranscriptionOptions(),
+        )
     view = TranscriptView(TranscriptEditor(queue, 0.5))
     qtbot.addWidget(view)
     view.show()
@@ -199,7 +207,29 @@ def test_a_missing_recording_leaves_the_transcript_editable_and_locate_plays_it(
         qtbot.waitUntil(lambda: panel.player.position() >= 8000, timeout=10_000)
         assert editor.model.current_word is not None
         assert editor.model.current_word.segment == 2
-        assert panel.located == {view.job_id: moved}
+
+
+def test_a_located_recording_is_the_jobs_after_a_restart(
+    qtbot, tmp_path, corpus, virtual_mic, monkeypatch
+):
+    moved = tmp_path / "moved" / "jfk.flac"
+    moved.parent.mkdir()
+    shutil.copy(corpus / "jfk.flac", moved)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *_args, **_kw: (str(moved), ""))
+    with _open(qtbot, tmp_path, tmp_path / "gone" / "jfk.flac") as (view, queue):
+        panel = _panel(view)
+        qtbot.waitUntil(lambda: panel.locate_button.isVisible(), timeout=10_000)
+        qtbot.mouseClick(panel.locate_button, Qt.MouseButton.LeftButton)
+        assert view.job_id is not None
+        assert queue.snapshot(view.job_id).path == moved  # type: ignore[union-attr]
+    with _open(qtbot, tmp_path, None) as (view, queue):  # a new queue over the same store
+        (job,) = queue.jobs()
+        assert job.path == moved
+        panel = _panel(view)
+        assert panel.source == moved
+        _wait_loaded(qtbot, panel)
+        assert panel.playable and panel.play_action.isEnabled() and panel.slider.isEnabled()
+        assert not panel.locate_button.isVisible() and not panel.note.isVisible()
 
 
 def test_a_file_that_is_not_audio_gets_one_sentence(qtbot, tmp_path, virtual_mic):

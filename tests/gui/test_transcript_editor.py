@@ -4,13 +4,16 @@ reaching the queue (and so every export) and the store."""
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QLineEdit, QMessageBox
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 
 from desktop_app.core import edits
 from desktop_app.core.edits import WordPlace
@@ -18,7 +21,7 @@ from desktop_app.core.job_store import JobStore
 from desktop_app.core.transcriber import TranscriptionOptions
 from desktop_app.core.transcript import Segment, Transcript, Word
 from desktop_app.gui.shortcuts import Shortcut
-from desktop_app.gui.transcript_editor import TranscriptEditor
+from desktop_app.gui.transcript_editor import EditSaver, SegmentDelegate, TranscriptEditor
 from desktop_app.gui.transcript_view import TranscriptView
 from desktop_app.job_queue import JobQueue
 from tests.fakes import FakeEngine
@@ -232,10 +235,55 @@ def test_every_editor_control_is_named_and_its_keys_are_declared(editing):
     assert not any(key.value == "Space" for key in Shortcut)
 
 
-def test_edits_reach_the_store_as_they_are_made(qtbot, editing, tmp_path: Path):
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _portable(keys: QKeySequence) -> str:
+    return keys.toString(QKeySequence.SequenceFormat.PortableText)
+
+
+def _readme_editor_keys() -> set[str]:
+    """The keys the README's proofreading table names, each spelled out: "Alt+Left / Right"
+    names Alt+Left and Alt+Right."""
+    section = README.read_text(encoding="utf-8").split("### Proofreading a transcript")[1]
+    keys = set()
+    for line in section.split("\n## ")[0].splitlines():
+        if not line.startswith("| ") or line.startswith("| Key "):
+            continue
+        cell = re.sub(r"\(.*?\)", "", line.split(" | ")[0].removeprefix("| "))
+        previous = ""
+        for part in cell.split(", or ")[0].replace(" or ", " / ").split(" / "):
+            part = part.strip()
+            if "+" not in part and "+" in previous:  # the modifiers of the key before it
+                part = f"{previous.rsplit('+', 1)[0]}+{part}"
+            keys.add(_portable(QKeySequence(part)))
+            previous = part
+    return keys
+
+
+def test_the_readme_names_every_editor_and_playback_key_and_no_other(editing):
     editor, _queue, _job_id = editing
+    view = editor.window()
+    assert isinstance(view, TranscriptView) and view.playback is not None
+    declared = [*editor.actions_by_key, *view.playback.actions_by_key]
+    bound = {_portable(key.keys) for key in declared}
+    # A platform's standard key (redo) may be another of its bindings on another desktop.
+    standard = {
+        _portable(keys)
+        for key in declared
+        if isinstance(key.value, QKeySequence.StandardKey)
+        for keys in QKeySequence.keyBindings(key.value)
+    }
+    readme = _readme_editor_keys()
+    assert bound <= readme
+    assert readme - bound - standard == {"F2"}  # the list's own key to edit a row
+
+
+def test_edits_reach_the_store_as_they_are_made(qtbot, editing, tmp_path: Path):
+    editor, queue, _job_id = editing
     assert editor.set_text(2, "ask now what")
-    assert editor.saver.wait(10)
+    assert editor.saver.wait(10)  # handed to the queue...
+    assert queue.flush(10)  # ...and written by its store writer
     again = JobStore(tmp_path / "jobs.sqlite3", read_only=True)
     (job,) = again.load().jobs
     assert job.segments[2].text == " ask now what"
@@ -335,7 +383,7 @@ editor.view.setCurrentIndex(editor.model.index(1))
 editor.set_text(1, "fellow citizens,")
 editor.merge()
 def report():
-    if editor.saver.wait(0):
+    if editor.saver.wait(0) and window.queue.flush(0):
         print("stored", flush=True)
     else:
         QTimer.singleShot(20, report)
@@ -397,3 +445,102 @@ def test_edits_survive_a_kill_of_the_window_and_revert_all_restores_the_machine_
         assert window.queue.edited_ids() == set()
     finally:
         window.shutdown()
+
+
+def _long_transcript(count: int) -> Transcript:
+    segments = [
+        _segment([("and", 3 * i, 3 * i + 1, 0.9), ("so", 3 * i + 1, 3 * i + 2, 0.3)])
+        for i in range(count)
+    ]
+    return Transcript(segments, language="en", duration=3.0 * count)
+
+
+def test_an_edit_of_one_segment_of_2000_measures_compares_and_stores_that_one(
+    qtbot, tmp_path, monkeypatch
+):
+    """Per keystroke's edit, the work follows the edit, not the transcript's length: the view
+    measures the edited row alone (a list view measured all 2,000), rows are compared by value
+    only where they differ, and the store gets the one row. The job was edited in an earlier
+    session, so the machine's transcript comes back from the store as other objects than the
+    rows shown (each edit compared all of them, word by word)."""
+    measured: list[int] = []
+    size_hint = SegmentDelegate.sizeHint
+    monkeypatch.setattr(  # before the view is made: PySide looks overrides up then
+        SegmentDelegate,
+        "sizeHint",
+        lambda self, option, index: measured.append(index.row()) or size_hint(self, option, index),
+    )
+    compared = [0]
+    equal = Segment.__eq__
+
+    def counted_equal(self: Segment, other: object) -> bool:
+        compared[0] += 1
+        return equal(self, other)
+
+    stored: list[tuple[int, int, int]] = []
+    save_edits = JobStore.save_edits
+
+    def counted_save(store: JobStore, job_id: str, first: int, stop: int, rows: list) -> bool:
+        stored.append((first, stop, len(rows)))
+        return save_edits(store, job_id, first, stop, rows)
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    earlier = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    job = earlier.add_finished(
+        tmp_path / "speech.wav", _long_transcript(2000), TranscriptionOptions()
+    )
+    assert earlier.save_edits(job.id, edits.set_text(tuple(job.segments), 1999, "And so"))
+    assert earlier.shutdown(10_000)
+    queue = JobQueue(FakeEngine(), max_workers=1, max_queue_size=2, store=store)
+    queue.restore()
+    try:
+        view = TranscriptView(TranscriptEditor(queue, 0.5))
+        qtbot.addWidget(view)
+        view.resize(800, 600)
+        view.show()
+        qtbot.waitExposed(view)
+        view.show_job(queue.snapshot(job.id))
+        editor = view.editor
+        assert editor is not None and editor.model.rowCount() == 2000
+        editor.view.setCurrentIndex(editor.model.index(1000))
+        assert editor.set_text(1000, "and so it goes")  # the first edit reads the machine's text
+        assert editor.saver.wait(10) and queue.flush(10)
+        for _ in range(20):
+            QApplication.processEvents()  # the view's pending layout, if any, runs here
+        monkeypatch.setattr(Segment, "__eq__", counted_equal)
+        monkeypatch.setattr(JobStore, "save_edits", counted_save)
+        measured.clear()
+        # A keystroke's edit that makes the row a line longer: its height changes too.
+        assert editor.set_text(1000, "and so it goes " + "on and " * 40)
+        assert editor.saver.wait(10) and queue.flush(10)
+        for _ in range(20):
+            QApplication.processEvents()
+        assert set(measured) <= {1000} and len(measured) <= 2
+        assert compared[0] <= 12  # the edited row, a few times over: not the rows before it
+        assert stored == [(1000, 1001, 1)]
+    finally:
+        assert queue.shutdown(10_000)
+        store.close()
+
+
+def test_edits_waiting_for_the_saver_become_one_write_of_the_latest():
+    """A job's edits made while a write runs are written once, as the latest; the GUI thread's
+    hand-over never waits for the write."""
+    saver = EditSaver()
+    started, release = threading.Event(), threading.Event()
+    written: list[object] = []
+
+    def first() -> None:
+        started.set()
+        assert release.wait(10)
+        written.append("first")
+
+    saver.put("a", first)
+    assert started.wait(10)
+    for keystroke in range(5):  # handed over while the first write still runs
+        saver.put("a", lambda keystroke=keystroke: written.append(keystroke))
+    saver.put("b", lambda: written.append("b"))
+    assert written == []
+    release.set()
+    assert saver.wait(10)
+    assert written == ["first", 4, "b"]
