@@ -427,7 +427,7 @@ class EditSaver:
     def close(self, timeout: float | None = None) -> bool:
         """Wait for the edits handed over and join the thread (shut-down: a thread still
         running while the interpreter exits can crash it). Edits put later start a new one."""
-        written = self._idle.wait(timeout)
+        written = self.wait(timeout)  # dismisses the thread: it does not linger for more
         with self._lock:
             thread = self._last
         if thread is not None:

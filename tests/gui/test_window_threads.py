@@ -36,7 +36,7 @@ def test_closing_the_window_joins_the_store_writer_and_the_edit_saver(qtbot, tmp
     assert editor is not None
     saving = threading.Event()
     written: list[bool] = []
-    editor.saver.put(lambda: written.append(saving.wait(10)))  # an edit still being written
+    editor.saver.put(job.id, lambda: written.append(saving.wait(10)))  # still being written
     assert set(started_since(before)) == {"store-writer", "Edit saver"}
 
     saving.set()
