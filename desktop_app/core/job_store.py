@@ -334,6 +334,7 @@ _LOAD_COLUMNS = (
     "finished_at, attempts, resumed, queue_rank, position"
 )
 _new = object.__new__
+_tuple_new = tuple.__new__
 
 
 def _stored_path(raw: bytes) -> Path:
@@ -411,11 +412,20 @@ class StoredJob(Job):
         """Whether the segments and transcript are in memory (for tests and benchmarks)."""
         return self.__dict__.get("_unread") is None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__.pop("_listed", None)  # its row as loaded no longer shows it
+        super().__setattr__(name, value)
+
     def snapshot(self, *, with_text: bool = True) -> JobSnapshot:
-        """As :meth:`Job.snapshot`. A list row (``with_text=False``) of a job whose path is
-        still the stored bytes keeps them too (a :class:`StoredSnapshot`): no ``Path``, and
-        no dataclass ``__init__``, which cost more than reading the row did."""
+        """As :meth:`Job.snapshot`. A list row (``with_text=False``) of a finished job not
+        changed since it was loaded is the one made with it (``_listed``); of another whose
+        path is still the stored bytes, a :class:`StoredSnapshot` keeping them too. Either
+        way no ``Path`` and no dataclass ``__init__``, which cost more than reading the row."""
         fields = self.__dict__
+        if not with_text:
+            listed: StoredSnapshot | None = fields.get("_listed")
+            if listed is not None:
+                return listed
         if with_text or type(fields["path"]) is not bytes:
             return super().snapshot(with_text=with_text)
         made = _new(StoredSnapshot)
@@ -1211,6 +1221,7 @@ class JobStore:
             except (ValueError, TypeError, KeyError) as exc:
                 logger.warning("Skipped an unreadable job %r in the job store: %s", job_id, exc)
                 continue
+            resumed = bool(resumed)
             job = _new(StoredJob)
             fields = job.__dict__ = {
                 **_PLAIN_DEFAULTS,
@@ -1226,17 +1237,45 @@ class JobStore:
                 "started_at": started_at,
                 "finished_at": finished_at,
                 "attempts": attempts,
-                "resumed": bool(resumed),
+                "resumed": resumed,
                 "cancel_requested": None,
-                "_unread": _Unread(
-                    self,
-                    job_state is JobState.DONE,
-                    language,
-                    duration or 0.0,
-                    job_options.model,
-                    path,
+                # A tuple's own constructor: the named tuple's is a Python call per row.
+                "_unread": _tuple_new(
+                    _Unread,
+                    (
+                        self,
+                        job_state is JobState.DONE,
+                        language,
+                        duration or 0.0,
+                        job_options.model,
+                        path,
+                    ),
                 ),
             }
+            if job_state.finished:
+                # Its list row, made from the same values (restoring leaves a finished job as
+                # it is): what StoredJob.snapshot gives until the job changes.
+                listed = _new(StoredSnapshot)
+                listed.__dict__ = {
+                    "id": job_id,
+                    "path": path,
+                    "options": job_options,
+                    "state": job_state,
+                    "progress": progress,
+                    "error": error,
+                    "segments": (),
+                    "transcript": None,
+                    "duration": duration,
+                    "language": language,
+                    "created_at": created_at,
+                    "started_at": started_at,
+                    "finished_at": finished_at,
+                    "attempts": attempts,
+                    "resumed": resumed,
+                    "cancelling": False,
+                    "has_text": False,
+                }
+                fields["_listed"] = listed
             for name, factory in _FACTORY_DEFAULTS:
                 fields[name] = factory()
             jobs.append(job)

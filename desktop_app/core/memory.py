@@ -6,6 +6,9 @@ heaps. Measured on the throughput benchmark's 8 files with 4 workers on tiny.en:
 by default, 617-654 MB with 2 arenas, 542-575 MB with 2 arenas and a fixed 4 MB mmap threshold
 (buffers that large go straight back to the system when freed), at the same speed within noise
 (2 workers: 474 MB against 493 MB). Both must be set before worker threads exist.
+
+Python's own side: :func:`collector_paused` keeps the cycle collector from rescanning a bulk of
+long-lived objects again and again while it is built (the job list of a long-time user).
 """
 
 from __future__ import annotations
