@@ -870,3 +870,37 @@ def test_listing_streams_and_makes_no_job_object(store, tmp_path, monkeypatch):
         assert pathlib_calls(calls) < 400 / 4, "a Path a job"  # opening the store makes a few
         per_job = sum(calls.values()) / 400
         assert per_job <= 5, f"{per_job:.1f} Python calls a job: {calls.most_common(5)}"
+
+
+def test_a_restored_row_is_the_jobs_snapshot_and_never_changes_with_it(store, tmp_path):
+    """A restored job's list row shares the job's fields as loaded (no second dictionary per
+    job): it must show exactly what a snapshot shows, and the job copies its fields before any
+    change (a field set, its text read, its cancel event handed out), so a row already in the
+    list never changes under it."""
+    import dataclasses
+
+    from desktop_app.core.jobs import JobSnapshot
+
+    store.add_jobs(finished_jobs(tmp_path, 3))
+    jobs = store.load_jobs()
+    rows = [job.snapshot(with_text=False) for job in jobs]
+    made = Job.snapshot(jobs[0], with_text=False)  # the plain way, field by field
+    names = [field.name for field in dataclasses.fields(JobSnapshot)]
+    assert {n: getattr(rows[0], n) for n in names} == {n: getattr(made, n) for n in names}
+    jobs[0].error = "again"  # each change first on its own job: each must copy the fields
+    jobs[1].cancel_requested.set()
+    assert len(jobs[2].segments) == 3
+    jobs[2].segments.clear()
+    for row in rows:
+        assert (row.state, row.error, row.segments, row.cancelling) == (
+            JobState.DONE,
+            "",
+            (),
+            False,
+        )
+    later = [job.snapshot(with_text=True) for job in jobs]
+    assert [(row.error, row.cancelling, len(row.segments)) for row in later] == [
+        ("again", False, 3),
+        ("", True, 3),
+        ("", False, 0),
+    ]

@@ -377,6 +377,7 @@ class StoredJob(Job):
             with _SWAP_LOCK:  # one event, or a cancel could flag one the worker never sees
                 event = self.__dict__.get("cancel_requested")
                 if event is None:
+                    self._own_fields()  # whoever holds the event can change ``cancelling``
                     event = self.__dict__["cancel_requested"] = threading.Event()
         return event
 
@@ -413,22 +414,33 @@ class StoredJob(Job):
         return self.__dict__.get("_unread") is None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self.__dict__.pop("_listed", None)  # its row as loaded no longer shows it
+        if "_as_loaded" in self.__dict__:
+            with _SWAP_LOCK:
+                self._own_fields()
         super().__setattr__(name, value)
 
-    def snapshot(self, *, with_text: bool = True) -> JobSnapshot:
-        """As :meth:`Job.snapshot`. A list row (``with_text=False``) of a finished job not
-        changed since it was loaded is the one made with it (``_listed``); of another whose
-        path is still the stored bytes, a :class:`StoredSnapshot` keeping them too. Either
-        way no ``Path`` and no dataclass ``__init__``, which cost more than reading the row."""
+    def _own_fields(self) -> None:
+        """Copy on write (call with ``_SWAP_LOCK`` held): the dictionary made at load may be
+        its list rows' too (see :meth:`snapshot`), and they must never see a change."""
         fields = self.__dict__
-        if not with_text:
-            listed: StoredSnapshot | None = fields.get("_listed")
-            if listed is not None:
-                return listed
+        if "_as_loaded" in fields:
+            owned = dict(fields)
+            del owned["_as_loaded"]
+            object.__setattr__(self, "__dict__", owned)
+
+    def snapshot(self, *, with_text: bool = True) -> JobSnapshot:
+        """As :meth:`Job.snapshot`. A list row (``with_text=False``) of a job not changed
+        since it was loaded shares the job's dictionary as loaded (a :class:`StoredSnapshot`,
+        the job copies it before any change); of another whose path is still the stored
+        bytes, it keeps them too. No ``Path``, no dataclass ``__init__``, and for 100,000
+        restored jobs no second dictionary each: those cost more than reading the rows."""
+        fields = self.__dict__
         if with_text or type(fields["path"]) is not bytes:
             return super().snapshot(with_text=with_text)
         made = _new(StoredSnapshot)
+        if "_as_loaded" in fields:
+            made.__dict__ = fields
+            return made
         made.__dict__.update(
             zip(_SNAPSHOT_COPIED, _snapshot_values(fields), strict=True),
             segments=(),
@@ -457,6 +469,7 @@ class StoredJob(Job):
             segments, transcript = [], None
         with _SWAP_LOCK:
             if self.__dict__.get("_unread") is unread:  # another thread may have been first
+                self._own_fields()
                 self.__dict__["segments"] = segments
                 self.__dict__["transcript"] = transcript
                 self.__dict__["_unread"] = None
@@ -464,7 +477,16 @@ class StoredJob(Job):
 
 class StoredSnapshot(JobSnapshot):
     """A list row's snapshot of a :class:`StoredJob` whose ``Path`` was never asked for: it
-    keeps the stored bytes and makes the ``Path`` when first used (the rows a view paints)."""
+    keeps the stored bytes and makes the ``Path`` when first used (the rows a view paints).
+
+    One of a job unchanged since it was loaded shares that job's dictionary as loaded, which
+    holds no text: a row's text-less fields are these.
+    """
+
+    segments = ()
+    transcript = None
+    cancelling = False
+    has_text = False
 
     @property
     def path(self) -> Path:
@@ -1239,6 +1261,7 @@ class JobStore:
                 "attempts": attempts,
                 "resumed": resumed,
                 "cancel_requested": None,
+                "_as_loaded": True,  # shared with its list rows until it changes (StoredJob)
                 # A tuple's own constructor: the named tuple's is a Python call per row.
                 "_unread": _tuple_new(
                     _Unread,
@@ -1252,30 +1275,6 @@ class JobStore:
                     ),
                 ),
             }
-            if job_state.finished:
-                # Its list row, made from the same values (restoring leaves a finished job as
-                # it is): what StoredJob.snapshot gives until the job changes.
-                listed = _new(StoredSnapshot)
-                listed.__dict__ = {
-                    "id": job_id,
-                    "path": path,
-                    "options": job_options,
-                    "state": job_state,
-                    "progress": progress,
-                    "error": error,
-                    "segments": (),
-                    "transcript": None,
-                    "duration": duration,
-                    "language": language,
-                    "created_at": created_at,
-                    "started_at": started_at,
-                    "finished_at": finished_at,
-                    "attempts": attempts,
-                    "resumed": resumed,
-                    "cancelling": False,
-                    "has_text": False,
-                }
-                fields["_listed"] = listed
             for name, factory in _FACTORY_DEFAULTS:
                 fields[name] = factory()
             jobs.append(job)
