@@ -35,7 +35,7 @@ def job_record(job: ListedJob) -> dict[str, Any]:
     """``job.segments`` is the stored count: listing never reads the transcripts themselves."""
     return {
         "id": job.id,
-        "file": _display(job.path),
+        "file": job.path.decode("utf-8", "backslashreplace"),  # as _display, without a call
         "state": _STATE_TEXT[job.state],
         "progress": round(job.progress, 4),
         "error": job.error,

@@ -1314,18 +1314,22 @@ class JobStore:
                     logger.warning("Skipped an unreadable job %r in the job store", job_id)
                     continue
                 progress, error, resumed, attempts, created_at, finished_at = values
+                # A tuple's own constructor: the named tuple's is a Python call per row.
                 chunk.append(
-                    ListedJob(
-                        job_id,
-                        path,
-                        job_state,
-                        progress,
-                        error,
-                        bool(resumed),
-                        attempts,
-                        created_at,
-                        finished_at,
-                        counts.get(job_id, 0),
+                    _tuple_new(
+                        ListedJob,
+                        (
+                            job_id,
+                            path,
+                            job_state,
+                            progress,
+                            error,
+                            bool(resumed),
+                            attempts,
+                            created_at,
+                            finished_at,
+                            counts.get(job_id, 0),
+                        ),
                     )
                 )
             yield chunk
