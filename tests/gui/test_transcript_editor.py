@@ -233,9 +233,10 @@ def test_every_editor_control_is_named_and_its_keys_are_declared(editing):
 
 
 def test_edits_reach_the_store_as_they_are_made(qtbot, editing, tmp_path: Path):
-    editor, _queue, _job_id = editing
+    editor, queue, _job_id = editing
     assert editor.set_text(2, "ask now what")
     assert editor.saver.wait(10)
+    assert queue.flush(10)  # the queue's writer thread stores the edit a moment later
     again = JobStore(tmp_path / "jobs.sqlite3", read_only=True)
     (job,) = again.load().jobs
     assert job.segments[2].text == " ask now what"
