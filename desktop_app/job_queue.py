@@ -48,7 +48,7 @@ from desktop_app.core.errors import JobCancelled, VerbatimError
 from desktop_app.core.intake import BatchResult, split_already_queued
 from desktop_app.core.job_store import JobStore, OwedExport, describe_write_failure
 from desktop_app.core.jobs import Job, JobSnapshot, JobState, KeptResult
-from desktop_app.core.memory import release_free_memory
+from desktop_app.core.memory import collector_paused, release_free_memory
 from desktop_app.core.priority import lower_current_thread_priority
 from desktop_app.core.settings import SPECS_BY_NAME
 from desktop_app.core.store_writer import StoreWrite, StoreWriter
@@ -665,26 +665,24 @@ class JobQueue(QObject):
         except Exception:
             logger.exception("Could not read the job store %s", store.path)
             return []
-        restored: list[Job] = []
         requeued: list[Job] = []
-        with self._lock:
-            for job in stored.jobs:
-                if job.id in self._jobs:
-                    continue
-                if not job.state.finished:  # a re-run that a crash interrupted
-                    job.kept = kept.get(job.id)
-                self._jobs[job.id] = job
-                self._order.append(job.id)
-                restored.append(job)
-            self._edited |= edited & {job.id for job in restored}
+        with collector_paused(), self._lock:
+            # Whole-list steps, no per-job Python beyond one snapshot: 100,000 stored jobs.
+            listed = self._jobs
+            restored = [job for job in stored.jobs if job.id not in listed]
+            ids = [job.id for job in restored]
+            listed.update(zip(ids, restored, strict=True))
+            self._order.extend(ids)
+            fresh = set(ids)
+            self._edited |= edited & fresh
             for debt in owed:
-                if debt.job_id in self._jobs and debt.job_id not in self._owed:
+                if debt.job_id in listed and debt.job_id not in self._owed:
                     self._owed[debt.job_id] = debt
-            fresh = {job.id for job in restored}
-            for job_id in stored.pending_ids:
+            for job_id in stored.pending_ids:  # the unfinished ones, in their queue order
                 if job_id not in fresh:
                     continue
-                job = self._jobs[job_id]
+                job = listed[job_id]
+                job.kept = kept.get(job_id)  # a re-run that a crash interrupted
                 if job.state is JobState.RUNNING:
                     start_at = job.segments[-1].end if job.segments else 0.0
                     job.options = job.options.with_changes(start_at=start_at)

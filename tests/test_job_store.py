@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -304,6 +307,7 @@ def test_retry_of_a_resumed_job_starts_from_the_beginning(qtbot, make_queue, sto
     qtbot.waitUntil(lambda: queue.job(job.id).state.finished)
     back = queue.job(job.id)
     assert not back.resumed and back.options.start_at == 0.0
+    assert queue.flush(10)  # the writer thread stores a moment after the queue changes
     assert len(store.load_jobs()[0].segments) == 1
 
 
@@ -776,3 +780,127 @@ def test_a_restored_job_makes_no_cancel_event_to_be_listed(tmp_path):
     job.cancel_requested.set()
     assert job.snapshot(with_text=False).cancelling
     store.close()
+
+
+# ----------------------------------------------------------------------------- work per job
+@contextmanager
+def python_calls() -> Iterator[Counter[str]]:
+    """Python function calls made on this thread meanwhile, by the file of the function."""
+    calls: Counter[str] = Counter()
+
+    def profile(frame: Any, event: str, _arg: Any) -> None:
+        if event == "call":
+            calls[frame.f_code.co_filename] += 1
+
+    sys.setprofile(profile)
+    try:
+        yield calls
+    finally:
+        sys.setprofile(None)
+
+
+def pathlib_calls(calls: Counter[str]) -> int:
+    return sum(count for name, count in calls.items() if "pathlib" in name)
+
+
+def test_opening_finished_jobs_costs_a_small_constant_per_job(
+    qtbot, make_queue, tmp_path, monkeypatch
+):
+    """Counted, not timed: opening 100,000 finished jobs into the list took 5 s of CPU, half of
+    it parsing a ``Path`` per job and most of the rest in calls made per job and per field.
+    Opening N more jobs must make no ``Path`` (no call into pathlib grows with N), read no
+    segment, and cost at most a few Python calls per job (the list's fill included)."""
+    from desktop_app.gui.job_model import JobTableModel
+
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def tracing_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    monkeypatch.setattr(job_store_module.sqlite3, "connect", tracing_connect)
+    counted: dict[int, Counter[str]] = {}
+    for count in (100, 400):
+        store = JobStore(tmp_path / f"{count}.sqlite3")
+        store.add_jobs(finished_jobs(tmp_path, count))
+        queue = make_queue(FakeEngine(segments=1), store)
+        model = JobTableModel(queue)
+        statements.clear()
+        with python_calls() as calls:
+            assert len(queue.restore()) == count
+        assert model.rowCount() == count  # the list's fill ran on this thread, in the count
+        assert not [s for s in statements if "FROM segments" in s], "no segment is read"
+        counted[count] = calls
+        queue.shutdown(0, keep_unfinished=True)
+        store.close()
+    more = 300
+    assert pathlib_calls(counted[400]) - pathlib_calls(counted[100]) < more / 30, "a Path a job"
+    per_job = (sum(counted[400].values()) - sum(counted[100].values())) / more
+    assert per_job <= 5, f"{per_job:.1f} Python calls a job: {counted[400].most_common(5)}"
+
+
+def test_listing_streams_and_makes_no_job_object(store, tmp_path, monkeypatch):
+    """``verbatim-cli jobs`` wrote 100,000 jobs only after making every job object (3 s, 2 GB);
+    it now writes the store's rows a chunk at a time, with a small constant of work per job."""
+    import argparse
+    import io
+
+    from desktop_app.cli.jobs import run_jobs
+
+    def no_job_objects(*_args: Any) -> None:
+        raise AssertionError("the listing made job objects")
+
+    class Output(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    store.add_jobs(finished_jobs(tmp_path, 400, segments=1))
+    monkeypatch.setattr(JobStore, "load", no_job_objects)
+    monkeypatch.setattr(job_store_module, "LISTING_CHUNK", 50, raising=False)
+    for as_json in (False, True):
+        out = Output()
+        with python_calls() as calls:
+            assert run_jobs(argparse.Namespace(json=as_json), out=out, store_path=store.path) == 0
+        assert out.writes >= 400 // 50, "written a chunk at a time"
+        assert pathlib_calls(calls) < 400 / 4, "a Path a job"  # opening the store makes a few
+        per_job = sum(calls.values()) / 400
+        assert per_job <= 5, f"{per_job:.1f} Python calls a job: {calls.most_common(5)}"
+
+
+def test_a_restored_row_is_the_jobs_snapshot_and_never_changes_with_it(store, tmp_path):
+    """A restored job's list row shares the job's fields as loaded (no second dictionary per
+    job): it must show exactly what a snapshot shows, and the job copies its fields before any
+    change (a field set, its text read, its cancel event handed out), so a row already in the
+    list never changes under it."""
+    import dataclasses
+
+    from desktop_app.core.jobs import JobSnapshot
+
+    store.add_jobs(finished_jobs(tmp_path, 3))
+    jobs = store.load_jobs()
+    rows = [job.snapshot(with_text=False) for job in jobs]
+    made = Job.snapshot(jobs[0], with_text=False)  # the plain way, field by field
+    names = [field.name for field in dataclasses.fields(JobSnapshot)]
+    assert {n: getattr(rows[0], n) for n in names} == {n: getattr(made, n) for n in names}
+    jobs[0].error = "again"  # each change first on its own job: each must copy the fields
+    jobs[1].cancel_requested.set()
+    assert len(jobs[2].segments) == 3
+    jobs[2].segments.clear()
+    for row in rows:
+        assert (row.state, row.error, row.segments, row.cancelling) == (
+            JobState.DONE,
+            "",
+            (),
+            False,
+        )
+    later = [job.snapshot(with_text=True) for job in jobs]
+    assert [(row.error, row.cancelling, len(row.segments)) for row in later] == [
+        ("again", False, 3),
+        ("", True, 3),
+        ("", False, 0),
+    ]

@@ -36,6 +36,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import operator
 import os
 import sqlite3
 import threading
@@ -44,10 +45,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from desktop_app.core.errors import VerbatimError
-from desktop_app.core.jobs import Job, JobState, KeptResult
+from desktop_app.core.jobs import Job, JobSnapshot, JobState, KeptResult
+from desktop_app.core.memory import collector_paused
 from desktop_app.core.paths import (
     create_private,
     data_dir,
@@ -269,36 +271,33 @@ class StoredJobs:
 _SWAP_LOCK = threading.Lock()
 
 
-class _Unread:
+class _Unread(NamedTuple):
     """What a :class:`StoredJob` needs to read its segments and rebuild its transcript later,
     captured when its row was loaded (the job's own fields may change before then)."""
 
-    __slots__ = ("defaults", "done", "store")
-
-    def __init__(
-        self, store: JobStore, done: bool, defaults: tuple[str, float, str, bytes]
-    ) -> None:
-        self.store = store
-        self.done = done
-        self.defaults = defaults  # language, duration, model, path as stored
+    store: JobStore
+    done: bool
+    language: str  # the defaults below: as stored, for a transcript whose details lack them
+    duration: float
+    model: str
+    path: bytes
 
     def transcript(self, segments: list[Segment], transcript_json: str | None) -> Transcript:
-        language, duration, model, path = self.defaults
         meta = json.loads(transcript_json) if transcript_json else {}
         # Values as stored, not re-typed: an int probability stays an int, so the
         # transcript exports byte for byte as it did before the restart.
         return Transcript(
             segments=list(segments),
-            language=meta.get("language", language),
+            language=meta.get("language", self.language),
             language_probability=meta.get("language_probability", 0.0),
-            duration=meta.get("duration", duration),
-            model=meta.get("model", model),
-            source=meta.get("source", os.fsdecode(path)),
+            duration=meta.get("duration", self.duration),
+            model=meta.get("model", self.model),
+            source=meta.get("source", os.fsdecode(self.path)),
         )
 
 
-#: The fields :meth:`StoredJob.from_row` fills from a row; any other field of :class:`Job`
-#: takes its declared default.
+#: The fields a :class:`StoredJob` fills from its row; any other field of :class:`Job` takes
+#: its declared default.
 _ROW_FIELDS = frozenset(
     {
         "path",
@@ -319,13 +318,27 @@ _ROW_FIELDS = frozenset(
         "cancel_requested",
     }
 )
-_OTHER_FIELDS = tuple(f for f in dataclasses.fields(Job) if f.name not in _ROW_FIELDS)
+_OTHER_FIELDS = [f for f in dataclasses.fields(Job) if f.name not in _ROW_FIELDS]
+#: Those of them with a plain default, set in one step; those made by a factory, one call each.
+_PLAIN_DEFAULTS = {f.name: f.default for f in _OTHER_FIELDS if f.default is not dataclasses.MISSING}
+_FACTORY_DEFAULTS = [
+    (f.name, f.default_factory)
+    for f in _OTHER_FIELDS
+    if f.default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING
+]
 _STATES = {state.value: state for state in JobState}
+#: The job columns :meth:`JobStore.load` reads, in the order :meth:`JobStore._stored_jobs`
+#: unpacks them: never ``transcript`` (read when first used).
+_LOAD_COLUMNS = (
+    "id, path, options, state, progress, error, duration, language, created_at, started_at, "
+    "finished_at, attempts, resumed, queue_rank, position"
+)
+_new = object.__new__
+_tuple_new = tuple.__new__
 
 
-#: Folder (as stored bytes) -> its Path, shared by the :class:`StoredJob` paths made in it.
-_FOLDERS: dict[bytes, Path] = {}
-_FOLDERS_KEPT = 10_000  # a bound: a store of files each in its own folder gains nothing
+def _stored_path(raw: bytes) -> Path:
+    return Path(os.fsdecode(raw))
 
 
 class StoredJob(Job):
@@ -335,43 +348,17 @@ class StoredJob(Job):
     2.4 GB for 100,000 finished jobs; a job's text is wanted only when it is shown, exported,
     resumed or retried. So its segments and transcript are read from the store on first use
     (reading *or* assigning either reads them first, so a StoredJob behaves exactly like a
-    :class:`Job` that held them all along), and its ``path`` and ``cancel_requested`` — a third
-    of the time and memory of a row — are made on first use too.
+    :class:`Job` that held them all along). Its ``path`` stays the stored bytes until a
+    ``Path`` is asked for (parsing 100,000 paths was half the cost of opening them), and its
+    ``cancel_requested`` event is made when first asked for. Its list row
+    (:meth:`snapshot`) makes no ``Path`` either.
     """
-
-    @classmethod
-    def from_row(cls, values: dict[str, Any], raw_path: bytes, unread: _Unread) -> StoredJob:
-        """Built straight into the instance's dictionary: a dataclass ``__init__`` per row
-        was the bulk of opening 100,000 jobs."""
-        job = cls.__new__(cls)
-        fields = job.__dict__
-        for field in _OTHER_FIELDS:  # a field added later: its declared default
-            factory = field.default_factory
-            fields[field.name] = factory() if factory is not dataclasses.MISSING else field.default
-        fields.update(values)
-        fields["path"] = raw_path
-        fields["cancel_requested"] = None
-        fields["_unread"] = unread
-        return job
 
     @property
     def path(self) -> Path:
         path = self.__dict__["path"]
         if type(path) is bytes:
-            # Jobs share a few folders: joining a name to its folder's Path costs half of
-            # parsing the whole path, and the list's snapshots make 100,000 of them at start.
-            folder, _, name = path.rpartition(b"/")
-            parent = _FOLDERS.get(folder)
-            if parent is None or not name or name in (b".", b".."):
-                parent = None
-                path = Path(os.fsdecode(path))
-            else:
-                path = parent / os.fsdecode(name)
-            if parent is None and len(_FOLDERS) < _FOLDERS_KEPT:
-                parent = path.parent
-                if os.fsencode(parent) == folder:  # kept only in normal form: a join is exact
-                    _FOLDERS[folder] = parent
-            self.__dict__["path"] = path
+            path = self.__dict__["path"] = _stored_path(path)
         return path
 
     @path.setter
@@ -390,6 +377,7 @@ class StoredJob(Job):
             with _SWAP_LOCK:  # one event, or a cancel could flag one the worker never sees
                 event = self.__dict__.get("cancel_requested")
                 if event is None:
+                    self._own_fields()  # whoever holds the event can change ``cancelling``
                     event = self.__dict__["cancel_requested"] = threading.Event()
         return event
 
@@ -425,6 +413,43 @@ class StoredJob(Job):
         """Whether the segments and transcript are in memory (for tests and benchmarks)."""
         return self.__dict__.get("_unread") is None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_as_loaded" in self.__dict__:
+            with _SWAP_LOCK:
+                self._own_fields()
+        super().__setattr__(name, value)
+
+    def _own_fields(self) -> None:
+        """Copy on write (call with ``_SWAP_LOCK`` held): the dictionary made at load may be
+        its list rows' too (see :meth:`snapshot`), and they must never see a change."""
+        fields = self.__dict__
+        if "_as_loaded" in fields:
+            owned = dict(fields)
+            del owned["_as_loaded"]
+            object.__setattr__(self, "__dict__", owned)
+
+    def snapshot(self, *, with_text: bool = True) -> JobSnapshot:
+        """As :meth:`Job.snapshot`. A list row (``with_text=False``) of a job not changed
+        since it was loaded shares the job's dictionary as loaded (a :class:`StoredSnapshot`,
+        the job copies it before any change); of another whose path is still the stored
+        bytes, it keeps them too. No ``Path``, no dataclass ``__init__``, and for 100,000
+        restored jobs no second dictionary each: those cost more than reading the rows."""
+        fields = self.__dict__
+        if with_text or type(fields["path"]) is not bytes:
+            return super().snapshot(with_text=with_text)
+        made = _new(StoredSnapshot)
+        if "_as_loaded" in fields:
+            made.__dict__ = fields
+            return made
+        made.__dict__.update(
+            zip(_SNAPSHOT_COPIED, _snapshot_values(fields), strict=True),
+            segments=(),
+            transcript=None,
+            cancelling=self.cancelling,
+            has_text=False,
+        )
+        return made
+
     def _read(self) -> None:
         unread: _Unread | None = self.__dict__.get("_unread")
         if unread is None:
@@ -444,21 +469,49 @@ class StoredJob(Job):
             segments, transcript = [], None
         with _SWAP_LOCK:
             if self.__dict__.get("_unread") is unread:  # another thread may have been first
+                self._own_fields()
                 self.__dict__["segments"] = segments
                 self.__dict__["transcript"] = transcript
                 self.__dict__["_unread"] = None
 
 
-def _list_order(row: tuple[Any, ...]) -> tuple[int, float]:
-    """A loaded row's place in the list: ``position``, then ``created_at``."""
-    return row[-1], row[8]
+class StoredSnapshot(JobSnapshot):
+    """A list row's snapshot of a :class:`StoredJob` whose ``Path`` was never asked for: it
+    keeps the stored bytes and makes the ``Path`` when first used (the rows a view paints).
+
+    One of a job unchanged since it was loaded shares that job's dictionary as loaded, which
+    holds no text: a row's text-less fields are these.
+    """
+
+    segments = ()
+    transcript = None
+    cancelling = False
+    has_text = False
+
+    @property
+    def path(self) -> Path:
+        path = self.__dict__["path"]
+        if type(path) is bytes:
+            path = self.__dict__["path"] = _stored_path(path)  # frozen to everyone else
+        return path
 
 
-def path_bytes(job: Job) -> bytes:
-    """A job's path as the file system's bytes; a :class:`StoredJob`'s without building its
-    ``Path`` (a third of the time of listing 100,000 stored jobs)."""
-    raw = job.__dict__.get("path")
-    return raw if isinstance(raw, bytes) else os.fsencode(job.path)
+#: The :class:`JobSnapshot` fields a text-less snapshot copies from the job as they are.
+_SNAPSHOT_COPIED = tuple(
+    f.name
+    for f in dataclasses.fields(JobSnapshot)
+    if f.name not in ("segments", "transcript", "cancelling", "has_text")
+)
+_snapshot_values = operator.itemgetter(*_SNAPSHOT_COPIED)
+
+
+#: A loaded row's place in the list: ``position``, then ``created_at``.
+_LIST_ORDER = operator.itemgetter(14, 8)
+
+
+def _rank(rank: float | None) -> float:
+    """A queued job's stored place; one without (an older store) queues after the rest."""
+    return float("inf") if rank is None else float(rank)
 
 
 def default_store_path() -> Path:
@@ -538,6 +591,33 @@ def _transcript_from_json(raw: str) -> Transcript:
         model=data.get("model", ""),
         source=data.get("source", ""),
     )
+
+
+class ListedJob(NamedTuple):
+    """One stored job as a listing shows it: the row's own values, no job object."""
+
+    id: str
+    path: bytes  # as the file system's bytes: any file name survives
+    state: JobState
+    progress: float
+    error: str
+    resumed: bool
+    attempts: int
+    created_at: float
+    finished_at: float | None
+    segments: int  # stored segments, when counted (else 0)
+
+
+#: Jobs a :meth:`JobStore.listing` chunk holds: one write of output per chunk, memory bounded.
+LISTING_CHUNK = 1000
+
+
+def _options_readable(raw: str) -> bool:
+    try:
+        _options_from_json(raw)
+    except (ValueError, TypeError, KeyError):
+        return False
+    return True
 
 
 class JobStore:
@@ -1116,30 +1196,149 @@ class JobStore:
         A row that cannot be read (say, written by a damaged copy) is skipped with a warning
         rather than stopping the whole list from loading.
         """
-        with self._lock, self._reading():
-            rows = self._connection.execute(
-                "SELECT id, path, options, state, progress, error, duration, language, "
-                "created_at, started_at, finished_at, attempts, resumed, queue_rank, "
-                "position FROM jobs"
-            ).fetchall()
-        rows.sort(key=_list_order)  # cheaper here than SQLite's index walk plus sort
+        with collector_paused():
+            with self._lock, self._reading():
+                rows = self._connection.execute(f"SELECT {_LOAD_COLUMNS} FROM jobs").fetchall()
+            rows.sort(key=_LIST_ORDER)  # cheaper here than SQLite's index walk plus sort
+            jobs, ranks = self._stored_jobs(rows)
+        return StoredJobs(jobs, [job_id for *_, job_id in sorted(ranks)])
+
+    def _stored_jobs(
+        self, rows: list[tuple[Any, ...]]
+    ) -> tuple[list[Job], list[tuple[int, float, float, str]]]:
+        """A :class:`StoredJob` per row, its dictionary filled in one step, and the queue
+        places of the unfinished ones: a dataclass ``__init__``, a call per field or a
+        ``Path`` per row was the bulk of opening 100,000 jobs. The row's values are SQLite's
+        own (its column types make them ``str``/``float``/``int``); the state and the options
+        are checked, being what a damaged row gets wrong."""
         options: dict[str, TranscriptionOptions] = {}  # jobs share their options' few forms
         jobs: list[Job] = []
         ranks: list[tuple[int, float, float, str]] = []
         for row in rows:
+            (
+                job_id,
+                path,
+                options_json,
+                state,
+                progress,
+                error,
+                duration,
+                language,
+                created_at,
+                started_at,
+                finished_at,
+                attempts,
+                resumed,
+                rank,
+                _position,
+            ) = row
             try:
-                job, rank = self._job_from_row(row, options)
+                job_options = options.get(options_json)
+                if job_options is None:
+                    job_options = options[options_json] = _options_from_json(options_json)
+                job_state = _STATES[state]
+                if type(path) is not bytes:
+                    raise TypeError(f"its path is {type(path).__name__}, not bytes")
             except (ValueError, TypeError, KeyError) as exc:
-                logger.warning("Skipped an unreadable job %r in the job store: %s", row[0], exc)
+                logger.warning("Skipped an unreadable job %r in the job store: %s", job_id, exc)
                 continue
+            resumed = bool(resumed)
+            job = _new(StoredJob)
+            fields = job.__dict__ = {
+                **_PLAIN_DEFAULTS,
+                "id": job_id,
+                "path": path,
+                "options": job_options,
+                "state": job_state,
+                "progress": progress,
+                "error": error,
+                "duration": duration,
+                "language": language,
+                "created_at": created_at,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "attempts": attempts,
+                "resumed": resumed,
+                "cancel_requested": None,
+                "_as_loaded": True,  # shared with its list rows until it changes (StoredJob)
+                # A tuple's own constructor: the named tuple's is a Python call per row.
+                "_unread": _tuple_new(
+                    _Unread,
+                    (
+                        self,
+                        job_state is JobState.DONE,
+                        language,
+                        duration or 0.0,
+                        job_options.model,
+                        path,
+                    ),
+                ),
+            }
+            for name, factory in _FACTORY_DEFAULTS:
+                fields[name] = factory()
             jobs.append(job)
             # Running jobs started before anything still queued; each group keeps its order.
-            unranked = float("inf") if rank is None else float(rank)
-            if job.state is JobState.RUNNING:
-                ranks.append((0, unranked, job.started_at or 0.0, job.id))
-            elif job.state is JobState.QUEUED:
-                ranks.append((1, unranked, 0.0, job.id))
-        return StoredJobs(jobs, [job_id for *_, job_id in sorted(ranks)])
+            if job_state is JobState.RUNNING:
+                ranks.append((0, _rank(rank), started_at or 0.0, job_id))
+            elif job_state is JobState.QUEUED:
+                ranks.append((1, _rank(rank), 0.0, job_id))
+        return jobs, ranks
+
+    def listing(self, *, count_segments: bool = False) -> Iterator[list[ListedJob]]:
+        """Every stored job as a plain record, in list order, a chunk at a time, straight from
+        one query: ``verbatim-cli jobs`` prints 100,000 jobs without making a job object (or
+        holding them all) first. ``count_segments`` counts each job's stored segments (one
+        pass over their table, never decoding their text). A row :meth:`load` would skip is
+        skipped here too, so every face lists the same jobs.
+
+        One statement is one read transaction: the chunks agree with each other even while
+        the window writes. Damage met on the way raises :class:`DamagedStoreError` then.
+        """
+        # Counted in the segments' own order: a count per listed job walked that table in
+        # random order, a page read per job (2 s of CPU for 100,000 jobs, against 0.6 s).
+        counts = self.segment_counts() if count_segments else {}
+        sql = (
+            "SELECT id, path, options, state, progress, error, resumed, attempts, created_at, "
+            "finished_at FROM jobs ORDER BY position, created_at"
+        )
+        readable: dict[str, bool] = {}  # options text -> whether load() can read it
+        cursor: sqlite3.Cursor | None = None
+        while True:
+            with self._lock, self._reading():
+                if cursor is None:
+                    cursor = self._connection.execute(sql)
+                rows = cursor.fetchmany(LISTING_CHUNK)
+            if not rows:
+                return
+            chunk = []
+            for job_id, path, options, state, *values in rows:
+                job_state = _STATES.get(state)
+                ok = readable.get(options)
+                if ok is None:
+                    ok = readable[options] = _options_readable(options)
+                if job_state is None or not ok or type(path) is not bytes:
+                    logger.warning("Skipped an unreadable job %r in the job store", job_id)
+                    continue
+                progress, error, resumed, attempts, created_at, finished_at = values
+                # A tuple's own constructor: the named tuple's is a Python call per row.
+                chunk.append(
+                    _tuple_new(
+                        ListedJob,
+                        (
+                            job_id,
+                            path,
+                            job_state,
+                            progress,
+                            error,
+                            bool(resumed),
+                            attempts,
+                            created_at,
+                            finished_at,
+                            counts.get(job_id, 0),
+                        ),
+                    )
+                )
+            yield chunk
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
@@ -1334,47 +1533,3 @@ class JobStore:
         for bulky in ("segments", "text"):
             meta.pop(bulky, None)
         return json.dumps(meta, default=str)
-
-    def _job_from_row(
-        self, row: tuple[Any, ...], options: dict[str, TranscriptionOptions]
-    ) -> tuple[Job, float | None]:
-        (
-            job_id,
-            path,
-            options_json,
-            state,
-            progress,
-            error,
-            duration,
-            language,
-            created_at,
-            started_at,
-            finished_at,
-            attempts,
-            resumed,
-            rank,
-            _position,
-        ) = row
-        job_options = options.get(options_json)
-        if job_options is None:
-            job_options = options[options_json] = _options_from_json(options_json)
-        raw_path = bytes(path)
-        job_state = _STATES[state]
-        values = {
-            "options": job_options,
-            "id": str(job_id),
-            "state": job_state,
-            "progress": float(progress),
-            "error": str(error),
-            "duration": duration,
-            "language": str(language),
-            "created_at": float(created_at),
-            "started_at": started_at,
-            "finished_at": finished_at,
-            "attempts": int(attempts),
-            "resumed": bool(resumed),
-        }
-        defaults = (values["language"], duration or 0.0, job_options.model, raw_path)
-        unread = _Unread(self, job_state is JobState.DONE, defaults)
-        job = StoredJob.from_row(values, raw_path, unread)
-        return job, rank
