@@ -55,6 +55,9 @@ class LiveResult:
     recording: Path | None
     error: str | None
     captured_seconds: float
+    #: False when :meth:`LiveSession.abort` stopped it before all it captured was read: the
+    #: transcript then ends early, and the recording (complete) holds the rest.
+    complete: bool = True
 
 
 def _ignore(*_: object) -> None:
@@ -91,6 +94,7 @@ class LiveSession:
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._finished = threading.Event()
+        self._aborted = threading.Event()
         self.result: LiveResult | None = None
         self._error: str | None = None
         self._level = 0.0
@@ -110,6 +114,15 @@ class LiveSession:
     def stop(self) -> None:
         """Stop capturing; what was captured is still transcribed and confirmed. Never waits."""
         threading.Thread(target=self.source.stop, name="live-stop", daemon=True).start()
+
+    def abort(self) -> None:
+        """Stop reading what is still waiting (the read under way ends first); capture ends as
+        with :meth:`stop`, and the result says it is not complete. For a window that closes
+        while finishing a long backlog would hold it up: the recording has every word."""
+        self._aborted.set()
+        self.source.stop()
+        with self._cond:
+            self._cond.notify()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the session finished (for the CLI and tests; never on a GUI thread)."""
@@ -172,18 +185,19 @@ class LiveSession:
         try:
             while True:
                 with self._cond:
-                    while not self._inbox and not self._capture_done:
+                    while not (self._inbox or self._capture_done or self._aborted.is_set()):
                         self._cond.wait()
                     blocks, self._inbox = self._inbox, []
                     self._inbox_samples = 0
-                    done = self._capture_done and not blocks
+                    done = (self._capture_done and not blocks) or self._aborted.is_set()
                 if done:
                     break
                 for event in self.transcriber.feed(np.concatenate(blocks)):
                     self.on_event(event)
                 self.on_status(self._status())
-            for event in self.transcriber.finish():
-                self.on_event(event)
+            if not self._aborted.is_set():
+                for event in self.transcriber.finish():
+                    self.on_event(event)
         except Exception as exc:
             logger.exception("Live transcription failed")
             self._error = self._error or (
@@ -213,6 +227,7 @@ class LiveSession:
             recording=self.recorder.path if self.recorder is not None else None,
             error=error,
             captured_seconds=captured,
+            complete=not self._aborted.is_set(),
         )
         self._finished.set()
         try:

@@ -70,6 +70,12 @@ def steady_tail(previous: list[str], text: str) -> tuple[list[str], list[str]]:
     return words[:common], words[common:]
 
 
+#: Closing the window while dictating waits this long for the last words to be read; past it,
+#: the recording is queued for transcription as a file instead (a long backlog on a busy
+#: computer would hold the window open).
+FINISH_ON_CLOSE_SECONDS = 10.0
+
+
 class _Bridge(QObject):
     """Carries session callbacks (worker threads) to the GUI thread as queued signals."""
 
@@ -243,7 +249,10 @@ class LivePanel(QWidget):
             return
         self._started_at = session.source.started_at or self._started_at
         session.source.stop()  # here, not on a thread of its own: nothing is left running
-        if session.wait(max(0.0, deadline - time.monotonic())) and session.result is not None:
+        if not session.wait(min(FINISH_ON_CLOSE_SECONDS, max(0.0, deadline - time.monotonic()))):
+            session.abort()  # a backlog: the recording goes to the queue instead
+            session.wait(max(0.0, deadline - time.monotonic()))
+        if session.result is not None:
             self._keep(session.result)
 
     def _open_session(self, device: str | None) -> None:
@@ -337,9 +346,14 @@ class LivePanel(QWidget):
             self.status_label.setText(f"Saved {result.recording.name} to the job list.")
 
     def _keep(self, result: LiveResult) -> bool:
-        """Store a dictation with what was captured as a finished job; True if one was added."""
+        """Store a dictation with what was captured as a finished job; True if one was added.
+        One cut short (:attr:`LiveResult.complete` false) is queued as a file to transcribe
+        whole instead (it resumes at the next start when the window is closing), unless the
+        queue is full."""
         if result.recording is None or result.captured_seconds <= 0:
             return False
+        if not result.complete and self.queue.submit(result.recording, self._options).job:
+            return True
         started_at = time.time() - (time.monotonic() - self._started_at)
         self.queue.add_finished(
             result.recording, result.transcript, self._options, started_at=started_at
