@@ -234,7 +234,9 @@ def test_segments_arrive_while_the_gui_rereads_the_job_1000_times(
         QApplication.processEvents()
         check()
     qtbot.waitUntil(lambda: window.model.index(0, 0).data(JobRole.STATE) == "done", timeout=60_000)
-    QApplication.processEvents()
+    # The row can read "done" before the pane hears it (the row reads the job, the pane the
+    # announcements made once stored): wait for the pane's own sign, the editor it opens.
+    qtbot.waitUntil(lambda: window.transcript.editing, timeout=60_000)
     assert _lines(window) == expected
 
 
