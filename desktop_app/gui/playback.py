@@ -146,22 +146,20 @@ class PlaybackPanel(QWidget):
 
         controls = QHBoxLayout()
         self._controls: list[QWidget] = []
-        for action in (self.play_action, self.back_action, self.forward_action):
-            button = QToolButton()
-            button.setDefaultAction(action)
-            button.setAccessibleName(action.toolTip())
-            controls.addWidget(button)
-            self._controls.append(button)
-        controls.addWidget(self.speed)
-        controls.addWidget(self.slider, 1)
-        controls.addWidget(self.time_label)
-        self._controls += [self.speed, self.slider]
-        for action in (self.start_action, self.end_action):
-            button = QToolButton()
-            button.setDefaultAction(action)
-            button.setAccessibleName(action.toolTip())
-            controls.addWidget(button)
-            self._controls.append(button)
+        self.play_button, back, forward, start, end = (
+            self._button(action)
+            for action in (
+                self.play_action,
+                self.back_action,
+                self.forward_action,
+                self.start_action,
+                self.end_action,
+            )
+        )
+        row: tuple[QWidget, ...] = (self.play_button, back, forward, self.speed, self.slider)
+        for widget in (*row, self.time_label, start, end):
+            controls.addWidget(widget, 1 if widget is self.slider else 0)
+        self._controls += [self.play_button, back, forward, self.speed, self.slider, start, end]
         problem = QHBoxLayout()
         problem.addWidget(self.note, 1)
         problem.addWidget(self.locate_button)
@@ -184,6 +182,24 @@ class PlaybackPanel(QWidget):
         self.addAction(action)
         self.actions_by_key[key] = action
         return action
+
+    @staticmethod
+    def _button(action: QAction) -> QToolButton:
+        """A button that triggers ``action`` without following it (no ``setDefaultAction``).
+
+        Why: a button following an action reconnects to it on every change of the action,
+        and Qt's connection locks are shared between unrelated objects. A playback state change
+        tears down FFmpeg's audio renderer on its own thread, which then waits for Python's
+        lock while holding one of those locks (PySide's check for a Python override of
+        ``disconnectNotify`` on our QAudioOutput); changing the Play action's text at that
+        moment made the GUI thread wait for the same lock while holding Python's: the test
+        suite hung for good, once, in the playback tests."""
+        button = QToolButton()
+        button.setText(action.text())
+        button.setToolTip(action.toolTip())
+        button.setAccessibleName(action.toolTip())
+        button.clicked.connect(action.trigger)
+        return button
 
     def add_shortcuts_to(self, widget: QWidget) -> None:
         """Make the playback keys work wherever the focus is inside ``widget``."""
@@ -294,7 +310,7 @@ class PlaybackPanel(QWidget):
     @Slot(QMediaPlayer.PlaybackState)
     def _on_state(self, state: QMediaPlayer.PlaybackState) -> None:
         playing = state is QMediaPlayer.PlaybackState.PlayingState
-        self.play_action.setText("Pause" if playing else "Play")
+        self.play_button.setText("Pause" if playing else "Play")  # the action stays as it is
 
     @Slot(QMediaPlayer.MediaStatus)
     def _on_status(self, status: QMediaPlayer.MediaStatus) -> None:

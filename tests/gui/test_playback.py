@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtMultimedia import QMediaDevices, QMediaPlayer
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QToolButton
 
 from desktop_app.core.edits import WordPlace
 from desktop_app.core.job_store import JobStore
@@ -278,3 +278,25 @@ def test_the_lit_word_is_the_timeline_word_at_positions(playing):
     for seconds, place in [(0.2, WordPlace(0, 0)), (3.6, WordPlace(1, 1)), (9.1, WordPlace(2, 2))]:
         panel._seek_ms(int(seconds * 1000))
         assert editor.model.current_word == place
+
+
+def test_playing_and_pausing_change_no_action_and_no_button_follows_one(qtbot, playing):
+    """A button following an action (setDefaultAction) reconnects to it on each change of the
+    action, taking one of Qt's shared connection locks with Python's lock held, while FFmpeg's
+    renderer thread, torn down by the same state change, holds such a lock waiting for
+    Python's: the suite hung there once. So no change of the playback state changes an action,
+    and no button of the bar follows one; the Play button's own text says Pause."""
+    view, _queue = playing
+    panel = _panel(view)
+    assert [b for b in panel.findChildren(QToolButton) if b.defaultAction() is not None] == []
+    _wait_loaded(qtbot, panel)
+    changed: list[str] = []
+    for action in panel.actions_by_key.values():
+        action.changed.connect(lambda action=action: changed.append(action.text()))
+    with qtbot.waitSignal(panel.player.playbackStateChanged, timeout=10_000):
+        panel.play_button.click()
+    assert panel.player.playbackState() == Playing and panel.play_button.text() == "Pause"
+    with qtbot.waitSignal(panel.player.playbackStateChanged, timeout=10_000):
+        panel.play_action.trigger()
+    assert panel.play_button.text() == "Play"
+    assert changed == []
