@@ -420,6 +420,44 @@ def test_a_long_sentence_is_trimmed_at_a_confirmed_clause_end() -> None:
     assert policy.confirmed_text == join_words(words)
 
 
+def test_the_buffer_stays_bounded_after_many_cuts() -> None:
+    """Two sentence cuts, then a long sentence with commas only: the buffer is cut at a comma.
+
+    The second cut lands at 9.81 s. Summed in seconds, the buffer's start came to
+    9.809999999999999, so "w19." still counted as inside the buffer: each pass cut at it,
+    removed nothing, and never reached the comma rule. The buffer grew to 20 s here (30 s
+    on two minutes of speech, 3.5 CPU s a pass)."""
+    words = [
+        Word(
+            round(0.5 * i + 0.01, 3),
+            round(0.5 * i + 0.31, 3),
+            f"w{i}" + ("." if i in (9, 19) else "," if i % 6 == 5 else ""),
+        )
+        for i in range(60)
+    ]
+    ref: list[StreamingTranscriber] = []
+
+    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
+        start = ref[0].buffer_start
+        end = start + audio.size / SAMPLE_RATE
+        return [
+            Word(w.start - start, w.end - start, w.text)
+            for w in words
+            if w.start >= start - 0.05 and w.end <= end
+        ]
+
+    policy = StreamingTranscriber(
+        hears, speech_detector=None, min_chunk_seconds=0.5, soft_buffer_seconds=4.0
+    )
+    ref.append(policy)
+    lengths = []
+    for _ in range(60):
+        feed_all(policy, 0.5)
+        lengths.append(policy.buffer_seconds)
+    assert max(lengths) <= 2 * 4.0 + 0.5, max(lengths)
+    assert policy.buffer_start > 20.0
+
+
 def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
     """Two passes agree on "and, and, and so my fellow" all stamped at 2.1 s (as tiny.en read
     jfk.flac once): words the aligner found no audio for are a loop, not speech."""

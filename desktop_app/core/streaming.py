@@ -370,7 +370,11 @@ class StreamingTranscriber:
     tentative: list[Word] = field(default_factory=list, init=False)
     passes: int = field(default=0, init=False)
     _audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), init=False)
-    _buffer_start: float = field(default=0.0, init=False)
+    #: Samples of the stream cut from the buffer's head. Counted in samples, not seconds:
+    #: seconds summed trim after trim drifted below a confirmed word's end (9.809999 for
+    #: 9.81), so that word counted as inside the buffer, the cut at it removed nothing, and
+    #: long speech's buffer grew to 30 s (passes of 3.5 CPU s; dictation fell behind).
+    _cut_samples: int = field(default=0, init=False)
     _received_samples: int = field(default=0, init=False)
     _unprocessed_samples: int = field(default=0, init=False)
     _started_at: float | None = field(default=None, init=False)
@@ -382,6 +386,10 @@ class StreamingTranscriber:
     _contested: tuple[float, float] | None = field(default=None, init=False)
 
     # ------------------------------------------------------------------ reading
+    @property
+    def _buffer_start(self) -> float:
+        return self._cut_samples / SAMPLE_RATE
+
     @property
     def received_seconds(self) -> float:
         """Audio fed so far."""
@@ -758,7 +766,7 @@ class StreamingTranscriber:
         samples = max(0, min(samples, self._audio.size))
         if samples:
             self._audio = self._audio[samples:].copy()
-            self._buffer_start += samples / SAMPLE_RATE
+            self._cut_samples += samples
 
 
 def cut_loops(words: list[Word]) -> list[Word]:
