@@ -82,6 +82,10 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    lost "ask what you can do for": the read after the cut skipped from the prompt's "can do
    for you" to "your country".) Past ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``) with
    nothing confirmed, the older half of the hypothesis is confirmed so the buffer stays bounded.
+   The buffer's start is counted in samples: summed in seconds it drifted below the end of
+   the word it was cut at (9.809999 for 9.81), the rule cut at that word again and removed
+   nothing, and the buffer grew to 30 s (147 s of espeak-ng speech at 1 s per pass: longest
+   buffer 30.4 s, 1.27 CPU s per audio s; counted in samples: 13.0 s, 1.02).
 7. **Finish.** :meth:`StreamingTranscriber.finish` runs a last pass over whatever is left and
    confirms all of it, reading again any speech after the last word read (as at a pause): Stop
    never loses the last words. A last buffer under 2 s is read with the full 30 s window
