@@ -499,6 +499,35 @@ def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
     assert policy.confirmed_text == "and so my fellow Americans ask"
 
 
+def test_one_undecided_word_does_not_block_the_words_two_reads_agree_on() -> None:
+    """At 3 s per pass tiny.en read "marrow" as "matter", "tomorrow" or "room" for ten passes
+    while agreeing on the 30 words after it; by prefix agreement nothing was confirmed for
+    37 s. Two reads that differ on a word and then agree on four words at the same times
+    confirm those words and the surer read of the disputed one; the frontier stays."""
+    reads = ScriptedReads(
+        unsure("the marrow of life to live so steadily and", 0.06, "marrow"),
+        unsure("the matter of life to live so steadily and more", 0.05, "matter"),
+    )
+    policy = StreamingTranscriber(
+        reads, speech_detector=None, min_chunk_seconds=1.0, settled_seconds=None
+    )
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "the marrow of life to live so steadily and"
+    assert policy.tentative_text == "more"
+    # Three agreeing words after the dispute are not enough: the reads wait as before.
+    short = StreamingTranscriber(
+        ScriptedReads(
+            unsure("the marrow of life to", 0.06, "marrow"),
+            unsure("the matter of life to live", 0.05, "matter"),
+        ),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(short, 2.0)
+    assert short.confirmed_text == "the"
+
+
 def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:
     read = unsure("and so am I", 0.3, "am")
     policy = StreamingTranscriber(
