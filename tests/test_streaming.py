@@ -502,8 +502,9 @@ def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
 def test_one_undecided_word_does_not_block_the_words_two_reads_agree_on() -> None:
     """At 3 s per pass tiny.en read "marrow" as "matter", "tomorrow" or "room" for ten passes
     while agreeing on the 30 words after it; by prefix agreement nothing was confirmed for
-    37 s. Two reads that differ on a word and then agree on four words at the same times
-    confirm those words and the surer read of the disputed one; the frontier stays."""
+    37 s. Two reads unsure of a word they differ on, which then agree on four words at the
+    same times, confirm those words and the surer read of the disputed one; the frontier
+    stays."""
     reads = ScriptedReads(
         unsure("the marrow of life to live so steadily and", 0.06, "marrow"),
         unsure("the matter of life to live so steadily and more", 0.05, "matter"),
@@ -526,6 +527,18 @@ def test_one_undecided_word_does_not_block_the_words_two_reads_agree_on() -> Non
     )
     feed_all(short, 2.0)
     assert short.confirmed_text == "the"
+    # A word one read was sure of is not undecided: the next read may settle it.
+    sure = StreamingTranscriber(
+        ScriptedReads(
+            unsure("the marrow of life to live so steadily and", 0.6, "marrow"),
+            unsure("the matter of life to live so steadily and more", 0.05, "matter"),
+        ),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(sure, 2.0)
+    assert sure.confirmed_text == "the"
 
 
 def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:

@@ -50,11 +50,14 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    The last word is never settled this way (it may be cut). A 0.4 s margin once confirmed a
    misheard word.
    **An undecided word does not block the rest.** Two reads that differ on at most
-   ``DISPUTED_WORDS`` (2) words and then agree on ``AGREED_RUN_WORDS`` (4) at the same times
-   confirm the agreed words and the disputed ones from the read surer of them: at 3 s per
-   pass tiny.en read "marrow" four ways for ten passes, and prefix agreement confirmed
-   nothing for 37 s (147 s of espeak-ng speech at 3 s per pass: WER 44.0% -> 17.4%, median
-   9.9 -> 5.0 s, longest buffer 36 -> 17 s, CPU per audio s 0.91 -> 0.45).
+   ``DISPUTED_WORDS`` (2) words, each read under ``unsure_probability``, and then agree on
+   ``AGREED_RUN_WORDS`` (4) at the same times confirm the agreed words and the disputed ones
+   from the read surer of them: at 3 s per pass tiny.en read "marrow" four ways for ten
+   passes, and prefix agreement confirmed nothing for 37 s. On 147 s of espeak-ng speech
+   (``live_trace.py --long 120``), at 3 s per pass: WER 44.0% -> 17.9%, median 9.9 -> 5.5 s,
+   p95 20.5 -> 15.5 s, longest buffer 36 -> 20 s, CPU per audio s 0.91 -> 0.48; at 1 s per
+   pass: WER 18.4% -> 19.6%, median 2.9 -> 1.6 s, p95 9.1 -> 4.4 s, CPU 1.02 -> 0.86. For
+   any disputed word, sure reads included: 17.4% and 20.5%, p95 13.1 and 3.0 s.
    **Sentence ends wait.** Whisper ends the audio it is given with a full stop, so a word with
    one at the buffer's end ("established." in LJ050-0131, where the sentence goes on) is not
    confirmed until a later word follows it or the voice stops.
@@ -622,8 +625,9 @@ class StreamingTranscriber:
         all after it: at 3 s of new audio per pass (a busy computer) tiny.en read "marrow"
         in "the marrow of life" as "matter", "tomorrow" or "room" (probability 0.01-0.23) for
         ten passes, while every pass agreed on the 30 words after it; the buffer grew to 35 s
-        and nothing was confirmed for 37 s. The disputed words take the read that was surer
-        of them (the lower of their probabilities); the agreed words after them are heard
+        and nothing was confirmed for 37 s. Only words both reads were unsure of are disputed
+        this way (a sure read may still win the next pass); they take the read that was surer
+        of them (the lower of their probabilities). The agreed words after them are heard
         with context on both sides, and the frontier word always stays tentative."""
         previous = self.tentative
         old_keys = [_key(w.text) for w in previous]
@@ -641,6 +645,8 @@ class StreamingTranscriber:
                 if end >= len(hypothesis):
                     return None
                 old, new = previous[agreed:i], hypothesis[agreed:j]
+                if max(w.probability for w in old + new) >= self.unsure_probability:
+                    return None
                 surer = old if _least_sure(old) > _least_sure(new) else new
                 return [*hypothesis[:agreed], *surer, *hypothesis[j:end]], end
         return None
