@@ -24,8 +24,10 @@ the long speech, in every condition; no repeated confirmed words; idle median <=
     python benchmarks/live_latency.py [--peer-python PATH] [--long-seconds 120]
         [--only idle|"2 batch jobs"|"CPU hog" ...] [--audio corpus|"long speech" ...]
 
-The whole run (3 conditions x 2 audios x 2 systems, about 170 s of audio each) takes about
-18 minutes on 2 cores; ``--only idle`` about 6, ``--only idle --audio corpus`` about 1.
+The whole run plays 3 conditions x 2 audios (23 s and 147 s) x 2 systems at real-time pace,
+about 17 minutes of audio, plus the offline transcriptions and the peer's catching up when it
+falls behind: 20 minutes or more on 2 cores. ``--only idle`` is a third of that;
+``--only idle --audio corpus`` about 2 minutes.
 """
 
 from __future__ import annotations
