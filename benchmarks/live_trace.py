@@ -18,6 +18,11 @@ the pass, the VAD's seconds, the model calls and the encoder window of each (mel
 is Whisper's full 30 s window), words confirmed and their word-end -> confirm delays; then the
 summary (median and p95 latency, WER, CPU per audio second, time per phase).
 
+``--pass-beam 1`` decodes the fitted passes greedily (the full-window re-reads keep ``--beam``):
+on the corpus it cut CPU by a fifth at the same WER, but on 147 s of espeak-ng speech (1 s per
+pass) greedy reads agreed less, the buffer grew to 31 s and WER rose from 18.4% to 24.4%, CPU
+per audio second from 1.02 to 1.43: rejected, kept here to measure again.
+
     python benchmarks/live_trace.py [--long 120] [--behind 1.2 | --slowdown 2] [--quiet]
 """
 
@@ -135,8 +140,11 @@ def replay(
     beam: int,
     quiet: bool,
     overrides: dict[str, float],
+    pass_beam: int | None = None,
 ) -> Trace:
     policy = create_transcriber(load_settings(environ={}), beam_size=beam)
+    if pass_beam is not None:
+        policy.recognizer.beam_size = pass_beam  # type: ignore[attr-defined]
     for name, value in overrides.items():
         if not hasattr(policy, name):
             raise SystemExit(f"--set {name}: the policy has no such field")
@@ -206,6 +214,7 @@ def main() -> None:
     parser.add_argument("--behind", type=float, help="seconds of new audio per pass")
     parser.add_argument("--slowdown", type=float, default=1.0, help="simulated clock factor")
     parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--pass-beam", type=int, help="the fitted passes' beam (default: --beam)")
     parser.add_argument("--quiet", action="store_true", help="only the summary")
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
@@ -226,7 +235,9 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     overrides = {name: float(value) for name, _, value in (s.partition("=") for s in args.set)}
-    trace = replay(audio, args.behind, args.slowdown, args.beam, args.quiet, overrides)
+    trace = replay(
+        audio, args.behind, args.slowdown, args.beam, args.quiet, overrides, args.pass_beam
+    )
     text = " ".join(trace.text)
     latencies = trace.latencies or [float("nan")]
     wer = float(jiwer.wer(normalise(reference), normalise(text)))

@@ -420,6 +420,44 @@ def test_a_long_sentence_is_trimmed_at_a_confirmed_clause_end() -> None:
     assert policy.confirmed_text == join_words(words)
 
 
+def test_the_buffer_stays_bounded_after_many_cuts() -> None:
+    """Two sentence cuts, then a long sentence with commas only: the buffer is cut at a comma.
+
+    The second cut lands at 9.81 s. Summed in seconds, the buffer's start came to
+    9.809999999999999, so "w19." still counted as inside the buffer: each pass cut at it,
+    removed nothing, and never reached the comma rule. The buffer grew to 20 s here (30 s
+    on two minutes of speech, 3.5 CPU s a pass)."""
+    words = [
+        Word(
+            round(0.5 * i + 0.01, 3),
+            round(0.5 * i + 0.31, 3),
+            f"w{i}" + ("." if i in (9, 19) else "," if i % 6 == 5 else ""),
+        )
+        for i in range(60)
+    ]
+    ref: list[StreamingTranscriber] = []
+
+    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
+        start = ref[0].buffer_start
+        end = start + audio.size / SAMPLE_RATE
+        return [
+            Word(w.start - start, w.end - start, w.text)
+            for w in words
+            if w.start >= start - 0.05 and w.end <= end
+        ]
+
+    policy = StreamingTranscriber(
+        hears, speech_detector=None, min_chunk_seconds=0.5, soft_buffer_seconds=4.0
+    )
+    ref.append(policy)
+    lengths = []
+    for _ in range(60):
+        feed_all(policy, 0.5)
+        lengths.append(policy.buffer_seconds)
+    assert max(lengths) <= 2 * 4.0 + 0.5, max(lengths)
+    assert policy.buffer_start > 20.0
+
+
 def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
     """Two passes agree on "and, and, and so my fellow" all stamped at 2.1 s (as tiny.en read
     jfk.flac once): words the aligner found no audio for are a loop, not speech."""
@@ -459,6 +497,48 @@ def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
     assert policy.confirmed_text == "and so", "two unsure reads confirmed 'am'"
     feed_all(policy, 2.0)
     assert policy.confirmed_text == "and so my fellow Americans ask"
+
+
+def test_one_undecided_word_does_not_block_the_words_two_reads_agree_on() -> None:
+    """At 3 s per pass tiny.en read "marrow" as "matter", "tomorrow" or "room" for ten passes
+    while agreeing on the 30 words after it; by prefix agreement nothing was confirmed for
+    37 s. Two reads unsure of a word they differ on, which then agree on four words at the
+    same times, confirm those words and the surer read of the disputed one; the frontier
+    stays."""
+    reads = ScriptedReads(
+        unsure("the marrow of life to live so steadily and", 0.06, "marrow"),
+        unsure("the matter of life to live so steadily and more", 0.05, "matter"),
+    )
+    policy = StreamingTranscriber(
+        reads, speech_detector=None, min_chunk_seconds=1.0, settled_seconds=None
+    )
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "the marrow of life to live so steadily and"
+    assert policy.tentative_text == "more"
+    # Three agreeing words after the dispute are not enough: the reads wait as before.
+    short = StreamingTranscriber(
+        ScriptedReads(
+            unsure("the marrow of life to", 0.06, "marrow"),
+            unsure("the matter of life to live", 0.05, "matter"),
+        ),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(short, 2.0)
+    assert short.confirmed_text == "the"
+    # A word one read was sure of is not undecided: the next read may settle it.
+    sure = StreamingTranscriber(
+        ScriptedReads(
+            unsure("the marrow of life to live so steadily and", 0.6, "marrow"),
+            unsure("the matter of life to live so steadily and more", 0.05, "matter"),
+        ),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(sure, 2.0)
+    assert sure.confirmed_text == "the"
 
 
 def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:
