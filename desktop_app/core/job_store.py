@@ -439,7 +439,7 @@ class StoredJob(Job):
             return super().snapshot(with_text=with_text)
         made = _new(StoredSnapshot)
         if "_as_loaded" in fields:
-            made.__dict__ = fields
+            _object_setattr(made, "__dict__", fields)  # no frozen-dataclass check per row
             return made
         made.__dict__.update(
             zip(_SNAPSHOT_COPIED, _snapshot_values(fields), strict=True),
@@ -473,6 +473,10 @@ class StoredJob(Job):
                 self.__dict__["segments"] = segments
                 self.__dict__["transcript"] = transcript
                 self.__dict__["_unread"] = None
+
+
+#: ``object``'s attribute setter, for a new object's ``__dict__`` in bulk code.
+_object_setattr = object.__setattr__
 
 
 class StoredSnapshot(JobSnapshot):
@@ -1244,7 +1248,8 @@ class JobStore:
                 continue
             resumed = bool(resumed)
             job = _new(StoredJob)
-            fields = job.__dict__ = {
+            # object's own __setattr__: StoredJob's copy-on-write check is a Python call per row.
+            fields = {
                 **_PLAIN_DEFAULTS,
                 "id": job_id,
                 "path": path,
@@ -1276,6 +1281,7 @@ class JobStore:
             }
             for name, factory in _FACTORY_DEFAULTS:
                 fields[name] = factory()
+            _object_setattr(job, "__dict__", fields)
             jobs.append(job)
             # Running jobs started before anything still queued; each group keeps its order.
             if job_state is JobState.RUNNING:
