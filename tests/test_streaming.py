@@ -395,25 +395,7 @@ def test_a_long_sentence_is_trimmed_at_a_confirmed_clause_end() -> None:
     words = [
         Word(0.5 * i + 0.1, 0.5 * i + 0.4, f"w{i}" + ("," if i % 6 == 5 else "")) for i in range(40)
     ]
-    ref: list[StreamingTranscriber] = []
-
-    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
-        start = ref[0].buffer_start
-        end = start + audio.size / SAMPLE_RATE
-        return [
-            Word(w.start - start, w.end - start, w.text)
-            for w in words
-            if w.start >= start - 0.05 and w.end <= end
-        ]
-
-    policy = StreamingTranscriber(
-        hears, speech_detector=None, min_chunk_seconds=0.5, soft_buffer_seconds=4.0
-    )
-    ref.append(policy)
-    lengths = []
-    for _ in range(40):
-        feed_all(policy, 0.5)
-        lengths.append(policy.buffer_seconds)
+    policy, lengths = _scripted_buffer(words, passes=40)
     assert max(lengths) <= 2 * 4.0 + 0.5
     assert policy.buffer_start in {w.end for w in policy.confirmed if w.text.endswith(",")}
     policy.finish()
@@ -435,25 +417,7 @@ def test_the_buffer_stays_bounded_after_many_cuts() -> None:
         )
         for i in range(60)
     ]
-    ref: list[StreamingTranscriber] = []
-
-    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
-        start = ref[0].buffer_start
-        end = start + audio.size / SAMPLE_RATE
-        return [
-            Word(w.start - start, w.end - start, w.text)
-            for w in words
-            if w.start >= start - 0.05 and w.end <= end
-        ]
-
-    policy = StreamingTranscriber(
-        hears, speech_detector=None, min_chunk_seconds=0.5, soft_buffer_seconds=4.0
-    )
-    ref.append(policy)
-    lengths = []
-    for _ in range(60):
-        feed_all(policy, 0.5)
-        lengths.append(policy.buffer_seconds)
+    policy, lengths = _scripted_buffer(words, passes=60)
     assert max(lengths) <= 2 * 4.0 + 0.5, max(lengths)
     assert policy.buffer_start > 20.0
 
@@ -884,3 +848,28 @@ def test_a_cut_inside_a_sentence_never_passes_the_last_confirmed_word() -> None:
     policy.tentative = words_at("f g", start=18.0)
     policy._bound_buffer()
     assert 1.2 <= policy.buffer_start <= 1.3, policy.buffer_start
+
+
+def _scripted_buffer(words: list[Word], passes: int) -> tuple[StreamingTranscriber, list[float]]:
+    """A policy whose model hears exactly ``words`` (times on the stream's clock) in each
+    buffer, fed 0.5 s at a time ``passes`` times; returns it and its buffer length each time."""
+    ref: list[StreamingTranscriber] = []
+
+    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
+        start = ref[0].buffer_start
+        end = start + audio.size / SAMPLE_RATE
+        return [
+            Word(w.start - start, w.end - start, w.text)
+            for w in words
+            if w.start >= start - 0.05 and w.end <= end
+        ]
+
+    policy = StreamingTranscriber(
+        hears, speech_detector=None, min_chunk_seconds=0.5, soft_buffer_seconds=4.0
+    )
+    ref.append(policy)
+    lengths = []
+    for _ in range(passes):
+        feed_all(policy, 0.5)
+        lengths.append(policy.buffer_seconds)
+    return policy, lengths
