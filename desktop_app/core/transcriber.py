@@ -59,6 +59,13 @@ QUIET_SPAN_SAMPLES = SAMPLE_RATE // 2
 PROMPT_CARRY_CHARS = 0
 #: Less audio than this (a resume at the very end) is not worth a model call.
 MIN_WINDOW_SAMPLES = SAMPLE_RATE // 10
+#: A window's last stretch shorter than this, read only by temperature fallback, is not speech.
+#: After a read ending in a timestamp pair, faster-whisper decodes what is left after it, however
+#: short: on LJ050-0131.wav 0.08 s after "in this regard." (7.54 of 7.66 s). tiny.en's greedy
+#: read of it failed its checks (average log-probability -1.4) and silence was not sure enough
+#: (no-speech probability 0.57 against 0.6), so the sampled fallback reads went through, and one
+#: of them (" Thank you.", or " .") ended the transcript: random text on a random run.
+TAIL_FALLBACK_SECONDS = 0.3
 
 SegmentCallback = Callable[[Segment], None]
 ProgressCallback = Callable[[float], None]
@@ -312,8 +319,14 @@ class WhisperEngine:
                 transcript.language_probability = info.language_probability
             spoke = False
             try:
+                window_end = window_start + window.size / SAMPLE_RATE
                 for raw in segments:
                     segment = _shifted(raw, window_start)
+                    if _fallback_tail(raw, window_start, window_end):
+                        logger.debug(
+                            "Dropped %r: read by fallback from the window's last moment", raw.text
+                        )
+                        continue
                     if segment.text:
                         spoke = True
                         transcript.segments.append(segment)
@@ -383,6 +396,15 @@ def _prompt_tail(text: str) -> str:
     if not text[-limit - 1].isspace():
         tail = tail.partition(" ")[2]
     return tail.strip()
+
+
+def _fallback_tail(raw: FasterWhisperSegment, offset: float, window_end: float) -> bool:
+    """Whether ``raw`` is a fallback read of nothing but the window's last moment (see
+    :data:`TAIL_FALLBACK_SECONDS`). A fake model's segments may lack ``temperature``."""
+    return (
+        getattr(raw, "temperature", 0.0) > 0.0
+        and window_end - (raw.start + offset) < TAIL_FALLBACK_SECONDS
+    )
 
 
 def _shifted(raw: FasterWhisperSegment, offset: float) -> Segment:
