@@ -446,20 +446,6 @@ def unsure(text: str, probability: float, *unsure_words: str) -> list[Word]:
     ]
 
 
-def test_a_sure_read_near_the_frontier_is_not_confirmed_by_one_pass() -> None:
-    """A word read at 0.99 but heard less than ``settled_seconds`` before the buffer's end
-    waits for a second read: confirming such words alone (WhisperLiveKit's
-    confidence_validation) put misreads into long speech (WER 17.1% -> 20.0%)."""
-    sure = [replace(w, probability=0.99) for w in words_at("sure misread", 0.45, 0.25)]
-    policy = StreamingTranscriber(
-        ScriptedReads(sure, sure), speech_detector=None, min_chunk_seconds=1.0
-    )
-    feed_all(policy, 1.0)
-    assert policy.confirmed == [] and policy.tentative_text == "sure misread"
-    feed_all(policy, 1.0)
-    assert policy.confirmed_text == "sure misread"
-
-
 def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
     """As on jfk.flac cut short: "am" read twice at 0.26 and 0.22, then "my" at 0.95."""
     reads = ScriptedReads(
@@ -540,6 +526,19 @@ def test_one_pass_settles_no_word_it_is_unsure_of() -> None:
     )
     feed_all(policy, 3.0)
     assert policy.confirmed_text == "and so", "settled alone at probability 0.3"
+
+
+def test_one_pass_settles_a_word_it_is_very_sure_of_near_the_frontier() -> None:
+    """ "so" ends 0.2 s before the buffer's end, at probability 0.95 (WhisperLiveKit's
+    confidence_validation); "my" at 0.5 waits for a second pass, "fellow" is the last word."""
+    policy = StreamingTranscriber(
+        ScriptedReads(unsure("and so my fellow", 0.5, "my")),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+    )
+    feed_all(policy, 1.0)
+    assert policy.confirmed_text == "and so"
+    assert policy.tentative_text == "my fellow"
 
 
 def test_loop_detection_spans_the_confirmed_tail() -> None:
