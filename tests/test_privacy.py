@@ -9,6 +9,7 @@ child must set them on its own).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import logging.handlers
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from desktop_app.core import logs
 from desktop_app.core.exporters import export
 from desktop_app.core.job_store import JobStore
 from desktop_app.core.jobs import Job
@@ -253,10 +255,19 @@ def test_a_store_left_world_readable_by_an_older_version_is_made_private(tmp_pat
 
 def test_the_log_and_its_rotations_are_private(tmp_path, monkeypatch, usual_umask):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    # The crash dump file is this test's, not the test process's: pytest's own fault handler
+    # must keep writing to the terminal, not into a folder removed after this test.
+    crash_files: list[object] = []
+    monkeypatch.setattr(logs, "_fault_file", None)
+    monkeypatch.setattr(faulthandler, "enable", lambda file: crash_files.append(file))
     root = logging.getLogger()
     level = root.level
     log_file = setup_logging("INFO")
     try:
+        assert [getattr(file, "name", None) for file in crash_files] == [
+            str(log_file.with_name("faults.log"))
+        ]
+        assert oct(mode(log_file.with_name("faults.log"))) == oct(0o600)
         handler = next(h for h in root.handlers if getattr(h, "_verbatim", False))
         assert isinstance(handler, logging.handlers.RotatingFileHandler)
         logging.getLogger("verbatim.test").info("transcribing secret-meeting.wav")
@@ -269,6 +280,8 @@ def test_the_log_and_its_rotations_are_private(tmp_path, monkeypatch, usual_umas
             root.removeHandler(handler)
             handler.close()
         root.setLevel(level)
+        if logs._fault_file is not None:
+            logs._fault_file.close()
 
 
 def test_a_dictation_recording_is_private(tmp_path, monkeypatch, usual_umask):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -91,3 +92,42 @@ def test_an_interrupted_session_leaves_nothing_behind(
     output, _ = session.communicate(timeout=600)
     assert session.returncode == INTERRUPTED, output
     assert_left_nothing(system_tmp_path, noted(report))
+
+
+def no_core_dump() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def test_a_crash_after_the_logging_tests_still_prints_where_it_happened(
+    system_tmp_path: Path, tmp_path: Path
+) -> None:
+    """A test that sets up the app's logging must leave pytest's fault handler alone: it once
+    pointed the process's crash dumps at a ``faults.log`` in a folder removed after the test, so
+    a later crash in CI printed no traceback at all."""
+    crash = tmp_path / "test_crash_late.py"
+    crash.write_text("import faulthandler\n\n\ndef test_crash():\n    faulthandler._sigsegv()\n")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-c",
+            str(REPO / "pyproject.toml"),
+            "--rootdir",
+            str(REPO),
+            "tests/test_privacy.py::test_the_log_and_its_rotations_are_private",
+            str(crash),
+        ],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(system_tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=no_core_dump,
+    )
+    assert run.returncode == -signal.SIGSEGV, run.stdout + run.stderr
+    assert "Fatal Python error: Segmentation fault" in run.stderr
+    assert "test_crash_late.py" in run.stderr
