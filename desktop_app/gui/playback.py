@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QLoggingCategory, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QLoggingCategory, QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction
 
 # Qt Multimedia's chatter on stderr ("Couldn't load pipewire-0.3 library" where PulseAudio is
@@ -54,6 +54,26 @@ MEDIA_FILTER = (
 )
 
 
+def _ignore(*_args: object) -> None:
+    pass
+
+
+def settle_override_checks(made_here: QObject) -> None:
+    """Have PySide ask Python now, on the GUI thread, whether ``disconnectNotify`` is
+    overridden on ``made_here`` (an object made from Python): it remembers the answer, no, for
+    the object's life.
+
+    Why: FFmpeg's audio renderer destroys its objects on its own thread, and Qt then calls
+    ``disconnectNotify`` on the objects they were connected to (our player and audio output)
+    while holding one of its shared connection locks. The first such call asks Python, so the
+    renderer waited for Python's lock holding a Qt lock, while the GUI thread, holding Python's
+    lock in ``QMediaPlayer.stop()``, waited for a lock of that pool: both waited for good (a
+    test run hung in the playback tests; the threads' stacks showed exactly this). Asked once
+    here, the renderer never needs Python's lock for it."""
+    made_here.objectNameChanged.connect(_ignore)
+    made_here.objectNameChanged.disconnect(_ignore)
+
+
 class PlaybackPanel(QWidget):
     """Play/pause, skip, speed, a position slider with the time, and a note with "Locate…"
     when the recording cannot be played (its file missing, moved or unreadable)."""
@@ -74,6 +94,8 @@ class PlaybackPanel(QWidget):
         self.failed = False
         self.player = QMediaPlayer(self)
         self.audio = QAudioOutput(self)
+        for made_here in (self.player, self.audio):
+            settle_override_checks(made_here)
         self.player.setAudioOutput(self.audio)
         if hasattr(self.player, "setPitchCompensation"):  # Qt 6.10 and later
             self.player.setPitchCompensation(True)
@@ -189,11 +211,10 @@ class PlaybackPanel(QWidget):
 
         Why: a button following an action reconnects to it on every change of the action,
         and Qt's connection locks are shared between unrelated objects. A playback state change
-        tears down FFmpeg's audio renderer on its own thread, which then waits for Python's
-        lock while holding one of those locks (PySide's check for a Python override of
-        ``disconnectNotify`` on our QAudioOutput); changing the Play action's text at that
-        moment made the GUI thread wait for the same lock while holding Python's: the test
-        suite hung for good, once, in the playback tests."""
+        tears down FFmpeg's audio renderer on its own thread, which then waited for Python's
+        lock while holding one of those locks (see :func:`settle_override_checks`, the fix at
+        the root); changing the Play action's text at that moment made the GUI thread wait for
+        the same lock while holding Python's: the test suite hung for good, once."""
         button = QToolButton()
         button.setText(action.text())
         button.setToolTip(action.toolTip())

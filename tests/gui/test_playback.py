@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtMultimedia import QMediaDevices, QMediaPlayer
+from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
 from PySide6.QtWidgets import QFileDialog, QToolButton
 
 from desktop_app.core.edits import WordPlace
@@ -300,3 +300,27 @@ def test_playing_and_pausing_change_no_action_and_no_button_follows_one(qtbot, p
         panel.play_action.trigger()
     assert panel.play_button.text() == "Play"
     assert changed == []
+
+
+def test_qt_threads_never_ask_python_about_the_players_connections(qtbot, monkeypatch) -> None:
+    """FFmpeg's renderer destroys its objects on its own thread, holding a Qt connection lock,
+    and Qt then calls ``disconnectNotify`` on our player and audio output. Had PySide to ask
+    Python whether it is overridden there (the first call per object does), the renderer waited
+    for Python's lock while the GUI thread, in ``QMediaPlayer.stop()``, held it and waited for
+    Qt's: a test run hung for good. The panel has the question answered when it is made."""
+    panel = PlaybackPanel()
+    qtbot.addWidget(panel)
+    asked: list[object] = []
+
+    def override(self: object, _signal: object) -> None:
+        asked.append(self)
+
+    # A Python override seen from now on: PySide calls it wherever it still asks.
+    monkeypatch.setattr(QMediaPlayer, "disconnectNotify", override)
+    monkeypatch.setattr(QAudioOutput, "disconnectNotify", override)
+    fresh = QAudioOutput()  # the probe's control: an object nobody asked about yet
+    for qt_object in (panel.player, panel.audio, fresh):
+        qt_object.objectNameChanged.connect(print)
+        qt_object.objectNameChanged.disconnect(print)
+    assert asked, "the probe does not work: PySide asked about no object"
+    assert all(qt_object is fresh for qt_object in asked)
