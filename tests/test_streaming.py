@@ -357,6 +357,54 @@ def test_a_contested_word_at_a_pause_waits_for_the_speech_after_it() -> None:
     assert_never_revised(events, policy.confirmed_text)
 
 
+def test_a_word_every_read_was_unsure_of_waits_at_a_pause_for_the_speech_after_it() -> None:
+    """Replayed at 0.6 s per pass, three reads of jfk.flac's "ask not" up to the pause after
+    it said "asked" (probability 0.40-0.43), and the pause confirmed it: reads of the same
+    audio agree on a guess as easily as on a word. Such a word waits, as a contested one does,
+    for reads with the speech after it (which said "ask", 0.55-0.59)."""
+    fitted = ScriptedReads(
+        unsure("Americans asked", 0.40, "asked"),
+        unsure("Americans asked not", 0.43, "asked"),  # the voice stopped at 2.0 s
+        unsure("Americans asked not", 0.43, "asked"),  # the pause goes on
+        unsure("Americans ask not what", 0.55, "ask"),  # speech resumed
+        unsure("Americans ask not what your", 0.59, "ask"),
+        unsure("Americans ask not what your country", 0.59, "ask"),
+    )
+    speech_end = iter([9.9, 2.0, 2.0, 9.9, 9.9, 9.9]).__next__
+    policy = StreamingTranscriber(
+        fitted,
+        final_recognizer=ScriptedReads(unsure("Americans asked not", 0.41, "asked")),
+        speech_detector=lambda audio, received: [(0.0, min(speech_end(), audio.size / 16000))],
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    events = feed_all(policy, 3.0)
+    assert policy.confirmed_text == "Americans", "the pause confirmed an unsure 'asked'"
+    assert policy.tentative_text == "asked not"
+    events += feed_all(policy, 3.0)
+    assert policy.confirmed_text.startswith("Americans ask not what"), policy.confirmed_text
+    assert "asked" not in policy.confirmed_text.split()
+    assert_never_revised(events, policy.confirmed_text)
+
+
+def test_a_long_pause_settles_a_word_every_read_was_unsure_of() -> None:
+    policy = StreamingTranscriber(
+        ScriptedReads(
+            unsure("Americans asked not", 0.4, "asked"),
+            unsure("Americans asked not", 0.4, "asked"),  # the pause's first pass
+            unsure("Americans asked not", 0.4, "asked"),  # 4.4 s of silence
+        ),
+        speech_detector=lambda audio, received: [(0.0, min(1.6, audio.size / SAMPLE_RATE))],
+        min_chunk_seconds=2.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 4.0)
+    assert policy.confirmed_text == "Americans", "held while the pause is short"
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "Americans asked not"
+    assert policy.tentative == []
+
+
 def test_a_long_pause_settles_its_contested_words_by_agreement() -> None:
     """No context comes after a long pause, and held words keep its silence in the buffer."""
     policy = StreamingTranscriber(
@@ -665,7 +713,7 @@ def corpus_stream(
 
 
 @pytest.mark.parametrize(
-    ("first", "behind"), [(0.5, 0.5), (1.2, 1.2), (3.0, 3.0), (2.2, 0.5)], ids=str
+    ("first", "behind"), [(0.5, 0.5), (0.6, 0.6), (1.2, 1.2), (3.0, 3.0), (2.2, 0.5)], ids=str
 )
 def test_a_busy_computer_delays_confirmation_but_never_changes_the_text(
     corpus_stream: tuple[np.ndarray, str, str], first: float, behind: float
@@ -674,7 +722,9 @@ def test_a_busy_computer_delays_confirmation_but_never_changes_the_text(
     seconds of new audio (the first ``first``), as when passes fall behind on a busy computer
     (0.5 s: keeping up). Before the fix, 1.2 s read "and, and, and so my fellow Americans" at
     the first pause (26% WER); a first pass of 2.2 s (a hog stalled it) confirmed "am I" for
-    "my" at that pause. Passes that come later confirm later, never other words."""
+    "my" at that pause; 0.6 s confirmed "asked" for "ask" at the pause after "ask not" (three
+    reads of it, all unsure). Passes that come later confirm later, never other words: the
+    issue's target, offline + 1 point (the corpus has 38 words: the same count of errors)."""
     audio, reference, offline = corpus_stream
     policy = create_transcriber(load_settings(environ={}))
     events: list[StreamEvent] = []
@@ -688,7 +738,7 @@ def test_a_busy_computer_delays_confirmation_but_never_changes_the_text(
     streamed = policy.confirmed_text
     assert_never_revised(events, streamed)
     assert repeated_words(streamed) == repeated_words(reference) == 0, streamed
-    assert wer(reference, streamed) <= wer(reference, offline) + 0.05, (streamed, offline)
+    assert wer(reference, streamed) <= wer(reference, offline) + 0.01, (streamed, offline)
     assert "am i" not in normalise(streamed), streamed
     assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
 

@@ -85,6 +85,10 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    reads of the same audio do not settle it: only a sure read (``settled_probability``) or,
    once speech resumes, two passes with the words after it (a hog's 2.2 s first pass of
    jfk.flac made both the fitted and the full window read "am I" for "my").
+   **Guessed words.** A word every read of the pause gave under ``unsure_probability``, with
+   at most ``AGREED_RUN_WORDS`` words read after it, waits the same way: replayed at 0.6 s
+   per pass, three reads of jfk.flac up to the pause after "ask not" said "asked" (0.40-0.43)
+   and the pause confirmed it; the reads with the speech after it said "ask" (0.59).
 6. **Trim.** A pass costs in proportion to the buffer (the fitted window: 0.4 CPU s at 2 s,
    1.6 at 13 s, 3.5 at 26 s), so once the buffer is longer than ``soft_buffer_seconds`` (6 s)
    it is cut after the last confirmed sentence; the prompt carries the text before. Past twice
@@ -587,6 +591,21 @@ class StreamingTranscriber:
             if _common_prefix(reread, hypothesis) > agreed:
                 agreed, other = _common_prefix(reread, hypothesis), reread
             tentative = reread
+        for index in range(agreed):
+            unsure = max(hypothesis[index].probability, other[index].probability)
+            if unsure < self.unsure_probability and len(hypothesis) - index <= AGREED_RUN_WORDS:
+                # Both reads guessed, with little heard after the word: reads of the same
+                # audio agree on such a guess as easily as on a word ("asked not" three times,
+                # 0.40-0.43, where the speech after the pause made it "ask" at 0.59). It waits
+                # as a contested word does. An unsure word with more words read after it was
+                # heard in context, as in ``_past_dispute``: holding "ask" in "ask what you
+                # can do for your country." kept the pause from cutting the buffer, which
+                # then grew past 12 s and was cut inside the sentence, losing five words.
+                start = hypothesis[index].start
+                if self._contested is not None:
+                    start = min(start, self._contested[1])
+                self._contested = (self._buffer_start + end_of_speech, start)
+                break
         silence = self.buffer_seconds - end_of_speech
         if self._contested is not None and silence < CONTESTED_PAUSE_SECONDS:
             contested = self._contested[1] - TIME_TOLERANCE_SECONDS
