@@ -674,7 +674,7 @@ def test_live_session_at_real_time_pace_is_as_good_as_offline(
     assert_never_revised(events, streamed)
     assert repeated_words(streamed) == 0, streamed
     # Generous: three words of the corpus's 38 (a busy machine's passes may still mishear one
-    # phrase, as "am I" for "my"); the by-pass replays above hold the policy to offline + 5.
+    # phrase, as "am I" for "my"); the by-pass replays below allow offline + 1 point.
     assert wer(reference, streamed) <= wer(reference, offline) + 0.08, (streamed, offline)
     assert normalise(streamed).endswith("in this regard"), "Stop lost the last words"
     assert events[-1].type == "partial" and events[-1].text == ""
@@ -923,3 +923,52 @@ def _scripted_buffer(words: list[Word], passes: int) -> tuple[StreamingTranscrib
         feed_all(policy, 0.5)
         lengths.append(policy.buffer_seconds)
     return policy, lengths
+
+
+def test_a_read_the_prompt_made_skip_speech_is_read_again_without_it() -> None:
+    """After a cut inside jfk.flac's "you, ask what you can do for your country", prompted
+    with "... can do for", tiny.en read "your" at probability 0.00 stretched over 2.2 s, then
+    "country.": the prompt's words, five spoken ones lost. Without the prompt it read them."""
+    prompts: list[str] = []
+
+    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
+        prompts.append(prompt)
+        if prompt:
+            return [Word(0.0, 2.2, "your", 0.0), Word(2.2, 2.8, "country.", 0.94)]
+        return [Word(0.0, 0.4, "you", 0.6), *words_at("ask what you can do for", 0.4, 0.3)]
+
+    policy = StreamingTranscriber(
+        hears, speech_detector=None, min_chunk_seconds=100.0, settled_seconds=None
+    )
+    policy.feed(np.zeros(4 * SAMPLE_RATE, np.float32))
+    events = policy._confirm(words_at("ask not what your country can do for", 0.0, 0.25))
+    policy._trim(2.0)
+    policy.min_chunk_seconds = 1.0
+    events += feed_all(policy, 2.0)
+    assert prompts == ["ask not what your country can do for", ""] * 2
+    assert policy.confirmed_text.startswith(
+        "ask not what your country can do for you ask what you can"
+    ), policy.confirmed_text
+    assert "country." not in policy.tentative_text
+    assert_never_revised(events, policy.confirmed_text)
+
+
+def test_a_first_word_stretched_over_silence_is_not_a_skip() -> None:
+    """A read of a buffer that begins in a pause stretches its first word over the silence
+    ("Unless" over 1.9 s at 0.34 after the cut at jfk.flac's end): that is no skip."""
+    prompts: list[str] = []
+
+    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
+        prompts.append(prompt)
+        return [Word(0.0, 1.9, "Unless", 0.34), *words_at("a system is", 1.9, 0.3)]
+
+    policy = StreamingTranscriber(
+        hears, speech_detector=None, min_chunk_seconds=100.0, settled_seconds=None
+    )
+    policy.feed(np.zeros(4 * SAMPLE_RATE, np.float32))
+    policy._confirm(words_at("for your country.", 0.0, 0.5))
+    policy._trim(1.5)
+    policy.min_chunk_seconds = 1.0
+    feed_all(policy, 1.0)
+    assert prompts == ["for your country."]
+    assert policy.tentative_text == "Unless a system is"

@@ -68,7 +68,10 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    **Implausible reads.** A read stops before a run of two words the aligner gave no audio
    (under 0.04 s each: tiny.en once read "and, and, and so my fellow Americans", seven words
    at 2.1 s), and before a loop; loop detection looks back over the confirmed tail too, so a
-   loop whose first round is already confirmed is still cut.
+   loop whose first round is already confirmed is still cut. A read whose first word the
+   model gave almost no probability (under 0.1) over a second or more skipped speech the
+   prompt made it expect ("... can do for" then "your" at 0.00 over 2.2 s, losing "you, ask
+   what you can do for"): it is read again without the prompt.
 5. **End of speech.** When the VAD sees the voice stop for ``end_of_speech_seconds``, the words
    of that stretch that a second read agrees on are confirmed at once, without waiting for
    another pass: the previous pass's tentative words or, where they differ, a re-read with the
@@ -177,6 +180,10 @@ SQUEEZED_RUN = 2
 CONTESTED_PAUSE_SECONDS = 3.0
 #: Loop detection looks back over this many confirmed words as well as the new ones.
 LOOP_CONTEXT_WORDS = 16
+#: A read's first word under this probability, stretched over at least ``SKIPPED_SECONDS``,
+#: is speech the prompt made the model skip (see ``_skipped``).
+SKIPPED_PROBABILITY = 0.1
+SKIPPED_SECONDS = 1.0
 #: Two reads that differ on at most this many words at the head of the tentative text...
 DISPUTED_WORDS = 2
 #: ...and then agree on this many words, at the same time within ``DISPUTE_TIME_SECONDS``,
@@ -743,10 +750,22 @@ class StreamingTranscriber:
         return words
 
     def _recognize(self, audio: np.ndarray, prompt: str, final: bool) -> list[Word]:
+        """One read of ``audio``; read again without the prompt when the prompt made the
+        model skip speech (see ``_skipped``)."""
         short = audio.size < SHORT_FINAL_SECONDS * SAMPLE_RATE
         if final and short and self.final_recognizer is not None:
-            return self.final_recognizer(audio, prompt)
-        return self.recognizer(audio, prompt)
+            recognizer = self.final_recognizer
+        else:
+            recognizer = self.recognizer
+        words = recognizer(audio, prompt)
+        if prompt and _skipped(words):
+            logger.debug(
+                "a read skipped %.1f s after its prompt: read again without it",
+                words[0].end - words[0].start,
+            )
+            self.passes += 1
+            words = recognizer(audio, "")
+        return words
 
     def _clean(self, relative: list[Word], offset: float | None = None) -> list[Word]:
         """One read's words that are new and plausible, at absolute times (``offset``: where
@@ -887,6 +906,22 @@ def _unsqueezed(words: list[Word]) -> list[Word]:
         if run == SQUEEZED_RUN:
             return words[: index + 1 - run]
     return words
+
+
+def _skipped(words: Sequence[Word]) -> bool:
+    """Whether a read began by skipping speech: its first word stretches over at least
+    ``SKIPPED_SECONDS`` and the model gave it almost no probability.
+
+    The prompt can make tiny.en jump ahead. After a cut inside jfk.flac's second "you, ask
+    what you can do for your country", prompted with "... ask not what your country can do
+    for", every read went on with "your" (probability 0.00, stretched over 2.2 s) "country.":
+    the prompt's own words, five spoken words lost. Read without the prompt, the same audio
+    gave "You ask what you can do for your country." (first words 0.13-0.21 there; a first
+    word after silence, stretched over it, read at 0.34-0.9)."""
+    if not words:
+        return False
+    first = words[0]
+    return first.probability < SKIPPED_PROBABILITY and first.end - first.start >= SKIPPED_SECONDS
 
 
 def _least_sure(words: Sequence[Word]) -> float:
