@@ -553,6 +553,27 @@ def test_one_undecided_word_does_not_block_the_words_two_reads_agree_on() -> Non
     assert sure.confirmed_text == "the"
 
 
+def test_a_word_squeezed_into_the_end_of_a_read_is_no_vote() -> None:
+    """Replayed at random paces (seed 9), a read of jfk.flac ending at 5.68 s gave "what
+    you" with "you" squeezed at 5.66 s (the start of "your"); the next read's "what you are
+    cut" agreed, and "what you your country" was confirmed. Heard cut, it is no vote."""
+    policy = StreamingTranscriber(
+        ScriptedReads(
+            [*words_at("ask not what", 0.0, 0.3), Word(0.98, 0.98, "you", 0.75)],
+            [*words_at("ask not what", 0.0, 0.3), *words_at("you are cut", 0.9, 0.3)],
+            [*words_at("ask not what your country can do", 0.0, 0.4)],
+            [*words_at("ask not what your country can do for", 0.0, 0.4)],
+        ),
+        speech_detector=None,
+        min_chunk_seconds=1.0,
+        settled_seconds=None,
+    )
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text == "ask not what", "a word heard cut was confirmed"
+    feed_all(policy, 2.0)
+    assert policy.confirmed_text.startswith("ask not what your country"), policy.confirmed_text
+
+
 def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:
     read = unsure("and so am I", 0.3, "am")
     policy = StreamingTranscriber(
