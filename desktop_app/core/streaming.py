@@ -941,8 +941,8 @@ def _skipped(words: Sequence[Word]) -> bool:
     what you can do for your country", prompted with "... ask not what your country can do
     for", every read went on with "your" (probability 0.00, stretched over 2.2 s) "country.":
     the prompt's own words, five spoken words lost. Read without the prompt, the same audio
-    gave "You ask what you can do for your country." (first words 0.13-0.21 there; a first
-    word after silence, stretched over it, read at 0.34-0.9)."""
+    gave "You ask what you can do for your country." (first words 0.13-0.51 there; a first
+    word after a cut in a pause, stretched over the silence, read at 0.15-0.49)."""
     if not words:
         return False
     first = words[0]
