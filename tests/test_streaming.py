@@ -260,6 +260,22 @@ def words_at(text: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
     return [Word(start + step * i, start + step * (i + 1), t) for i, t in enumerate(text.split())]
 
 
+def unsure(text: str, probability: float, *unsure_words: str) -> list[Word]:
+    """``text`` as words, those in ``unsure_words`` at ``probability``."""
+    return [
+        replace(w, probability=probability if w.text in unsure_words else 0.95)
+        for w in words_at(text)
+    ]
+
+
+def by_agreement(*reads: list[Word]) -> StreamingTranscriber:
+    """A policy over scripted reads that confirms by agreement only: no voice detection, no
+    word settled alone, a pass per second of audio."""
+    return StreamingTranscriber(
+        ScriptedReads(*reads), speech_detector=None, min_chunk_seconds=1.0, settled_seconds=None
+    )
+
+
 def test_a_pause_confirms_only_what_a_second_read_agrees_on() -> None:
     """The pass that sees the voice stop misreads "fellow"; neither the previous pass nor the
     full window's re-read agrees, so it stays tentative until a later read agrees."""
@@ -387,40 +403,38 @@ def test_a_word_every_read_was_unsure_of_waits_at_a_pause_for_the_speech_after_i
     assert_never_revised(events, policy.confirmed_text)
 
 
-def test_a_long_pause_settles_a_word_every_read_was_unsure_of() -> None:
-    policy = StreamingTranscriber(
-        ScriptedReads(
-            unsure("Americans asked not", 0.4, "asked"),
-            unsure("Americans asked not", 0.4, "asked"),  # the pause's first pass
-            unsure("Americans asked not", 0.4, "asked"),  # 4.4 s of silence
+@pytest.mark.parametrize(
+    ("before", "pause", "held", "settled"),
+    [
+        (
+            unsure("and so my fellow", 0.6, "my"),
+            unsure("and so am I fellow", 0.3, "am"),  # contested: the pass before read "my"
+            "and so",
+            "and so am I fellow",
         ),
-        speech_detector=lambda audio, received: [(0.0, min(1.6, audio.size / SAMPLE_RATE))],
-        min_chunk_seconds=2.0,
-        settled_seconds=None,
-    )
-    feed_all(policy, 4.0)
-    assert policy.confirmed_text == "Americans", "held while the pause is short"
-    feed_all(policy, 2.0)
-    assert policy.confirmed_text == "Americans asked not"
-    assert policy.tentative == []
-
-
-def test_a_long_pause_settles_its_contested_words_by_agreement() -> None:
+        (
+            unsure("Americans asked not", 0.4, "asked"),
+            unsure("Americans asked not", 0.4, "asked"),  # guessed by every read
+            "Americans",
+            "Americans asked not",
+        ),
+    ],
+    ids=["contested", "guessed"],
+)
+def test_a_long_pause_settles_its_held_words_by_agreement(
+    before: list[Word], pause: list[Word], held: str, settled: str
+) -> None:
     """No context comes after a long pause, and held words keep its silence in the buffer."""
     policy = StreamingTranscriber(
-        ScriptedReads(
-            unsure("and so my fellow", 0.6, "my"),
-            unsure("and so am I fellow", 0.3, "am"),  # the pause's first pass: contested
-            unsure("and so am I fellow", 0.3, "am"),  # 4.4 s of silence
-        ),
+        ScriptedReads(before, pause, pause),  # the pause's first pass, then 4.4 s of silence
         speech_detector=lambda audio, received: [(0.0, min(1.6, audio.size / SAMPLE_RATE))],
         min_chunk_seconds=2.0,
         settled_seconds=None,
     )
     feed_all(policy, 4.0)
-    assert policy.confirmed_text == "and so", "held while the pause is short"
+    assert policy.confirmed_text == held, "held while the pause is short"
     feed_all(policy, 2.0)
-    assert policy.confirmed_text == "and so am I fellow"
+    assert policy.confirmed_text == settled
     assert policy.tentative == [] and policy.buffer_start >= 1.6
 
 
@@ -486,14 +500,6 @@ def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
     assert policy.tentative == []
 
 
-def unsure(text: str, probability: float, *unsure_words: str) -> list[Word]:
-    """``text`` as words, those in ``unsure_words`` at ``probability``."""
-    return [
-        replace(w, probability=probability if w.text in unsure_words else 0.95)
-        for w in words_at(text)
-    ]
-
-
 def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
     """As on jfk.flac cut short: "am" read twice at 0.26 and 0.22, then "my" at 0.95."""
     reads = ScriptedReads(
@@ -557,16 +563,11 @@ def test_a_word_squeezed_into_the_end_of_a_read_is_no_vote() -> None:
     """Replayed at random paces (seed 9), a read of jfk.flac ending at 5.68 s gave "what
     you" with "you" squeezed at 5.66 s (the start of "your"); the next read's "what you are
     cut" agreed, and "what you your country" was confirmed. Heard cut, it is no vote."""
-    policy = StreamingTranscriber(
-        ScriptedReads(
-            [*words_at("ask not what", 0.0, 0.3), Word(0.98, 0.98, "you", 0.75)],
-            [*words_at("ask not what", 0.0, 0.3), *words_at("you are cut", 0.9, 0.3)],
-            [*words_at("ask not what your country can do", 0.0, 0.4)],
-            [*words_at("ask not what your country can do for", 0.0, 0.4)],
-        ),
-        speech_detector=None,
-        min_chunk_seconds=1.0,
-        settled_seconds=None,
+    policy = by_agreement(
+        [*words_at("ask not what", 0.0, 0.3), Word(0.98, 0.98, "you", 0.75)],
+        [*words_at("ask not what", 0.0, 0.3), *words_at("you are cut", 0.9, 0.3)],
+        [*words_at("ask not what your country can do", 0.0, 0.4)],
+        [*words_at("ask not what your country can do for", 0.0, 0.4)],
     )
     feed_all(policy, 2.0)
     assert policy.confirmed_text == "ask not what", "a word heard cut was confirmed"
@@ -576,12 +577,7 @@ def test_a_word_squeezed_into_the_end_of_a_read_is_no_vote() -> None:
 
 def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:
     read = unsure("and so am I fellow Americans ask not", 0.3, "am")
-    policy = StreamingTranscriber(
-        ScriptedReads(read, read, read),
-        speech_detector=None,
-        min_chunk_seconds=1.0,
-        settled_seconds=None,
-    )
+    policy = by_agreement(read, read, read)
     feed_all(policy, 2.0)
     assert policy.confirmed_text == "and so"
     feed_all(policy, 1.0)
@@ -594,12 +590,7 @@ def test_a_third_pass_confirms_an_unsure_word_only_with_words_heard_after_it() -
     third confirmed it. Reads with the speech after it said "ask" (0.54-0.64)."""
     guess = unsure("Americans asked not", 0.45, "asked")
     heard = unsure("Americans ask not what your country can do", 0.6, "ask")
-    policy = StreamingTranscriber(
-        ScriptedReads(guess, guess, guess, heard, heard),
-        speech_detector=None,
-        min_chunk_seconds=1.0,
-        settled_seconds=None,
-    )
+    policy = by_agreement(guess, guess, guess, heard, heard)
     feed_all(policy, 3.0)
     assert policy.confirmed_text == "Americans", "three guesses confirmed 'asked'"
     feed_all(policy, 2.0)
