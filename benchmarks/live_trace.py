@@ -1,12 +1,16 @@
 """Where live dictation's time goes, pass by pass: the app's live path replayed without threads.
 
 The audio (the corpus, or ``--long`` seconds of espeak-ng speech from ``benchmarks/speech.py``)
-goes through ``create_transcriber`` (the app's model, fitted windows, settings) at one of two
+goes through ``create_transcriber`` (the app's model, fitted windows, settings) at one of three
 paces:
 
 * ``--behind S``: each pass finds S seconds of new audio, however long passes take (the text is
   then the same on any machine; the tests replay this way). Latency is counted in audio: from a
   word's end to the end of the audio received when it was confirmed.
+* ``--random LOW HIGH [--seed N]``: each pass finds between LOW and HIGH seconds of new audio,
+  drawn by a seeded generator, as a busy computer's passes vary (latency counted in audio, as
+  with ``--behind``). Constant paces missed what random ones found: seed 9 of 0.5-2.5 s
+  confirmed "what you your country" on the corpus (a word squeezed into a read's last instant).
 * by default, a **simulated real-time clock**: a pass starts once its chunk of audio has arrived
   and the next one finds all the audio that arrived while it ran, as ``LiveSession`` does, but
   the clock is the passes' measured wall time times ``--slowdown`` (2: as if a CPU hog took
@@ -23,15 +27,20 @@ on the corpus it cut CPU by a fifth at the same WER, but on 147 s of espeak-ng s
 pass) greedy reads agreed less, the buffer grew to 31 s and WER rose from 18.4% to 24.4%, CPU
 per audio second from 1.02 to 1.43: rejected, kept here to measure again.
 
-    python benchmarks/live_trace.py [--long 120] [--behind 1.2 | --slowdown 2] [--quiet]
+    python benchmarks/live_trace.py [--long 120] [--behind 1.2 | --random 0.5 2.5 --seed 9 |
+        --slowdown 2] [--quiet]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import os
+import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,7 +144,7 @@ class Trace:
 
 def replay(
     audio: np.ndarray,
-    behind: float | None,
+    behind: Callable[[], float] | None,
     slowdown: float,
     beam: int,
     quiet: bool,
@@ -163,7 +172,7 @@ def replay(
         if fed >= total:
             target, final = total, True
         elif behind is not None:
-            target, final = min(total, fed + round(behind * SAMPLE_RATE)), False
+            target, final = min(total, fed + round(behind() * SAMPLE_RATE)), False
         else:
             # The audio that has arrived by now, at least a chunk (waiting for it costs no CPU).
             target = min(total, max(round(now * SAMPLE_RATE), fed + chunk))
@@ -212,6 +221,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--long", type=float, help="seconds of espeak-ng speech, not the corpus")
     parser.add_argument("--behind", type=float, help="seconds of new audio per pass")
+    parser.add_argument(
+        "--random",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="seconds of new audio per pass drawn between LOW and HIGH (seeded: --seed)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slowdown", type=float, default=1.0, help="simulated clock factor")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--pass-beam", type=int, help="the fitted passes' beam (default: --beam)")
@@ -229,15 +246,23 @@ def main() -> None:
     audio = np.concatenate([p for path, _ in clips for p in (load_audio(path), gap)])
     reference = " ".join(text for _, text in clips)
     seconds = audio.size / SAMPLE_RATE
-    pace = f"{args.behind} s per pass" if args.behind else f"simulated clock x{args.slowdown}"
+    behind: Callable[[], float] | None = None
+    if args.random:
+        rng = random.Random(args.seed)
+        low, high = args.random
+        pace = f"{low}-{high} s per pass (seed {args.seed})"
+        behind = functools.partial(rng.uniform, low, high)
+    elif args.behind:
+        pace = f"{args.behind} s per pass"
+        behind = itertools.repeat(args.behind).__next__
+    else:
+        pace = f"simulated clock x{args.slowdown}"
     print(
         f"{seconds:.0f} s of audio, {pace} {' '.join(args.set)}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     overrides = {name: float(value) for name, _, value in (s.partition("=") for s in args.set)}
-    trace = replay(
-        audio, args.behind, args.slowdown, args.beam, args.quiet, overrides, args.pass_beam
-    )
+    trace = replay(audio, behind, args.slowdown, args.beam, args.quiet, overrides, args.pass_beam)
     text = " ".join(trace.text)
     latencies = trace.latencies or [float("nan")]
     wer = float(jiwer.wer(normalise(reference), normalise(text)))
