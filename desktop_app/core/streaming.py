@@ -96,23 +96,14 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    and the pause confirmed it; the reads with the speech after it said "ask" (0.59).
 6. **Trim.** A pass costs in proportion to the buffer (the fitted window: 0.4 CPU s at 2 s,
    1.6 at 13 s, 3.5 at 26 s), so once the buffer is longer than ``soft_buffer_seconds`` (6 s)
-   it is cut after the last confirmed sentence; the prompt carries the text before. With no
-   sentence end confirmed (tiny.en writes few full stops on long espeak-ng sentences: with
-   sentence cuts only the buffer grew to 26 s there and dictation fell behind), it is cut
-   inside the sentence: past ``clause_buffer_seconds`` (8 s) after a confirmed clause (comma),
-   past twice ``soft_buffer_seconds`` in the widest pause between confirmed words. (Clause
-   cuts from 8 s instead of 12 s: 147 s of espeak-ng speech replayed at 0.5, 0.7, 1.0 and
-   0.5-1.2 s per pass cost 3-18% less CPU (at 0.5 s: 1.05 against 1.27 CPU s per audio s),
-   at the same WER on average (19.2% against 19.5%; single paces moved 0.5-4.6 points either
-   way) and p95 lower at 2 of the 4 paces; four alternated real-time idle runs each: p95
-   lower in 3, median in 2 (the host was noisy: medians 1.1-3.4 s). The corpus kept the
-   offline WER at 30 replay paces. With
-   pause cuts from 8 s too (and sentence cuts from 4 s), LJ050-0131's "thereunder" was read
-   "they are under" at 5 of those 30 paces; cut inside sentences from 6 s, the corpus at
-   1.2 s per pass lost "ask what you can do for": the read after the cut skipped from the
-   prompt's "can do for you" to "your country".) Past ``max_buffer_seconds``
-   (``STREAM_MAX_BUFFER_SIZE``) with nothing confirmed, the older half of the hypothesis is
-   confirmed so the buffer stays bounded.
+   it is cut after the last confirmed sentence; the prompt carries the text before. Past twice
+   that with no sentence end confirmed (tiny.en writes few full stops on long espeak-ng
+   sentences: with sentence cuts only the buffer grew to 26 s there and dictation fell
+   behind), it is cut inside the sentence: after a confirmed clause (comma), else in the widest
+   pause between confirmed words. (Cut inside sentences from 6 s, the corpus at 1.2 s per pass
+   lost "ask what you can do for": the read after the cut skipped from the prompt's "can do
+   for you" to "your country".) Past ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``) with
+   nothing confirmed, the older half of the hypothesis is confirmed so the buffer stays bounded.
    The buffer's start is counted in samples: summed in seconds it drifted below the end of
    the word it was cut at (9.809999 for 9.81), the rule cut at that word again and removed
    nothing, and the buffer grew to 30 s (147 s of espeak-ng speech at 1 s per pass: longest
@@ -255,8 +246,6 @@ SHORT_FINAL_SECONDS = 2.0
 WINDOW_STEP_FRAMES = 100
 #: Past this, the buffer is cut at a confirmed boundary (see the module docstring: Trim).
 SOFT_BUFFER_SECONDS = 6.0
-#: Past this, with no sentence end confirmed, the buffer is cut at a confirmed clause end.
-CLAUSE_BUFFER_SECONDS = 8.0
 #: At most this many tokens per second of audio (plus 10): a decoder caught in a loop stops soon.
 MAX_TOKENS_PER_SECOND = 8
 PREPEND_PUNCTUATION = "\"'“¿([{-"
@@ -406,7 +395,6 @@ class StreamingTranscriber:
     min_chunk_seconds: float = 1.0
     max_buffer_seconds: float = 30.0
     soft_buffer_seconds: float = SOFT_BUFFER_SECONDS
-    clause_buffer_seconds: float = CLAUSE_BUFFER_SECONDS
     end_of_speech_seconds: float = 0.8
     end_of_speech_confirms: bool = True
     settled_seconds: float | None = 0.6
@@ -872,23 +860,17 @@ class StreamingTranscriber:
             if cuts:
                 self._trim(cuts[-1])
                 return
-        if self.buffer_seconds > min(self.clause_buffer_seconds, 2 * self.soft_buffer_seconds):
-            # No sentence end confirmed (tiny.en writes few full stops on long espeak-ng
-            # sentences: the buffer grew to 26 s, 3.5 CPU s a pass, and dictation fell
-            # behind): cut inside the sentence after a confirmed clause. From 8 s, not 12 s:
-            # passes over 9-12 s buffers took 0.64 s for 0.5 s of audio; the cuts save 3-18%
-            # of the CPU at the same WER (see the module docstring: Trim). Not from 6 s: 147 s
-            # of espeak-ng speech replayed at 0.5 s per pass, WER 20.3% -> 21.3% (8 s: 19.6%).
+        if self.buffer_seconds > 2 * self.soft_buffer_seconds:
+            # No sentence end confirmed in twice that (tiny.en writes few full stops on long
+            # espeak-ng sentences: the buffer grew to 26 s, 3.5 CPU s a pass, and dictation
+            # fell behind). Cut inside the sentence, at a clause end or else in the widest
+            # pause between confirmed words, where no word is split. Not sooner: cut at 6 s
+            # in "can do for | you, ask what you can do for your country", the next read
+            # skipped from the prompt's "for you" to "your country".
             cuts = [w.end for w in in_buffer if w.text.endswith(CLAUSE_END)]
             if cuts:
                 self._trim(cuts[-1])
                 return
-        if self.buffer_seconds > 2 * self.soft_buffer_seconds:
-            # Still no boundary: cut in the widest pause between confirmed words, where no
-            # word is split. Not sooner: cut at 6 s in "can do for | you, ask what you can do
-            # for your country", the next read skipped from the prompt's "for you" to "your
-            # country"; cut in pauses from 8 s, LJ050-0131's "thereunder" was read "they are
-            # under" at 5 of 30 replay paces.
             # Between confirmed words only: the audio after the last one may be speech the
             # reads have not reached (passes fall behind), however far the next word read.
             following = in_buffer[1:]
