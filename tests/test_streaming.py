@@ -597,6 +597,33 @@ def test_a_third_pass_confirms_an_unsure_word_only_with_words_heard_after_it() -
     assert policy.confirmed_text.startswith("Americans ask not what"), policy.confirmed_text
 
 
+def test_a_sentence_end_at_the_frontier_waits_for_the_next_word_or_a_short_silence() -> None:
+    """Two passes end the buffer with "Americans." (2.0 s). Where the voice goes on, the full
+    stop may be Whisper's way of ending any audio ("established." in LJ050-0131): it waits. Where
+    the voice has been silent for ``sentence_pause_seconds`` (0.5 s) it is confirmed at once,
+    before the pause (0.8 s) would confirm it."""
+
+    def policy(speech_end: float | None) -> StreamingTranscriber:
+        sentence = "and so my fellow Americans."
+        return StreamingTranscriber(
+            ScriptedReads("and", "and so", "and so my fellow", sentence, sentence),
+            speech_detector=lambda audio, received: [
+                (0.0, audio.size / SAMPLE_RATE if speech_end is None else speech_end)
+            ],
+            min_chunk_seconds=0.5,
+            settled_seconds=None,
+            confident_probability=1.1,
+        )
+
+    speaking, silent = policy(None), policy(2.0)
+    for transcriber in (speaking, silent):
+        feed_all(transcriber, 2.5)
+    assert speaking.confirmed_text == "and so my fellow"
+    assert speaking.tentative_text == "Americans."
+    assert silent.confirmed_text == "and so my fellow Americans.", "held for the pause"
+    assert silent.tentative == []
+
+
 def test_one_pass_settles_no_word_it_is_unsure_of() -> None:
     read = unsure("and so am I fellow Americans", 0.3, "am")
     policy = StreamingTranscriber(
