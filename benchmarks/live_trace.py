@@ -10,7 +10,8 @@ paces:
 * ``--random LOW HIGH [--seed N]``: each pass finds between LOW and HIGH seconds of new audio,
   drawn by a seeded generator, as a busy computer's passes vary (latency counted in audio, as
   with ``--behind``). Constant paces missed what random ones found: seed 9 of 0.5-2.5 s
-  confirmed "what you your country" on the corpus (a word squeezed into a read's last instant).
+  confirmed "what you your country" on the corpus (a word squeezed into a read's last instant),
+  and so did seeds 18 and 21 of 0.45-0.8 s (a word clipped there); ``--tentative`` showed why.
 * by default, a **simulated real-time clock**: a pass starts once its chunk of audio has arrived
   and the next one finds all the audio that arrived while it ran, as ``LiveSession`` does, but
   the clock is the passes' measured wall time times ``--slowdown`` (2: as if a CPU hog took
@@ -150,6 +151,7 @@ def replay(
     quiet: bool,
     overrides: dict[str, float],
     pass_beam: int | None = None,
+    tentative: bool = False,
 ) -> Trace:
     policy = create_transcriber(load_settings(environ={}), beam_size=beam)
     if pass_beam is not None:
@@ -213,6 +215,14 @@ def replay(
                     f"{meter.vad_seconds:6.3f} {lag:6.2f}  {calls:<38} "
                     f"{said[:60]} ({' '.join(f'{d:.1f}' for d in delays)})"
                 )
+                if tentative:
+                    print(
+                        "        tentative:",
+                        " ".join(
+                            f"{w.text}[{w.start:.2f}-{w.end:.2f} {w.probability:.2f}]"
+                            for w in policy.tentative
+                        ),
+                    )
         if final:
             return trace
 
@@ -233,6 +243,11 @@ def main() -> None:
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--pass-beam", type=int, help="the fitted passes' beam (default: --beam)")
     parser.add_argument("--quiet", action="store_true", help="only the summary")
+    parser.add_argument(
+        "--tentative",
+        action="store_true",
+        help="after each pass, the tentative words: text[start-end probability]",
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
     )
@@ -262,7 +277,16 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     overrides = {name: float(value) for name, _, value in (s.partition("=") for s in args.set)}
-    trace = replay(audio, behind, args.slowdown, args.beam, args.quiet, overrides, args.pass_beam)
+    trace = replay(
+        audio,
+        behind,
+        args.slowdown,
+        args.beam,
+        args.quiet,
+        overrides,
+        args.pass_beam,
+        args.tentative,
+    )
     text = " ".join(trace.text)
     latencies = trace.latencies or [float("nan")]
     wer = float(jiwer.wer(normalise(reference), normalise(text)))
