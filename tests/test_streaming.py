@@ -589,6 +589,20 @@ def test_a_word_heard_cut_at_the_end_of_a_read_is_no_vote(cut: list[Word]) -> No
     assert policy.confirmed_text.startswith("ask not what your country"), policy.confirmed_text
 
 
+def test_a_word_heard_cut_is_no_vote_past_an_undecided_word_either() -> None:
+    """Seed 4 of 0.5-0.7 s per pass: "ask" was unsure in both reads, so the agreed words after
+    it confirmed it (``_past_dispute``), and those words included "you are", heard cut at the
+    end of the first read; "what you are country" was confirmed. The cut words agree on
+    nothing there either."""
+    head = [Word(0.0, 0.2, "ask", 0.3), Word(0.2, 0.4, "not"), Word(0.4, 0.6, "what")]
+    policy = by_agreement(
+        [*head, Word(0.84, 0.98, "you", 0.71), Word(0.98, 0.98, "are", 0.66)],
+        [*head, *words_at("you are country can do", 0.84, 0.2)],
+    )
+    feed_all(policy, 2.0)
+    assert "you" not in policy.confirmed_text.split(), policy.confirmed_text
+
+
 def test_a_word_three_passes_agree_on_is_confirmed_however_unsure() -> None:
     read = unsure("and so am I fellow Americans ask not", 0.3, "am")
     policy = by_agreement(read, read, read)

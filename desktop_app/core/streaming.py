@@ -674,8 +674,7 @@ class StreamingTranscriber:
             # are cut" agreed, and "what you your country" was confirmed. It is no vote.
             # (Any word ending at the edge, squeezed or not: the corpus's median latency rose
             # 0.58 -> 0.78 s at 0.5 s per pass, 147 s of espeak-ng's WER 20.0% -> 21.0%.)
-            edge = self._read_end - CUT_WORD_SECONDS
-            agreed = next((i for i in range(agreed) if _heard_cut(self.tentative, i, edge)), agreed)
+            agreed = min(agreed, self._votes())
         for index in range(agreed):
             before, now = self.tentative[index], hypothesis[index]
             if max(before.probability, now.probability) >= self.unsure_probability:
@@ -690,6 +689,17 @@ class StreamingTranscriber:
             return index
         return agreed
 
+    def _votes(self) -> int:
+        """How many leading tentative words count as votes: those before the first the
+        previous read heard cut (see ``_heard_cut``)."""
+        if self._read_end is None:
+            return len(self.tentative)
+        edge = self._read_end - CUT_WORD_SECONDS
+        return next(
+            (i for i in range(len(self.tentative)) if _heard_cut(self.tentative, i, edge)),
+            len(self.tentative),
+        )
+
     def _past_dispute(self, hypothesis: list[Word], agreed: int) -> tuple[list[Word], int] | None:
         """The words to confirm, and how many of ``hypothesis`` they stand for, when this
         pass and the previous one read the first words after ``agreed`` differently but then
@@ -703,7 +713,7 @@ class StreamingTranscriber:
         this way (a sure read may still win the next pass); they take the read that was surer
         of them (the lower of their probabilities). The agreed words after them are heard
         with context on both sides, and the frontier word always stays tentative."""
-        previous = self.tentative
+        previous = self.tentative[: self._votes()]  # a word heard cut agrees on nothing
         old_keys = [_key(w.text) for w in previous]
         new_keys = [_key(w.text) for w in hypothesis]
         for j in range(agreed + 1, agreed + DISPUTED_WORDS + 1):
