@@ -159,7 +159,8 @@ def replay(
     for name, value in overrides.items():
         if not hasattr(policy, name):
             raise SystemExit(f"--set {name}: the policy has no such field")
-        setattr(policy, name, value)
+        current = getattr(policy, name)  # keep the field's type: prompt_chars is an int
+        setattr(policy, name, value if current is None else type(current)(value))
     meter = Meter()
     instrument(policy, meter)
     total = audio.size
