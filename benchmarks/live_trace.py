@@ -252,6 +252,7 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
     )
+    parser.add_argument("--text", type=Path, help="write the reference and the streamed text here")
     args = parser.parse_args()
     gap = np.zeros(SAMPLE_RATE, np.float32)
     if args.long:
@@ -291,6 +292,8 @@ def main() -> None:
     text = " ".join(trace.text)
     latencies = trace.latencies or [float("nan")]
     wer = float(jiwer.wer(normalise(reference), normalise(text)))
+    if args.text:
+        args.text.write_text(f"{normalise(reference)}\n{normalise(text)}\n", encoding="utf-8")
     model = ", ".join(f"{kind} {s:.1f} s" for kind, s in trace.model.items())
     print(
         f"median {np.median(latencies):.2f} s  p95 {np.percentile(latencies, 95):.2f} s  "
