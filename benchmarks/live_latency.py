@@ -41,10 +41,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jiwer
 import numpy as np
@@ -95,8 +96,18 @@ class Run:
         return " ".join(word for _, _, word in self.words)
 
 
+def apply_overrides(policy: Any, settings: Sequence[str]) -> None:
+    """Set policy fields from ``FIELD=VALUE`` strings, keeping each field's type
+    (``prompt_chars`` is an int: a float broke the slice it indexes)."""
+    for name, _, value in (s.partition("=") for s in settings):
+        if not hasattr(policy, name):
+            raise SystemExit(f"--set {name}: the policy has no such field")
+        current = getattr(policy, name)
+        setattr(policy, name, float(value) if current is None else type(current)(float(value)))
+
+
 # ------------------------------------------------------------------ the two systems
-def verbatim_child(audio_path: str, beam: int) -> None:
+def verbatim_child(audio_path: str, beam: int, overrides: Sequence[str] = ()) -> None:
     """In the child process: one warm-up, then the live session; prints a Run as JSON."""
     from desktop_app.core.audio_sources import ReplaySource
     from desktop_app.core.live import LiveSession, create_transcriber
@@ -107,6 +118,7 @@ def verbatim_child(audio_path: str, beam: int) -> None:
 
     def live(samples: np.ndarray) -> list[StreamEvent]:
         transcriber = create_transcriber(load_settings(environ={}), beam_size=beam)
+        apply_overrides(transcriber, overrides)
         events: list[StreamEvent] = []
         session = LiveSession(ReplaySource(samples, speed=1.0), transcriber, on_event=events.append)
         session.start()
@@ -122,8 +134,9 @@ def verbatim_child(audio_path: str, beam: int) -> None:
     json.dump({"words": words, "first_text": first, "cpu_seconds": cpu}, sys.stdout)
 
 
-def run_verbatim(audio_path: Path, beam: int) -> Run:
+def run_verbatim(audio_path: Path, beam: int, overrides: Sequence[str] = ()) -> Run:
     command = [sys.executable, __file__, "--child", str(audio_path), "--beam", str(beam)]
+    command += [f"--set={setting}" for setting in overrides]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     data = json.loads(out)
     return Run([tuple(w) for w in data["words"]], data["first_text"], data["cpu_seconds"])
@@ -270,12 +283,16 @@ def main() -> None:
     parser.add_argument("--only", choices=CONDITIONS, action="append")
     parser.add_argument("--audio", choices=AUDIOS, action="append", help="default: both")
     parser.add_argument("--show", action="store_true", help="print the texts")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
+    )
+    parser.add_argument("--no-peer", action="store_true", help="Verbatim alone")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        verbatim_child(args.child, args.beam)
+        verbatim_child(args.child, args.beam, args.set)
         return
-    problem = peer_problem(args.peer_python)
+    problem = "--no-peer" if args.no_peer else peer_problem(args.peer_python)
     if problem:
         print(f"peer: not run: {problem}")
     refs = references()
@@ -297,14 +314,15 @@ def main() -> None:
             offline = float(jiwer.wer(normalise(reference), normalise(offline_text)))
             prepared.append((name, path, audio.size / SAMPLE_RATE, reference, offline))
         print(
-            f"cores {os.cpu_count()}, beam {args.beam}, tiny.en; peer: WhisperLiveKit "
+            f"cores {os.cpu_count()}, beam {args.beam}, tiny.en {' '.join(args.set)}; "
+            f"peer: WhisperLiveKit "
             f"LocalAgreement ({args.peer_python if not problem else 'not run'})"
         )
         for name in args.only or CONDITIONS:
             with condition(name):
                 for audio_name, path, seconds, reference, offline in prepared:
                     load = os.getloadavg()[0]
-                    ours = run_verbatim(path, args.beam)
+                    ours = run_verbatim(path, args.beam, args.set)
                     theirs = None if problem else run_peer(args.peer_python, path)
                     print(
                         f"{name}, {audio_name} ({seconds:.0f} s), load average {load:.1f} "

@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from live_latency import FILES, long_speech, normalise, repeats  # noqa: E402
+from live_latency import FILES, apply_overrides, long_speech, normalise, repeats  # noqa: E402
 
 from desktop_app.core.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from desktop_app.core.live import create_transcriber  # noqa: E402
@@ -149,18 +149,14 @@ def replay(
     slowdown: float,
     beam: int,
     quiet: bool,
-    overrides: dict[str, float],
+    overrides: list[str],
     pass_beam: int | None = None,
     tentative: bool = False,
 ) -> Trace:
     policy = create_transcriber(load_settings(environ={}), beam_size=beam)
     if pass_beam is not None:
         policy.recognizer.beam_size = pass_beam  # type: ignore[attr-defined]
-    for name, value in overrides.items():
-        if not hasattr(policy, name):
-            raise SystemExit(f"--set {name}: the policy has no such field")
-        current = getattr(policy, name)  # keep the field's type: prompt_chars is an int
-        setattr(policy, name, value if current is None else type(current)(value))
+    apply_overrides(policy, overrides)
     meter = Meter()
     instrument(policy, meter)
     total = audio.size
@@ -278,14 +274,13 @@ def main() -> None:
         f"{seconds:.0f} s of audio, {pace} {' '.join(args.set)}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    overrides = {name: float(value) for name, _, value in (s.partition("=") for s in args.set)}
     trace = replay(
         audio,
         behind,
         args.slowdown,
         args.beam,
         args.quiet,
-        overrides,
+        args.set,
         args.pass_beam,
         args.tentative,
     )
