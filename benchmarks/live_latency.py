@@ -6,9 +6,10 @@ hog: two busy-loop processes at normal priority), the same audio goes at real-ti
 
 * **Verbatim**: the app's live path (``create_transcriber`` + ``LiveSession`` + ``ReplaySource``)
   in a child process of its own, so its CPU time is its alone;
-* **the peer**: WhisperLiveKit's LocalAgreement policy on the same tiny.en folder (int8, 2
-  threads, 0.5 s chunks), run by ``benchmarks/live_peer.py`` in the peer's own virtual
-  environment (``--peer-python``; install it with pip into a venv outside the repository).
+* **the peer**: WhisperLiveKit's LocalAgreement policy on the same tiny.en folder (int8, as
+  many threads as the app's live model: 1 on tiny.en, see ``live_threads``; 0.5 s chunks),
+  run by ``benchmarks/live_peer.py`` in the peer's own virtual environment
+  (``--peer-python``; install it with pip into a venv outside the repository).
 
 Printed per run: median and 95th-percentile latency from a word's end in the audio to its
 confirmation, time to the first text, streamed WER beside offline WER (the app's file
@@ -55,6 +56,8 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from desktop_app.core.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from desktop_app.core.live import live_threads  # noqa: E402
+from desktop_app.core.settings import BUNDLED_MODEL  # noqa: E402
 from desktop_app.core.transcriber import TranscriptionOptions, WhisperEngine  # noqa: E402
 from tests.corpus import CORPUS, references  # noqa: E402
 
@@ -107,7 +110,9 @@ def apply_overrides(policy: Any, settings: Sequence[str]) -> None:
 
 
 # ------------------------------------------------------------------ the two systems
-def verbatim_child(audio_path: str, beam: int, overrides: Sequence[str] = ()) -> None:
+def verbatim_child(
+    audio_path: str, beam: int, overrides: Sequence[str] = (), threads: int | None = None
+) -> None:
     """In the child process: one warm-up, then the live session; prints a Run as JSON."""
     from desktop_app.core.audio_sources import ReplaySource
     from desktop_app.core.live import LiveSession, create_transcriber
@@ -117,7 +122,9 @@ def verbatim_child(audio_path: str, beam: int, overrides: Sequence[str] = ()) ->
     audio = np.load(audio_path)
 
     def live(samples: np.ndarray) -> list[StreamEvent]:
-        transcriber = create_transcriber(load_settings(environ={}), beam_size=beam)
+        transcriber = create_transcriber(
+            load_settings(environ={}), beam_size=beam, cpu_threads=threads
+        )
         apply_overrides(transcriber, overrides)
         events: list[StreamEvent] = []
         session = LiveSession(ReplaySource(samples, speed=1.0), transcriber, on_event=events.append)
@@ -134,9 +141,13 @@ def verbatim_child(audio_path: str, beam: int, overrides: Sequence[str] = ()) ->
     json.dump({"words": words, "first_text": first, "cpu_seconds": cpu}, sys.stdout)
 
 
-def run_verbatim(audio_path: Path, beam: int, overrides: Sequence[str] = ()) -> Run:
+def run_verbatim(
+    audio_path: Path, beam: int, overrides: Sequence[str] = (), threads: int | None = None
+) -> Run:
     command = [sys.executable, __file__, "--child", str(audio_path), "--beam", str(beam)]
     command += [f"--set={setting}" for setting in overrides]
+    if threads:
+        command += ["--threads", str(threads)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     data = json.loads(out)
     return Run([tuple(w) for w in data["words"]], data["first_text"], data["cpu_seconds"])
@@ -151,9 +162,9 @@ def peer_model_dir() -> str:
     return str(path)
 
 
-def run_peer(peer_python: str, audio_path: Path) -> Run:
+def run_peer(peer_python: str, audio_path: Path, threads: int) -> Run:
     command = [peer_python, str(REPO / "benchmarks" / "live_peer.py"), str(audio_path)]
-    command.append(peer_model_dir())
+    command += [peer_model_dir(), "--threads", str(threads)]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     data = json.loads(out)
@@ -287,12 +298,14 @@ def main() -> None:
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
     )
     parser.add_argument("--no-peer", action="store_true", help="Verbatim alone")
+    parser.add_argument("--threads", type=int, help="the live model's CTranslate2 threads")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        verbatim_child(args.child, args.beam, args.set)
+        verbatim_child(args.child, args.beam, args.set, args.threads)
         return
     problem = "--no-peer" if args.no_peer else peer_problem(args.peer_python)
+    threads = args.threads or live_threads(BUNDLED_MODEL)  # the peer's, as the app's
     if problem:
         print(f"peer: not run: {problem}")
     refs = references()
@@ -314,7 +327,8 @@ def main() -> None:
             offline = float(jiwer.wer(normalise(reference), normalise(offline_text)))
             prepared.append((name, path, audio.size / SAMPLE_RATE, reference, offline))
         print(
-            f"cores {os.cpu_count()}, beam {args.beam}, tiny.en {' '.join(args.set)}; "
+            f"cores {os.cpu_count()}, beam {args.beam}, threads {threads}, tiny.en "
+            f"{' '.join(args.set)}; "
             f"peer: WhisperLiveKit "
             f"LocalAgreement ({args.peer_python if not problem else 'not run'})"
         )
@@ -322,8 +336,8 @@ def main() -> None:
             with condition(name):
                 for audio_name, path, seconds, reference, offline in prepared:
                     load = os.getloadavg()[0]
-                    ours = run_verbatim(path, args.beam, args.set)
-                    theirs = None if problem else run_peer(args.peer_python, path)
+                    ours = run_verbatim(path, args.beam, args.set, args.threads)
+                    theirs = None if problem else run_peer(args.peer_python, path, threads)
                     print(
                         f"{name}, {audio_name} ({seconds:.0f} s), load average {load:.1f} "
                         f"-> {os.getloadavg()[0]:.1f}"

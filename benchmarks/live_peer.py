@@ -5,7 +5,7 @@ Runs in the peer's own virtual environment (never the app's), e.g.::
     python3 -m venv /work/peers/wlk-venv && /work/peers/wlk-venv/bin/pip install whisperlivekit
     /work/peers/wlk-venv/bin/python benchmarks/live_peer.py AUDIO.npy MODEL_DIR [--chunk 0.5]
 
-It loads the same CTranslate2 model folder as the app (int8, 2 threads, no hub), feeds the audio
+It loads the same CTranslate2 model folder as the app (int8, ``--threads``, no hub), feeds the audio
 at real-time pace in ``--chunk`` steps to ``OnlineASRProcessor`` (LocalAgreement-2 with
 faster-whisper's Silero VAD filter per pass, segment trimming at 15 s: WhisperLiveKit's
 defaults; after the replay ends it reads on until a pass confirms nothing new, then flushes)

@@ -152,8 +152,9 @@ def replay(
     overrides: list[str],
     pass_beam: int | None = None,
     tentative: bool = False,
+    threads: int | None = None,
 ) -> Trace:
-    policy = create_transcriber(load_settings(environ={}), beam_size=beam)
+    policy = create_transcriber(load_settings(environ={}), beam_size=beam, cpu_threads=threads)
     if pass_beam is not None:
         policy.recognizer.beam_size = pass_beam  # type: ignore[attr-defined]
     apply_overrides(policy, overrides)
@@ -248,6 +249,7 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
     )
+    parser.add_argument("--threads", type=int, help="the live model's CTranslate2 threads")
     parser.add_argument("--text", type=Path, help="write the reference and the streamed text here")
     args = parser.parse_args()
     gap = np.zeros(SAMPLE_RATE, np.float32)
@@ -283,6 +285,7 @@ def main() -> None:
         args.set,
         args.pass_beam,
         args.tentative,
+        args.threads,
     )
     text = " ".join(trace.text)
     latencies = trace.latencies or [float("nan")]

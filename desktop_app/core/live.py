@@ -28,7 +28,7 @@ from desktop_app.core.audio import SAMPLE_RATE
 from desktop_app.core.audio_sources import AudioSource
 from desktop_app.core.model import ModelProvider
 from desktop_app.core.recording import WavRecorder
-from desktop_app.core.settings import Settings, cpu_count
+from desktop_app.core.settings import Settings, cpu_count, looks_like_path
 from desktop_app.core.streaming import (
     SOFT_BUFFER_SECONDS,
     WINDOW_MARGIN_SECONDS,
@@ -239,6 +239,22 @@ class LiveSession:
 _live_models: dict[int, ModelProvider] = {}
 _live_models_lock = threading.Lock()
 
+#: Live dictation reads these models on one CTranslate2 thread. On 2 cores, alternated idle
+#: runs of ``benchmarks/live_latency.py --threads`` streamed the corpus at 0.80-0.82 s median
+#: latency and 0.56 CPU s per audio s on one thread, 0.89-0.93 s and 0.72-0.75 on two, with the
+#: same text: a tiny.en pass over 12 s decoded with beam 5 in 0.31 s on one thread against 0.49
+#: on two (the beam search multiplies matrices too small to split). The other core is left to
+#: file jobs. Larger models keep every core (not measured: only tiny.en is here offline).
+ONE_THREAD_MODELS = frozenset({"tiny", "tiny.en"})
+
+
+def live_threads(model: str, cores: int | None = None) -> int:
+    """The live model's CTranslate2 threads: one for the tiny models, else every core."""
+    name = Path(model).name if looks_like_path(model) else model
+    if name in ONE_THREAD_MODELS:
+        return 1
+    return cpu_count() if cores is None else cores
+
 
 def create_transcriber(
     settings: Settings,
@@ -259,7 +275,7 @@ def create_transcriber(
     With fitted windows, beam 5 streamed the corpus and four espeak-ng passages at 18.6% WER
     against 23.9% for greedy decoding, for about 0.1 s more latency (``live_latency.py --beam``).
     """
-    threads = cpu_threads or cpu_count()
+    threads = cpu_threads or live_threads(settings.whisper_model_size)
     key = threads
     with _live_models_lock:
         provider = _live_models.get(key)
