@@ -6,10 +6,10 @@ hog: two busy-loop processes at normal priority), the same audio goes at real-ti
 
 * **Verbatim**: the app's live path (``create_transcriber`` + ``LiveSession`` + ``ReplaySource``)
   in a child process of its own, so its CPU time is its alone;
-* **the peer**: WhisperLiveKit's LocalAgreement policy on the same tiny.en folder (int8, as
-  many threads as the app's live model: 1 on tiny.en, see ``live_threads``; 0.5 s chunks),
-  run by ``benchmarks/live_peer.py`` in the peer's own virtual environment
-  (``--peer-python``; install it with pip into a venv outside the repository).
+* **the peer**: WhisperLiveKit's LocalAgreement policy on the same tiny.en folder (int8,
+  ``--peer-threads``: 2 by default, its own best here, as its 30 s windows fell further
+  behind on one; 0.5 s chunks), run by ``benchmarks/live_peer.py`` in the peer's own virtual
+  environment (``--peer-python``; install it with pip into a venv outside the repository).
 
 Printed per run: median and 95th-percentile latency from a word's end in the audio to its
 confirmation, time to the first text, streamed WER beside offline WER (the app's file
@@ -299,13 +299,14 @@ def main() -> None:
     )
     parser.add_argument("--no-peer", action="store_true", help="Verbatim alone")
     parser.add_argument("--threads", type=int, help="the live model's CTranslate2 threads")
+    parser.add_argument("--peer-threads", type=int, default=2)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         verbatim_child(args.child, args.beam, args.set, args.threads)
         return
     problem = "--no-peer" if args.no_peer else peer_problem(args.peer_python)
-    threads = args.threads or live_threads(BUNDLED_MODEL)  # the peer's, as the app's
+    threads = args.threads or live_threads(BUNDLED_MODEL)
     if problem:
         print(f"peer: not run: {problem}")
     refs = references()
@@ -327,7 +328,8 @@ def main() -> None:
             offline = float(jiwer.wer(normalise(reference), normalise(offline_text)))
             prepared.append((name, path, audio.size / SAMPLE_RATE, reference, offline))
         print(
-            f"cores {os.cpu_count()}, beam {args.beam}, threads {threads}, tiny.en "
+            f"cores {os.cpu_count()}, beam {args.beam}, threads {threads} "
+            f"(peer {args.peer_threads}), tiny.en "
             f"{' '.join(args.set)}; "
             f"peer: WhisperLiveKit "
             f"LocalAgreement ({args.peer_python if not problem else 'not run'})"
@@ -337,7 +339,9 @@ def main() -> None:
                 for audio_name, path, seconds, reference, offline in prepared:
                     load = os.getloadavg()[0]
                     ours = run_verbatim(path, args.beam, args.set, args.threads)
-                    theirs = None if problem else run_peer(args.peer_python, path, threads)
+                    theirs = (
+                        None if problem else run_peer(args.peer_python, path, args.peer_threads)
+                    )
                     print(
                         f"{name}, {audio_name} ({seconds:.0f} s), load average {load:.1f} "
                         f"-> {os.getloadavg()[0]:.1f}"
