@@ -123,10 +123,15 @@ def _play_into(
     fifo: Path, audio: np.ndarray, spoken: threading.Event, stop: threading.Event
 ) -> None:
     """Write 16 kHz s16le into the FIFO at real-time pace, like a person speaking, then
-    silence until ``stop``: a pipe source with no writer stalls the stream instead of ending."""
+    silence until ``stop``: a pipe source with no writer stalls the stream instead of ending.
+
+    The writes never block: once the recording stream closes, PulseAudio stops reading the
+    pipe, whose 64 KiB (2 s) then fill while a busy machine's last pass runs; a blocking
+    write hung this thread, and ``join`` the test, until pytest's 300 s timeout. A full pipe
+    is retried until ``stop`` (3200-byte blocks are under PIPE_BUF: written whole or not)."""
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     block = 1600
-    fd = os.open(fifo, os.O_WRONLY)
+    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
     try:
         began = time.monotonic()
         offset = 0
@@ -135,7 +140,11 @@ def _play_into(
             if chunk.size < block:
                 spoken.set()
                 chunk = np.zeros(block, "<i2")
-            os.write(fd, chunk.tobytes())
+            try:
+                os.write(fd, chunk.tobytes())
+            except BlockingIOError:
+                began += 0.05  # the pipe is full: this block again, a little later
+                continue
             offset += block
     finally:
         os.close(fd)
