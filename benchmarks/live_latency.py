@@ -23,7 +23,12 @@ the long speech, in every condition; no repeated confirmed words; idle median <=
 1.5 s; median under the CPU hog <= 1.5 s; CPU per audio second <= 1.0.
 
     python benchmarks/live_latency.py [--peer-python PATH] [--long-seconds 120]
-        [--only idle|"2 batch jobs"|"CPU hog" ...] [--audio corpus|"long speech" ...]
+        [--only idle|"2 batch jobs"|"CPU hog" ...] [--audio corpus|"long speech" ...] [--repeat N]
+
+``--repeat N`` runs each audio and condition N times (Verbatim, then the peer, each time) and
+prints their mean, each system's WER range and in how many runs Verbatim's WER was at or below
+the peer's: on the long speech one run's streamed WER moves 1-3 points for either system (a word
+confirmed a pass later changes the next prompt), so one run is no verdict on a point.
 
 The whole run plays 3 conditions x 2 audios (23 s and 147 s) x 2 systems at real-time pace,
 about 17 minutes of audio, plus the offline transcriptions and the peer's catching up when it
@@ -162,9 +167,12 @@ def peer_model_dir() -> str:
     return str(path)
 
 
-def run_peer(peer_python: str, audio_path: Path, threads: int) -> Run:
+def run_peer(peer_python: str, audio_path: Path, threads: int, behind: float | None = None) -> Run:
+    """The peer on the audio at real-time pace, or by passes of ``behind`` seconds."""
     command = [peer_python, str(REPO / "benchmarks" / "live_peer.py"), str(audio_path)]
     command += [peer_model_dir(), "--threads", str(threads)]
+    if behind:
+        command += ["--behind", str(behind)]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     data = json.loads(out)
@@ -274,6 +282,40 @@ def line(label: str, f: Figures, offline: float, peer: Figures | None) -> str:
     return text
 
 
+def mean_figures(runs: Sequence[Figures]) -> Figures:
+    def mean(name: str) -> float:
+        return float(np.mean([getattr(f, name) for f in runs]))
+
+    repeated = sum(f.repeated for f in runs)
+    return Figures(mean("median"), mean("p95"), mean("first"), mean("wer"), mean("cpu"), repeated)
+
+
+def summary(
+    name: str, audio: str, pairs: Sequence[tuple[Figures, Figures | None]], offline: float
+) -> str:
+    """The mean of repeated runs (streamed WER moves 1-3 points between runs of the same
+    tree on the long speech: one word confirmed a pass later changes the next prompt), with
+    the spread of each system's WER and how many runs Verbatim's WER was at or below the peer's."""
+    ours = [o for o, _ in pairs]
+    peers = [p for _, p in pairs if p is not None]
+    spread = f"WER {min(f.wer for f in ours):.1%}-{max(f.wer for f in ours):.1%}"
+    text = f"{name}, {audio}: mean of {len(pairs)} runs (Verbatim {spread}"
+    if len(peers) == len(pairs):
+        wins = sum(o.wer <= p.wer for o, p in zip(ours, peers, strict=True))
+        text += (
+            f"; peer WER {min(f.wer for f in peers):.1%}-{max(f.wer for f in peers):.1%}; "
+            f"Verbatim's at or below the peer's in {wins} of {len(pairs)})"
+        )
+        peer: Figures | None = mean_figures(peers)
+    else:
+        text += ")"
+        peer = None
+    text += "\n" + line("Verbatim", mean_figures(ours), offline, peer)
+    if peer is not None:
+        text += "\n" + line("peer", peer, offline, None)
+    return text
+
+
 def long_speech(seconds: float) -> list[tuple[Path, str]]:
     from speech import speech_files, wav_seconds
 
@@ -294,6 +336,9 @@ def main() -> None:
     parser.add_argument("--only", choices=CONDITIONS, action="append")
     parser.add_argument("--audio", choices=AUDIOS, action="append", help="default: both")
     parser.add_argument("--show", action="store_true", help="print the texts")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each audio and condition, then their mean"
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="a policy field"
     )
@@ -337,24 +382,31 @@ def main() -> None:
         for name in args.only or CONDITIONS:
             with condition(name):
                 for audio_name, path, seconds, reference, offline in prepared:
-                    load = os.getloadavg()[0]
-                    ours = run_verbatim(path, args.beam, args.set, args.threads)
-                    theirs = (
-                        None if problem else run_peer(args.peer_python, path, args.peer_threads)
-                    )
-                    print(
-                        f"{name}, {audio_name} ({seconds:.0f} s), load average {load:.1f} "
-                        f"-> {os.getloadavg()[0]:.1f}"
-                    )
-                    peer = None if theirs is None else figures(theirs, reference, seconds)
-                    print(line("Verbatim", figures(ours, reference, seconds), offline, peer))
-                    if peer is not None:
-                        print(line("peer", peer, offline, None))
-                    if args.show:
-                        print(f"    Verbatim: {ours.text}")
-                        if theirs is not None:
-                            print(f"    peer:     {theirs.text}")
-                    sys.stdout.flush()
+                    pairs: list[tuple[Figures, Figures | None]] = []
+                    for attempt in range(args.repeat):
+                        load = os.getloadavg()[0]
+                        ours = run_verbatim(path, args.beam, args.set, args.threads)
+                        theirs = (
+                            None if problem else run_peer(args.peer_python, path, args.peer_threads)
+                        )
+                        count = f", run {attempt + 1} of {args.repeat}" if args.repeat > 1 else ""
+                        print(
+                            f"{name}, {audio_name} ({seconds:.0f} s){count}, load average "
+                            f"{load:.1f} -> {os.getloadavg()[0]:.1f}"
+                        )
+                        peer = None if theirs is None else figures(theirs, reference, seconds)
+                        pairs.append((figures(ours, reference, seconds), peer))
+                        print(line("Verbatim", pairs[-1][0], offline, peer))
+                        if peer is not None:
+                            print(line("peer", peer, offline, None))
+                        if args.show:
+                            print(f"    Verbatim: {ours.text}")
+                            if theirs is not None:
+                                print(f"    peer:     {theirs.text}")
+                        sys.stdout.flush()
+                    if len(pairs) > 1:
+                        print(summary(name, audio_name, pairs, offline))
+                        sys.stdout.flush()
 
 
 if __name__ == "__main__":
