@@ -4,6 +4,7 @@ Runs in the peer's own virtual environment (never the app's), e.g.::
 
     python3 -m venv /work/peers/wlk-venv && /work/peers/wlk-venv/bin/pip install whisperlivekit
     /work/peers/wlk-venv/bin/python benchmarks/live_peer.py AUDIO.npy MODEL_DIR [--chunk 0.5]
+        [--behind S]
 
 It loads the same CTranslate2 model folder as the app (int8, ``--threads``, no hub), feeds the audio
 at real-time pace in ``--chunk`` steps to ``OnlineASRProcessor`` (LocalAgreement-2 with
@@ -12,6 +13,10 @@ defaults; after the replay ends it reads on until a pass confirms nothing new, t
 and prints one JSON object: each confirmed word with the wall time it was confirmed
 at (seconds since the replay began), the time of the first tentative text, and the CPU seconds
 the process used. ``live_latency.py`` turns that into the same figures as for Verbatim.
+
+``--behind S`` paces the peer by passes instead, as ``live_trace.py --behind S`` paces Verbatim:
+each pass finds S seconds of new audio however long passes take, and a word's confirmation time
+is the audio received by then, so the text is the same on any machine (``live_trace.py --peer``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ def main() -> int:
     parser.add_argument("--chunk", type=float, default=0.5, help="seconds of audio per pass")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--confidence", action="store_true", help="confidence_validation")
+    parser.add_argument("--behind", type=float, help="seconds of new audio per pass, no clock")
     args = parser.parse_args()
 
     from faster_whisper import WhisperModel
@@ -62,16 +68,23 @@ def main() -> int:
     cpu_start = time.process_time()
     start = time.monotonic()
     fed = 0
+
+    def clock() -> float:  # by passes: the audio received so far
+        return fed / SAMPLE_RATE if args.behind else time.monotonic() - start
+
     while fed < audio.size:
-        due = start + (fed + step) / SAMPLE_RATE
-        now = time.monotonic()
-        if now < due:
-            time.sleep(due - now)
-        arrived = min(audio.size, int((time.monotonic() - start) * SAMPLE_RATE))
+        if args.behind:
+            arrived = min(audio.size, fed + round(args.behind * SAMPLE_RATE))
+        else:
+            due = start + (fed + step) / SAMPLE_RATE
+            now = time.monotonic()
+            if now < due:
+                time.sleep(due - now)
+            arrived = min(audio.size, int((time.monotonic() - start) * SAMPLE_RATE))
         online.insert_audio_chunk(audio[fed:arrived])
         fed = arrived
         committed, _ = online.process_iter()
-        emitted = time.monotonic() - start
+        emitted = clock()
         words += [
             {"start": t.start, "end": t.end, "text": t.text, "at": emitted} for t in committed
         ]
@@ -81,14 +94,14 @@ def main() -> int:
     # until a pass confirms nothing more, so the peer is judged on all of the audio.
     for _ in range(MAX_PASSES_AFTER_END):
         committed, _ = online.process_iter()
-        emitted = time.monotonic() - start
+        emitted = clock()
         words += [
             {"start": t.start, "end": t.end, "text": t.text, "at": emitted} for t in committed
         ]
         if not committed:
             break
     rest, _ = online.finish()
-    emitted = time.monotonic() - start
+    emitted = clock()
     words += [{"start": t.start, "end": t.end, "text": t.text, "at": emitted} for t in rest]
     json.dump(
         {"words": words, "first_text": first_text, "cpu_seconds": time.process_time() - cpu_start},

@@ -23,6 +23,11 @@ the pass, the VAD's seconds, the model calls and the encoder window of each (mel
 is Whisper's full 30 s window), words confirmed and their word-end -> confirm delays; then the
 summary (median and p95 latency, WER, CPU per audio second, time per phase).
 
+``--peer [PYTHON]`` (with ``--behind``) replays ``live_latency.py``'s peer, WhisperLiveKit's
+LocalAgreement, at the same pace by passes (``live_peer.py --behind``), so the two policies
+are compared with the machine's speed taken out: at real-time pace on 2 cores the peer's 30 s
+windows make its passes find 1-3 s of new audio each, Verbatim's 0.5-0.7 s.
+
 ``--pass-beam 1`` decodes the fitted passes greedily (the full-window re-reads keep ``--beam``):
 on the corpus it cut CPU by a fifth at the same WER, but on 147 s of espeak-ng speech (1 s per
 pass) greedy reads agreed less, the buffer grew to 31 s and WER rose from 18.4% to 24.4%, CPU
@@ -40,6 +45,7 @@ import itertools
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +60,16 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from live_latency import FILES, apply_overrides, long_speech, normalise, repeats  # noqa: E402
+from live_latency import (  # noqa: E402
+    DEFAULT_PEER_PYTHON,
+    FILES,
+    apply_overrides,
+    long_speech,
+    normalise,
+    peer_problem,
+    repeats,
+    run_peer,
+)
 
 from desktop_app.core.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from desktop_app.core.live import create_transcriber  # noqa: E402
@@ -251,7 +266,16 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, help="the live model's CTranslate2 threads")
     parser.add_argument("--text", type=Path, help="write the reference and the streamed text here")
+    parser.add_argument(
+        "--peer",
+        nargs="?",
+        const=DEFAULT_PEER_PYTHON,
+        metavar="PYTHON",
+        help="also replay WhisperLiveKit (live_latency.py's peer) at the same --behind pace",
+    )
     args = parser.parse_args()
+    if args.peer and not args.behind:
+        parser.error("--peer replays the peer by passes: give --behind")
     gap = np.zeros(SAMPLE_RATE, np.float32)
     if args.long:
         clips = long_speech(args.long)
@@ -302,6 +326,27 @@ def main() -> None:
     print(
         f"wall {trace.wall:.1f} s (model: {model}; VAD {trace.vad:.2f} s)  "
         f"CPU/audio s {trace.cpu / seconds:.2f}  load average {os.getloadavg()[0]:.1f}"
+    )
+    if args.peer:
+        replay_peer(args.peer, audio, reference, args.behind)
+
+
+def replay_peer(python: str, audio: np.ndarray, reference: str, behind: float) -> None:
+    """The peer by passes of ``behind`` seconds: its text at that pace, on any machine."""
+    problem = peer_problem(python)
+    if problem:
+        print(f"peer: not run: {problem}")
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "audio.npy"
+        np.save(path, audio)
+        run = run_peer(python, path, threads=2, behind=behind)
+    latencies = [at - end for end, at, _ in run.words] or [float("nan")]
+    wer = float(jiwer.wer(normalise(reference), normalise(run.text)))
+    print(
+        f"peer: median {np.median(latencies):.2f} s  p95 {np.percentile(latencies, 95):.2f} s  "
+        f"WER {wer:.1%}  repeated {max(0, repeats(run.text) - repeats(reference))}  "
+        f"(WhisperLiveKit LocalAgreement, {behind} s per pass)"
     )
 
 
