@@ -503,6 +503,31 @@ def test_a_run_of_squeezed_words_is_never_confirmed() -> None:
     assert policy.tentative == []
 
 
+def test_a_word_read_over_the_last_confirmed_word_is_that_word_read_again() -> None:
+    """At 0.5 s per pass over 147 s of espeak-ng speech, "four" [3.52-3.86] was confirmed, the
+    next reads heard the same audio as "forth" [3.54-3.94], and "dropped four forth on this
+    continent" was confirmed. A word lying mostly inside the last confirmed one is not new."""
+    heard = [Word(3.22, 3.52, "brought"), Word(3.52, 3.86, "four")]
+    again = [Word(3.54, 3.94, "forth"), Word(3.94, 4.2, "on"), Word(4.2, 4.46, "this")]
+    policy = by_agreement(
+        [*heard, Word(3.86, 4.0, "shots")],
+        [*heard, Word(3.86, 4.18, "on")],
+        again,
+        [*again, Word(4.46, 4.98, "continent")],
+    )
+    feed_all(policy, 4.0)
+    assert policy.confirmed_text == "brought four on this"
+    assert policy.tentative_text == "continent"
+    # A word the aligner stretched back over part of the last one is new ("ask" from 8.02 s
+    # over "you" 7.24-8.26 s: see the test above on confirmed words following one another).
+    you, ask, what = Word(7.24, 8.26, "you"), Word(8.02, 8.66, "ask"), Word(8.66, 8.96, "what")
+    stretched = by_agreement(
+        [you, Word(8.26, 8.4, "as")], [you, ask, what], [you, ask, what, Word(8.96, 9.3, "you")]
+    )
+    feed_all(stretched, 3.0)
+    assert stretched.confirmed_text == "you ask what"
+
+
 def test_a_word_two_passes_were_unsure_of_waits_for_a_third() -> None:
     """As on jfk.flac cut short: "am" read twice at 0.26 and 0.22, then "my" at 0.95."""
     reads = ScriptedReads(

@@ -28,7 +28,9 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    words). The confirmed text that lies before the buffer is the prompt, so the model keeps its
    context across trims. Words the model re-reads that are already confirmed are skipped by
    time and by n-gram overlap, and a decoder loop ("and so and so and so") is cut after its
-   first round.
+   first round. A word lying mostly inside the last confirmed word is that word read again,
+   however spelt: one stretch of audio is one word ("four" [3.52-3.86] was confirmed, then
+   "forth" [3.54-3.94] after it; "universe", then "universal" over the same 0.4 s).
    **Fitted window.** ``WhisperModel.transcribe`` pads every pass to Whisper's 30 s window, so
    the encoder always reads 3000 mel frames however short the buffer. :class:`WhisperRecognizer`
    runs the model's own steps (features, encode, generate, word alignment) on a window fitted
@@ -850,8 +852,15 @@ class StreamingTranscriber:
         """``words`` without those that are already confirmed, by time and by text."""
         if not self.confirmed:
             return words
-        confirmed_end = self.confirmed[-1].end
+        last = self.confirmed[-1]
+        confirmed_end = last.end
         words = [w for w in words if w.end > confirmed_end + TIME_TOLERANCE_SECONDS / 2]
+        while words and _overlap(words[0], last) > (words[0].end - words[0].start) / 2:
+            # Mostly inside the last confirmed word: that word read again, maybe spelt
+            # otherwise ("four" [3.52-3.86] confirmed, then "forth" [3.54-3.94]). A new
+            # word the aligner stretched back lies mostly after it ("ask" from 8.02 s over
+            # "you" to 8.26 s, to 8.66 s).
+            words = words[1:]
         # Timestamps jitter across passes: also drop a re-read of the confirmed tail by text.
         if words and words[0].start < confirmed_end + 1.0:
             tail = [_key(w.text) for w in self.confirmed[-5:]]
@@ -1027,6 +1036,11 @@ def _skipped(words: Sequence[Word]) -> bool:
         return False
     first = words[0]
     return first.probability < SKIPPED_PROBABILITY and first.end - first.start >= SKIPPED_SECONDS
+
+
+def _overlap(word: Word, other: Word) -> float:
+    """Seconds of ``word`` inside ``other``."""
+    return max(0.0, min(word.end, other.end) - max(word.start, other.start))
 
 
 def _least_sure(words: Sequence[Word]) -> float:
