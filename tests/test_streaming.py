@@ -467,6 +467,53 @@ def test_a_long_sentence_is_trimmed_at_a_confirmed_clause_end() -> None:
     assert policy.confirmed_text == join_words(words)
 
 
+def test_a_pause_with_contested_words_is_not_cut_inside_their_sentence() -> None:
+    """Replayed at 0.3-1.5 s per pass (seed 8), LJ050-0131's last pause came with a 12.4 s
+    buffer. The pass before read "there under", the pause's reads "they're under.", so they
+    waited, and the same pass cut the long sentence after its last confirmed clause. Stop read
+    the 3.9 s left with no speech before it: "they are under". Held words keep their sentence
+    in the buffer; the pause cuts it once they settle."""
+    said = words_at("for the frequent formal review, of activities", step=0.45)
+    endings = iter(
+        [
+            [Word(3.2, 3.55, "there", 0.55), Word(3.55, 3.9, "under", 0.99)],
+            [Word(3.2, 3.6, "they're", 0.54), Word(3.6, 3.9, "under.", 0.99)],
+        ]
+    )
+    ref: list[StreamingTranscriber] = []
+
+    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
+        start = ref[0].buffer_start
+        end = start + audio.size / SAMPLE_RATE
+        words = [w for w in said if w.start >= start - 0.05 and w.end <= end]
+        if end >= 3.9:
+            ending = next(endings, None)
+            if ending is None:  # Stop: the whole sentence settles the word, its end alone not
+                ending = words_at("thereunder." if start < 1.0 else "they are under", 3.2, 0.23)
+            words += ending
+        return [Word(w.start - start, w.end - start, w.text, w.probability) for w in words]
+
+    policy = StreamingTranscriber(
+        hears,
+        final_recognizer=ScriptedReads(
+            [*said, Word(3.2, 3.6, "they're", 0.54), Word(3.6, 3.9, "under.", 0.99)]
+        ),
+        speech_detector=lambda audio, received: [
+            (0.0, min(3.9 - ref[0].buffer_start, audio.size / SAMPLE_RATE))
+        ],
+        min_chunk_seconds=1.0,
+        soft_buffer_seconds=2.0,
+        settled_seconds=None,
+    )
+    ref.append(policy)
+    feed_all(policy, 5.0)  # the pass at 5.0 s finds the voice stopped at 3.9 s
+    assert policy.confirmed_text == "for the frequent formal review, of activities"
+    assert policy.tentative_text == "they're under."
+    assert policy.buffer_start == 0.0, "a pause holding contested words was cut inside them"
+    policy.finish()
+    assert policy.confirmed_text.endswith("of activities thereunder."), policy.confirmed_text
+
+
 def test_the_buffer_stays_bounded_after_many_cuts() -> None:
     """Two sentence cuts, then a long sentence with commas only: the buffer is cut at a comma.
 

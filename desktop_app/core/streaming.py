@@ -120,8 +120,12 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    behind), it is cut inside the sentence: after a confirmed clause (comma), else in the widest
    pause between confirmed words. (Cut inside sentences from 6 s, the corpus at 1.2 s per pass
    lost "ask what you can do for": the read after the cut skipped from the prompt's "can do
-   for you" to "your country".) Past ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``) with
-   nothing confirmed, the older half of the hypothesis is confirmed so the buffer stays bounded.
+   for you" to "your country".) Not on a pause that holds contested or guessed words (step
+   5): the pause cuts the buffer itself once they settle. (Replayed at 0.3-1.5 s per pass,
+   LJ050-0131's last pause held "thereunder" with a 12.4 s buffer; the cut left 3.9 s, and
+   Stop, reading it without the sentence before, wrote "they are under".) Past
+   ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``) with nothing confirmed, the older half
+   of the hypothesis is confirmed so the buffer stays bounded.
    The buffer's start is counted in samples: summed in seconds it drifted below the end of
    the word it was cut at (9.809999 for 9.81), the rule cut at that word again and removed
    nothing, and the buffer grew to 30 s (147 s of espeak-ng speech at 1 s per pass: longest
@@ -592,7 +596,7 @@ class StreamingTranscriber:
             self.tentative = hypothesis[agreed:]
         self._read_end = self.received_seconds
         if not final:
-            self._bound_buffer()
+            self._bound_buffer(inside_sentence=self._contested is None)
         events.append(self._partial())
         return events
 
@@ -898,7 +902,7 @@ class StreamingTranscriber:
         end = words[-1].end if words else received
         return StreamEvent("partial", join_words(words), start, end, self._now(), words)
 
-    def _bound_buffer(self) -> None:
+    def _bound_buffer(self, *, inside_sentence: bool = True) -> None:
         in_buffer = [w for w in self.confirmed if w.end > self._buffer_start]
         if self.buffer_seconds > self.soft_buffer_seconds:
             # A pass costs in proportion to the buffer (the fitted window): cut at a confirmed
@@ -907,7 +911,7 @@ class StreamingTranscriber:
             if cuts:
                 self._trim(cuts[-1])
                 return
-        if self.buffer_seconds > 2 * self.soft_buffer_seconds:
+        if inside_sentence and self.buffer_seconds > 2 * self.soft_buffer_seconds:
             # No sentence end confirmed in twice that (tiny.en writes few full stops on long
             # espeak-ng sentences: the buffer grew to 26 s, 3.5 CPU s a pass, and dictation
             # fell behind). Cut inside the sentence, at a clause end or else in the widest
