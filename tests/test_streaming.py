@@ -246,6 +246,56 @@ def test_silence_costs_no_model_pass() -> None:
     assert policy.confirmed_text == ""
 
 
+def test_speech_after_a_pause_is_read_without_the_pause_before_it() -> None:
+    """At 0.45-0.8 s per pass over 147 s of espeak-ng speech, the pass that cut the buffer at
+    the pause before "It is a truth universally acknowledged" left the 1.3 s of silence after
+    it, and speech began inside the next pass, so the model got the silence too. tiny.en
+    stretched "it" over it at probability 0.11, which reads as a prompt that made the model
+    skip speech, so every read until the next cut was read again without the prompt. The
+    scripted model does what tiny.en did; the buffer now starts ``LEAD_IN_SECONDS`` (0.5 s)
+    before the speech, as it does after silence that fills whole passes."""
+    said = [*words_at("one two three.", 0.2), *words_at("four five six seven", 3.2)]
+    reads: list[tuple[float, str]] = []
+    ref: list[StreamingTranscriber] = []
+
+    def hears(audio: np.ndarray, prompt: str) -> list[Word]:
+        start = ref[0].buffer_start
+        reads.append((round(start, 2), prompt))
+        end = start + audio.size / SAMPLE_RATE
+        words = [
+            Word(w.start - start, w.end - start, w.text, 0.95)
+            for w in said
+            if w.start >= start - 0.05 and w.end <= end
+        ]
+        if words and prompt and words[0].start > 1.0:  # the first word over the silence
+            words[0] = replace(words[0], start=0.0, probability=0.05)
+        return words
+
+    def speech(audio: np.ndarray, received: int) -> list[tuple[float, float]]:
+        start = ref[0].buffer_start
+        end = start + audio.size / SAMPLE_RATE
+        stretches = [(0.2, 1.4), (3.2, 4.8)]
+        return [
+            (max(a, start) - start, min(b, end) - start)
+            for a, b in stretches
+            if a < end and b > start
+        ]
+
+    policy = StreamingTranscriber(
+        hears, speech_detector=speech, min_chunk_seconds=1.0, settled_seconds=None
+    )
+    ref.append(policy)
+    feed_all(policy, 3.0)  # the pass at 3.0 s finds the pause and cuts the buffer at 1.4 s
+    assert policy.confirmed_text == "one two three."
+    assert policy.buffer_start == pytest.approx(1.4)
+    feed_all(policy, 3.0)
+    policy.finish()
+    after = [(start, prompt) for start, prompt in reads if start > 1.0]
+    assert after and after[0][0] == pytest.approx(3.2 - 0.5), after
+    assert all(prompt == "one two three." for _, prompt in after), after
+    assert policy.confirmed_text == "one two three. Four five six seven"
+
+
 class ScriptedReads:
     """Returns one scripted read per call (times relative to the buffer's start)."""
 
