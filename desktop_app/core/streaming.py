@@ -134,6 +134,16 @@ Algorithm (LocalAgreement-2 over a growing buffer, after ufal/whisper_streaming,
    Stop, reading it without the sentence before, wrote "they are under".) Past
    ``max_buffer_seconds`` (``STREAM_MAX_BUFFER_SIZE``) with nothing confirmed, the older half
    of the hypothesis is confirmed so the buffer stays bounded.
+   **Longer buffers read better and cost latency one for one.** Cut at 15 s (inside sentences
+   at 30 s), 147 s of espeak-ng speech by passes (0.45-0.8 s, seeds 0-5) gave 15.6% WER
+   against 18.4%, but at real-time pace passes over 20-30 s buffers take 1-1.5 s: median
+   1.29-1.33 s against 1.08-1.13 s, p95 3.5-7.9 s, CPU 0.96-1.02 per audio s, and 2.08 s
+   median beside a CPU hog (against 1.45 s). Keeping 15 s only while each pass finds at
+   most 1 s of new audio cut exactly those long buffers: 17.6% against 17.9% at real time
+   (3 alternated rounds), 17.3% by passes. A window of at least 20 s on short buffers
+   (18.3%) showed that the audio read, not the window, is what helps; and forcing the
+   buffer's confirmed words as the decoder's prefix saves nothing (CTranslate2 steps through
+   a prefix token by token; tiny.en also read the passage again after it).
    The buffer's start is counted in samples: summed in seconds it drifted below the end of
    the word it was cut at (9.809999 for 9.81), the rule cut at that word again and removed
    nothing, and the buffer grew to 30 s (147 s of espeak-ng speech at 1 s per pass: longest
@@ -276,6 +286,8 @@ WINDOW_MIN_FRAMES = 1000
 #: jfk.flac's first 0.5-1.0 s the 10 s window heard "the the the" or "And so, and so, and",
 #: the 30 s one "And so...". While dictation runs the fitted window does better on short
 #: buffers: the next passes correct them, and the 30 s window made 10-29% WER against 5%.
+#: (Measured again with the rules here, full windows below 3 s: 4 of 90 corpus replays lost
+#: offline WER, 7.9-10.5%; 147 s of espeak-ng speech 17.8% against 18.4% by passes.)
 SHORT_FINAL_SECONDS = 2.0
 #: The encoded window grows in steps of this many mel frames (1 s), so its length varies little.
 WINDOW_STEP_FRAMES = 100
